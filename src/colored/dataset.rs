@@ -1,0 +1,93 @@
+//! Colored-MNIST in memory: color images with labels, plus how each image was colored.
+
+use crate::data::mnist::PIXELS;
+
+/// Bytes in one 28×28 RGB image (height × width × channel).
+pub const COLOR_IMAGE_BYTES: usize = PIXELS * 3;
+
+/// One split of Colored-MNIST.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColoredSplit {
+    /// Images, N×28×28×3 bytes (HWC, as the authors' `.npy` files).
+    pub images: Vec<u8>,
+    /// Digit class of each image.
+    pub labels: Vec<u8>,
+    /// The class whose mean color painted each image (equal to the label in training). Unknown
+    /// (`None`) for datasets read from the authors' files, which do not record it.
+    pub color_classes: Option<Vec<u8>>,
+}
+
+impl ColoredSplit {
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether the split is empty.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// The bytes of image `i` (28×28×3).
+    pub fn image(&self, i: usize) -> &[u8] {
+        &self.images[i * COLOR_IMAGE_BYTES..(i + 1) * COLOR_IMAGE_BYTES]
+    }
+}
+
+/// A Colored-MNIST dataset for one σ².
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColoredMnist {
+    /// The color jitter variance σ² (in the [0,1] color scale).
+    pub variance: f64,
+    /// The generator seed, when known.
+    pub seed: Option<u64>,
+    /// Training split: each digit in its own class's color.
+    pub train: ColoredSplit,
+    /// Test split: each digit in a random class's color.
+    pub test: ColoredSplit,
+    /// The plain MNIST test digits, 10000×28×28 (the authors' `test_gray`).
+    pub test_gray: Vec<u8>,
+}
+
+/// σ² as it appears in file names: three decimals as the authors wrote them, or the shortest
+/// exact form when three decimals would lose precision.
+pub fn variance_tag(variance: f64) -> String {
+    let short = format!("{variance:.3}");
+    if short.parse::<f64>() == Ok(variance) {
+        short
+    } else {
+        format!("{variance}")
+    }
+}
+
+/// The authors' file name for σ²: `mnist_10color_jitter_var_{σ²:.3f}.npy`.
+pub fn original_file_name(variance: f64) -> String {
+    format!("mnist_10color_jitter_var_{}.npy", variance_tag(variance))
+}
+
+/// Our file name for (σ², seed).
+pub fn file_name(variance: f64, seed: u64) -> String {
+    format!(
+        "colored_mnist_var_{}_seed_{seed}.safetensors",
+        variance_tag(variance)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert_eq!(
+            original_file_name(0.02),
+            "mnist_10color_jitter_var_0.020.npy"
+        );
+        assert_eq!(
+            file_name(0.045, 3),
+            "colored_mnist_var_0.045_seed_3.safetensors"
+        );
+        assert_eq!(variance_tag(0.0225), "0.0225");
+        assert_eq!(variance_tag(0.0), "0.000");
+    }
+}

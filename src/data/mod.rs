@@ -1,0 +1,10 @@
+//! Data sources and formats: MNIST's files, pickles and `.npy`, fetching and caching.
+
+pub mod cache;
+pub mod fetch;
+pub mod gzip;
+pub mod idx;
+pub mod mnist;
+pub mod numpy;
+pub mod pickle;
+pub mod sources;

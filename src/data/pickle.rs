@@ -1,0 +1,627 @@
+//! A small reader and writer for the subset of Python's pickle format that numpy data uses.
+//!
+//! Why hand-written: the MNIST pickle and the authors' Colored-MNIST `.npy` files hold numpy
+//! arrays, which pickle as calls to `numpy.core.multiarray._reconstruct` followed by `BUILD`.
+//! The pickle crates on crates.io (serde-pickle) reject such globals or replace them by `None`,
+//! which loses the data. The reader below runs the pickle machine for protocols 2–4 but never
+//! calls anything: a call is kept as data ([`Value::Call`]) and interpreted by `numpy.rs`.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+use thiserror::Error;
+
+/// Why a byte string is not a pickle this reader accepts.
+#[derive(Debug, Error, PartialEq)]
+pub enum PickleError {
+    /// The input ended before the `STOP` opcode or inside an argument.
+    #[error("pickle data is truncated at byte {0}")]
+    Truncated(usize),
+    /// An opcode outside the supported subset.
+    #[error("unsupported pickle opcode 0x{opcode:02x} at byte {pos}")]
+    UnsupportedOpcode {
+        /// The opcode byte.
+        opcode: u8,
+        /// Its offset in the input.
+        pos: usize,
+    },
+    /// The pickle is structurally wrong (stack underflow, bad memo reference, …).
+    #[error("malformed pickle at byte {pos}: {what}")]
+    Malformed {
+        /// Offset of the offending opcode.
+        pos: usize,
+        /// What is wrong.
+        what: &'static str,
+    },
+}
+
+/// A Python object as the pickle describes it. Calls are recorded, never executed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// `None`.
+    None,
+    /// `True` / `False`.
+    Bool(bool),
+    /// A Python int that fits in an i64.
+    Int(i64),
+    /// A Python float.
+    Float(f64),
+    /// Raw bytes, and Python 2 `str` (which numpy uses for array data).
+    Bytes(Rc<Vec<u8>>),
+    /// A text string.
+    Str(String),
+    /// A tuple.
+    Tuple(Vec<Value>),
+    /// A list.
+    List(Vec<Value>),
+    /// A dict, in insertion order.
+    Dict(Vec<(Value, Value)>),
+    /// A reference to `module.name`.
+    Global {
+        /// Module path, e.g. `numpy.core.multiarray`.
+        module: String,
+        /// Attribute name, e.g. `_reconstruct`.
+        name: String,
+    },
+    /// `callable(*args)`, then `__setstate__(state)` if a `BUILD` followed.
+    Call {
+        /// What was called.
+        callable: Box<Value>,
+        /// The argument tuple.
+        args: Box<Value>,
+        /// The state passed by `BUILD`, if any.
+        state: Option<Box<Value>>,
+    },
+}
+
+impl Value {
+    /// The bytes of a `Bytes` value or the Latin-1 bytes of a `Str` value (how numpy reads Python 2
+    /// strings that were decoded with `encoding='latin1'`).
+    pub fn as_bytes(&self) -> Option<Vec<u8>> {
+        match self {
+            Value::Bytes(b) => Some(b.to_vec()),
+            Value::Str(s) => s.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect(),
+            _ => None,
+        }
+    }
+
+    /// The text of a `Str` value, or of a `Bytes` value that is ASCII.
+    pub fn as_text(&self) -> Option<String> {
+        match self {
+            Value::Str(s) => Some(s.clone()),
+            Value::Bytes(b) if b.is_ascii() => Some(String::from_utf8_lossy(b).into_owned()),
+            _ => None,
+        }
+    }
+}
+
+/// Stack entries: values, plus the marks that `MARK` pushes.
+enum Slot {
+    Mark,
+    Value(Value),
+}
+
+struct Machine<'a> {
+    input: &'a [u8],
+    pos: usize,
+    stack: Vec<Slot>,
+    memo: HashMap<u32, Value>,
+    opcode_pos: usize,
+}
+
+impl<'a> Machine<'a> {
+    fn malformed(&self, what: &'static str) -> PickleError {
+        PickleError::Malformed {
+            pos: self.opcode_pos,
+            what,
+        }
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], PickleError> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.input.len())
+            .ok_or(PickleError::Truncated(self.input.len()))?;
+        let bytes = &self.input[self.pos..end];
+        self.pos = end;
+        Ok(bytes)
+    }
+
+    fn u8(&mut self) -> Result<u8, PickleError> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn u16(&mut self) -> Result<u16, PickleError> {
+        let b = self.take(2)?;
+        Ok(u16::from_le_bytes([b[0], b[1]]))
+    }
+
+    fn u32(&mut self) -> Result<u32, PickleError> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes(b.try_into().expect("4 bytes")))
+    }
+
+    fn u64_len(&mut self) -> Result<usize, PickleError> {
+        let b = self.take(8)?;
+        usize::try_from(u64::from_le_bytes(b.try_into().expect("8 bytes")))
+            .map_err(|_| PickleError::Truncated(self.input.len()))
+    }
+
+    fn line(&mut self) -> Result<&'a str, PickleError> {
+        let rest = &self.input[self.pos..];
+        let end = rest
+            .iter()
+            .position(|&b| b == b'\n')
+            .ok_or(PickleError::Truncated(self.input.len()))?;
+        let text =
+            std::str::from_utf8(&rest[..end]).map_err(|_| self.malformed("non-UTF-8 name"))?;
+        self.pos += end + 1;
+        Ok(text)
+    }
+
+    fn text(&mut self, n: usize) -> Result<String, PickleError> {
+        let bytes = self.take(n)?;
+        String::from_utf8(bytes.to_vec()).map_err(|_| self.malformed("invalid UTF-8 string"))
+    }
+
+    fn push(&mut self, v: Value) {
+        self.stack.push(Slot::Value(v));
+    }
+
+    fn pop(&mut self) -> Result<Value, PickleError> {
+        match self.stack.pop() {
+            Some(Slot::Value(v)) => Ok(v),
+            Some(Slot::Mark) => Err(self.malformed("unexpected mark")),
+            None => Err(self.malformed("stack underflow")),
+        }
+    }
+
+    fn top(&mut self) -> Result<&mut Value, PickleError> {
+        match self.stack.last_mut() {
+            Some(Slot::Value(v)) => Ok(v),
+            _ => Err(PickleError::Malformed {
+                pos: self.opcode_pos,
+                what: "stack underflow",
+            }),
+        }
+    }
+
+    /// Pops everything down to the most recent mark.
+    fn pop_to_mark(&mut self) -> Result<Vec<Value>, PickleError> {
+        let mark = self
+            .stack
+            .iter()
+            .rposition(|s| matches!(s, Slot::Mark))
+            .ok_or_else(|| self.malformed("missing mark"))?;
+        let items = self.stack.split_off(mark + 1);
+        self.stack.pop();
+        Ok(items
+            .into_iter()
+            .map(|s| match s {
+                Slot::Value(v) => v,
+                Slot::Mark => unreachable!("marks above the last mark"),
+            })
+            .collect())
+    }
+
+    fn pop_n(&mut self, n: usize) -> Result<Vec<Value>, PickleError> {
+        let mut items = (0..n).map(|_| self.pop()).collect::<Result<Vec<_>, _>>()?;
+        items.reverse();
+        Ok(items)
+    }
+
+    fn memo_get(&self, key: u32) -> Result<Value, PickleError> {
+        self.memo
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| self.malformed("reference to an unknown memo entry"))
+    }
+
+    fn memo_put(&mut self, key: u32) -> Result<(), PickleError> {
+        let v = self.top()?.clone();
+        self.memo.insert(key, v);
+        Ok(())
+    }
+
+    fn append(&mut self, items: Vec<Value>) -> Result<(), PickleError> {
+        match self.top()? {
+            Value::List(list) => {
+                list.extend(items);
+                Ok(())
+            }
+            _ => Err(self.malformed("APPEND to a non-list")),
+        }
+    }
+
+    fn set_items(&mut self, items: Vec<Value>) -> Result<(), PickleError> {
+        if !items.len().is_multiple_of(2) {
+            return Err(self.malformed("odd number of dict items"));
+        }
+        match self.top()? {
+            Value::Dict(dict) => {
+                let mut it = items.into_iter();
+                while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                    dict.push((k, v));
+                }
+                Ok(())
+            }
+            _ => Err(self.malformed("SETITEM on a non-dict")),
+        }
+    }
+
+    fn run(mut self) -> Result<Value, PickleError> {
+        loop {
+            self.opcode_pos = self.pos;
+            let op = self.u8()?;
+            match op {
+                0x80 => {
+                    // PROTO
+                    let proto = self.u8()?;
+                    if proto > 5 {
+                        return Err(self.malformed("unknown protocol version"));
+                    }
+                }
+                0x95 => {
+                    // FRAME: a length prefix only; the frame's content follows inline.
+                    self.take(8)?;
+                }
+                b'.' => {
+                    // STOP
+                    let v = self.pop()?;
+                    return Ok(v);
+                }
+                b'(' => self.stack.push(Slot::Mark),
+                b'N' => self.push(Value::None),
+                0x88 => self.push(Value::Bool(true)),
+                0x89 => self.push(Value::Bool(false)),
+                b'J' => {
+                    let v = self.u32()? as i32;
+                    self.push(Value::Int(i64::from(v)));
+                }
+                b'K' => {
+                    let v = self.u8()?;
+                    self.push(Value::Int(i64::from(v)));
+                }
+                b'M' => {
+                    let v = self.u16()?;
+                    self.push(Value::Int(i64::from(v)));
+                }
+                0x8a => {
+                    // LONG1: little-endian two's complement of n bytes.
+                    let n = usize::from(self.u8()?);
+                    let bytes = self.take(n)?;
+                    if n > 8 {
+                        return Err(self.malformed("integer too large"));
+                    }
+                    let mut buf = if bytes.last().is_some_and(|b| b & 0x80 != 0) {
+                        [0xff; 8]
+                    } else {
+                        [0; 8]
+                    };
+                    buf[..n].copy_from_slice(bytes);
+                    self.push(Value::Int(i64::from_le_bytes(buf)));
+                }
+                b'G' => {
+                    let b = self.take(8)?;
+                    self.push(Value::Float(f64::from_be_bytes(b.try_into().expect("8"))));
+                }
+                b'U' | b'C' => {
+                    // SHORT_BINSTRING (Python 2 str) / SHORT_BINBYTES
+                    let n = usize::from(self.u8()?);
+                    let b = self.take(n)?;
+                    self.push(Value::Bytes(Rc::new(b.to_vec())));
+                }
+                b'T' | b'B' => {
+                    // BINSTRING / BINBYTES
+                    let n = self.u32()? as usize;
+                    let b = self.take(n)?;
+                    self.push(Value::Bytes(Rc::new(b.to_vec())));
+                }
+                0x8e => {
+                    // BINBYTES8
+                    let n = self.u64_len()?;
+                    let b = self.take(n)?;
+                    self.push(Value::Bytes(Rc::new(b.to_vec())));
+                }
+                0x8c => {
+                    // SHORT_BINUNICODE
+                    let n = usize::from(self.u8()?);
+                    let s = self.text(n)?;
+                    self.push(Value::Str(s));
+                }
+                b'X' => {
+                    let n = self.u32()? as usize;
+                    let s = self.text(n)?;
+                    self.push(Value::Str(s));
+                }
+                0x8d => {
+                    let n = self.u64_len()?;
+                    let s = self.text(n)?;
+                    self.push(Value::Str(s));
+                }
+                b')' => self.push(Value::Tuple(Vec::new())),
+                b't' => {
+                    let items = self.pop_to_mark()?;
+                    self.push(Value::Tuple(items));
+                }
+                0x85..=0x87 => {
+                    // TUPLE1..TUPLE3
+                    let items = self.pop_n(usize::from(op - 0x84))?;
+                    self.push(Value::Tuple(items));
+                }
+                b']' => self.push(Value::List(Vec::new())),
+                b'l' => {
+                    let items = self.pop_to_mark()?;
+                    self.push(Value::List(items));
+                }
+                b'a' => {
+                    let item = self.pop()?;
+                    self.append(vec![item])?;
+                }
+                b'e' => {
+                    let items = self.pop_to_mark()?;
+                    self.append(items)?;
+                }
+                b'}' => self.push(Value::Dict(Vec::new())),
+                b's' => {
+                    let items = self.pop_n(2)?;
+                    self.set_items(items)?;
+                }
+                b'u' => {
+                    let items = self.pop_to_mark()?;
+                    self.set_items(items)?;
+                }
+                b'c' => {
+                    let module = self.line()?.to_string();
+                    let name = self.line()?.to_string();
+                    self.push(Value::Global { module, name });
+                }
+                0x93 => {
+                    // STACK_GLOBAL
+                    let name = self.pop()?;
+                    let module = self.pop()?;
+                    match (module, name) {
+                        (Value::Str(module), Value::Str(name)) => {
+                            self.push(Value::Global { module, name })
+                        }
+                        _ => return Err(self.malformed("STACK_GLOBAL needs two strings")),
+                    }
+                }
+                b'R' => {
+                    let args = self.pop()?;
+                    let callable = self.pop()?;
+                    self.push(Value::Call {
+                        callable: Box::new(callable),
+                        args: Box::new(args),
+                        state: None,
+                    });
+                }
+                b'b' => {
+                    let state = self.pop()?;
+                    match self.top()? {
+                        Value::Call { state: slot, .. } if slot.is_none() => {
+                            *slot = Some(Box::new(state))
+                        }
+                        _ => return Err(self.malformed("BUILD on an object that cannot take it")),
+                    }
+                }
+                b'q' => {
+                    let key = u32::from(self.u8()?);
+                    self.memo_put(key)?;
+                }
+                b'r' => {
+                    let key = self.u32()?;
+                    self.memo_put(key)?;
+                }
+                0x94 => {
+                    let key = u32::try_from(self.memo.len()).expect("memo size fits u32");
+                    self.memo_put(key)?;
+                }
+                b'h' => {
+                    let key = u32::from(self.u8()?);
+                    let v = self.memo_get(key)?;
+                    self.push(v);
+                }
+                b'j' => {
+                    let key = self.u32()?;
+                    let v = self.memo_get(key)?;
+                    self.push(v);
+                }
+                b'0' => {
+                    self.pop()?;
+                }
+                _ => {
+                    return Err(PickleError::UnsupportedOpcode {
+                        opcode: op,
+                        pos: self.opcode_pos,
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Reads one pickled object from `input`. Bytes after `STOP` are ignored, as Python does.
+pub fn unpickle(input: &[u8]) -> Result<Value, PickleError> {
+    Machine {
+        input,
+        pos: 0,
+        stack: Vec::new(),
+        memo: HashMap::new(),
+        opcode_pos: 0,
+    }
+    .run()
+}
+
+/// Writes values as a protocol-2 pickle that Python 3 loads with any `encoding` argument.
+///
+/// Byte strings use `BINBYTES` (not Python 2's `BINSTRING`), so `np.load(..., allow_pickle=True)`
+/// works both with and without `encoding='latin1'`.
+pub fn pickle(value: &Value) -> Vec<u8> {
+    let mut out = vec![0x80, 2];
+    write_value(&mut out, value);
+    out.push(b'.');
+    out
+}
+
+fn write_value(out: &mut Vec<u8>, value: &Value) {
+    match value {
+        Value::None => out.push(b'N'),
+        Value::Bool(true) => out.push(0x88),
+        Value::Bool(false) => out.push(0x89),
+        Value::Int(v) => match i32::try_from(*v) {
+            Ok(v) => {
+                out.push(b'J');
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            Err(_) => {
+                out.extend_from_slice(&[0x8a, 8]);
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+        },
+        Value::Float(v) => {
+            out.push(b'G');
+            out.extend_from_slice(&v.to_be_bytes());
+        }
+        Value::Bytes(b) => {
+            out.push(b'B');
+            out.extend_from_slice(&u32::try_from(b.len()).expect("< 4 GiB").to_le_bytes());
+            out.extend_from_slice(b);
+        }
+        Value::Str(s) => {
+            out.push(b'X');
+            out.extend_from_slice(&u32::try_from(s.len()).expect("< 4 GiB").to_le_bytes());
+            out.extend_from_slice(s.as_bytes());
+        }
+        Value::Tuple(items) => {
+            out.push(b'(');
+            items.iter().for_each(|v| write_value(out, v));
+            out.push(b't');
+        }
+        Value::List(items) => {
+            out.push(b'(');
+            items.iter().for_each(|v| write_value(out, v));
+            out.push(b'l');
+        }
+        Value::Dict(items) => {
+            out.push(b'}');
+            if !items.is_empty() {
+                out.push(b'(');
+                for (k, v) in items {
+                    write_value(out, k);
+                    write_value(out, v);
+                }
+                out.push(b'u');
+            }
+        }
+        Value::Global { module, name } => {
+            out.push(b'c');
+            out.extend_from_slice(module.as_bytes());
+            out.push(b'\n');
+            out.extend_from_slice(name.as_bytes());
+            out.push(b'\n');
+        }
+        Value::Call {
+            callable,
+            args,
+            state,
+        } => {
+            write_value(out, callable);
+            write_value(out, args);
+            out.push(b'R');
+            if let Some(state) = state {
+                write_value(out, state);
+                out.push(b'b');
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn sample() -> Value {
+        Value::Dict(vec![
+            (
+                Value::Str("key".into()),
+                Value::Tuple(vec![Value::Int(-1), Value::Int(70_000), Value::None]),
+            ),
+            (
+                Value::Str("data".into()),
+                Value::Call {
+                    callable: Box::new(Value::Global {
+                        module: "numpy".into(),
+                        name: "dtype".into(),
+                    }),
+                    args: Box::new(Value::Tuple(vec![Value::Bytes(Rc::new(vec![0, 255]))])),
+                    state: Some(Box::new(Value::List(vec![
+                        Value::Bool(true),
+                        Value::Float(0.5),
+                        Value::Int(1 << 40),
+                    ]))),
+                },
+            ),
+        ])
+    }
+
+    #[test]
+    fn round_trip() {
+        assert_eq!(unpickle(&pickle(&sample())).unwrap(), sample());
+    }
+
+    #[test]
+    fn reads_python_2_strings_and_the_memo() {
+        // PROTO 2, SHORT_BINSTRING 'ab', BINPUT 0, BINGET 0, TUPLE2, STOP.
+        let v = unpickle(b"\x80\x02U\x02abq\x00h\x00\x86.").unwrap();
+        let ab = Value::Bytes(Rc::new(b"ab".to_vec()));
+        assert_eq!(v, Value::Tuple(vec![ab.clone(), ab]));
+    }
+
+    #[test]
+    fn reads_protocol_4_framing_and_stack_global() {
+        // pickle.dumps(numpy.dtype, protocol=4) by CPython: FRAME, SHORT_BINUNICODE x2, MEMOIZE,
+        // STACK_GLOBAL.
+        let bytes = b"\x80\x04\x95\x13\x00\x00\x00\x00\x00\x00\x00\x8c\x05numpy\x94\x8c\x05dtype\x94\x93\x94.";
+        assert_eq!(
+            unpickle(bytes).unwrap(),
+            Value::Global {
+                module: "numpy".into(),
+                name: "dtype".into()
+            }
+        );
+    }
+
+    #[test]
+    fn latin1_strings_give_their_bytes() {
+        assert_eq!(
+            Value::Str("\u{ff}a".into()).as_bytes(),
+            Some(vec![255, b'a'])
+        );
+        assert_eq!(Value::Str("\u{100}".into()).as_bytes(), None);
+    }
+
+    #[test]
+    fn truncation_is_an_error() {
+        let bytes = pickle(&sample());
+        for cut in 0..bytes.len() {
+            assert!(unpickle(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let _ = unpickle(&bytes);
+        }
+
+        #[test]
+        fn mutated_pickles_never_panic(idx in 0usize..1000, byte in any::<u8>()) {
+            let mut bytes = pickle(&sample());
+            let i = idx % bytes.len();
+            bytes[i] = byte;
+            let _ = unpickle(&bytes);
+        }
+    }
+}
