@@ -6,4 +6,7 @@
 pub mod cli;
 pub mod colored;
 pub mod data;
+pub mod engine;
+pub mod methods;
+pub mod models;
 pub mod util;

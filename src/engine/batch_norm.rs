@@ -1,0 +1,219 @@
+//! BatchNorm2d over the channels of an NHWC tensor, with PyTorch's semantics.
+//!
+//! Training: per channel, mean μ and biased variance σ² over N·H·W; `x̂ = (x − μ)/√(σ² + ε)`,
+//! `y = γ·x̂ + β`; running stats `r ← (1 − m)·r + m·s` with the unbiased variance
+//! `σ²·n/(n − 1)`. Backward: `dγ = Σ dy·x̂`, `dβ = Σ dy`,
+//! `dx = γ/√(σ² + ε) · (dy − mean(dy) − x̂·mean(dy·x̂))`.
+//! Evaluation: the running stats replace the batch stats.
+
+use crate::engine::param::Param;
+use crate::engine::tensor::{Tensor, items_per_task};
+use rayon::prelude::*;
+
+/// PyTorch's default ε.
+pub const EPS: f32 = 1e-5;
+/// PyTorch's default running-average momentum.
+pub const MOMENTUM: f32 = 0.1;
+
+/// A BatchNorm2d layer.
+#[derive(Debug, Clone)]
+pub struct BatchNorm2d {
+    /// Scale γ.
+    pub gamma: Param,
+    /// Shift β.
+    pub beta: Param,
+    /// Running mean.
+    pub running_mean: Vec<f32>,
+    /// Running (unbiased) variance.
+    pub running_var: Vec<f32>,
+    /// x̂ of the last training forward.
+    normalized: Vec<f32>,
+    /// 1/√(σ² + ε) of the last training forward.
+    inv_std: Vec<f32>,
+}
+
+/// Per-channel sums over the rows of a channels-last buffer, in f64, computed in parallel.
+fn channel_sums(data: &[f32], channels: usize, f: impl Fn(usize, f32) -> f64 + Sync) -> Vec<f64> {
+    let chunk = data
+        .len()
+        .div_ceil(rayon::current_num_threads())
+        .div_ceil(channels)
+        .max(1)
+        * channels;
+    data.par_chunks(chunk)
+        .map(|part| {
+            let mut s = vec![0f64; channels];
+            for row in part.chunks_exact(channels) {
+                for (c, &v) in row.iter().enumerate() {
+                    s[c] += f(c, v);
+                }
+            }
+            s
+        })
+        .reduce(
+            || vec![0f64; channels],
+            |a, b| a.iter().zip(&b).map(|(x, y)| x + y).collect(),
+        )
+}
+
+impl BatchNorm2d {
+    /// γ = 1, β = 0, running mean 0 and variance 1, as PyTorch initializes it.
+    pub fn new(name: &str, channels: usize) -> BatchNorm2d {
+        BatchNorm2d {
+            gamma: Param::new(
+                &format!("{name}.weight"),
+                vec![channels],
+                vec![1.0; channels],
+            ),
+            beta: Param::new(&format!("{name}.bias"), vec![channels], vec![0.0; channels]),
+            running_mean: vec![0.0; channels],
+            running_var: vec![1.0; channels],
+            normalized: Vec::new(),
+            inv_std: Vec::new(),
+        }
+    }
+
+    /// Channels.
+    pub fn channels(&self) -> usize {
+        self.running_mean.len()
+    }
+
+    /// Training-mode forward: normalizes with batch statistics and updates the running stats.
+    pub fn forward_train(&mut self, input: &Tensor) -> Tensor {
+        let c = self.channels();
+        assert_eq!(input.channels(), c, "batch norm channels");
+        let n = input.rows() as f64;
+        let mean = channel_sums(&input.data, c, |_, v| f64::from(v))
+            .iter()
+            .map(|s| s / n)
+            .collect::<Vec<_>>();
+        let var = channel_sums(&input.data, c, |ch, v| (f64::from(v) - mean[ch]).powi(2))
+            .iter()
+            .map(|s| s / n)
+            .collect::<Vec<_>>();
+        self.inv_std = var
+            .iter()
+            .map(|v| (1.0 / (v + f64::from(EPS)).sqrt()) as f32)
+            .collect();
+        for ch in 0..c {
+            let unbiased = var[ch] * n / (n - 1.0).max(1.0);
+            self.running_mean[ch] =
+                (1.0 - MOMENTUM) * self.running_mean[ch] + MOMENTUM * mean[ch] as f32;
+            self.running_var[ch] =
+                (1.0 - MOMENTUM) * self.running_var[ch] + MOMENTUM * unbiased as f32;
+        }
+        let mean32: Vec<f32> = mean.iter().map(|&m| m as f32).collect();
+        self.normalized.resize(input.data.len(), 0.0);
+        let mut out = Tensor::zeros(input.dims);
+        let rows_per_task = items_per_task(input.batch()) * input.item_len();
+        let (gamma, beta, inv_std) = (&self.gamma.value, &self.beta.value, &self.inv_std);
+        out.data
+            .par_chunks_mut(rows_per_task)
+            .zip(self.normalized.par_chunks_mut(rows_per_task))
+            .zip(input.data.par_chunks(rows_per_task))
+            .for_each(|((out, xhat), x)| {
+                for ((o, h), x) in out
+                    .chunks_exact_mut(c)
+                    .zip(xhat.chunks_exact_mut(c))
+                    .zip(x.chunks_exact(c))
+                {
+                    for ch in 0..c {
+                        h[ch] = (x[ch] - mean32[ch]) * inv_std[ch];
+                        o[ch] = gamma[ch] * h[ch] + beta[ch];
+                    }
+                }
+            });
+        out
+    }
+
+    /// Evaluation-mode forward with the running statistics.
+    pub fn forward_eval(&self, input: &Tensor) -> Tensor {
+        let c = self.channels();
+        let scale: Vec<f32> = (0..c)
+            .map(|ch| self.gamma.value[ch] / (self.running_var[ch] + EPS).sqrt())
+            .collect();
+        let shift: Vec<f32> = (0..c)
+            .map(|ch| self.beta.value[ch] - self.running_mean[ch] * scale[ch])
+            .collect();
+        let mut out = input.clone();
+        out.data.par_chunks_mut(c * 1024).for_each(|part| {
+            for row in part.chunks_exact_mut(c) {
+                for ch in 0..c {
+                    row[ch] = row[ch] * scale[ch] + shift[ch];
+                }
+            }
+        });
+        out
+    }
+
+    /// Backward of the last training forward. Adds dγ, dβ when `param_grads`; returns dx when
+    /// `input_grad`.
+    pub fn backward(
+        &mut self,
+        dout: &Tensor,
+        param_grads: bool,
+        input_grad: bool,
+    ) -> Option<Tensor> {
+        let c = self.channels();
+        let n = dout.rows() as f64;
+        let xhat = &self.normalized;
+        let dbeta = channel_sums(&dout.data, c, |_, g| f64::from(g));
+        let dgamma = {
+            let chunk = dout
+                .data
+                .len()
+                .div_ceil(rayon::current_num_threads())
+                .div_ceil(c)
+                .max(1)
+                * c;
+            dout.data
+                .par_chunks(chunk)
+                .zip(xhat.par_chunks(chunk))
+                .map(|(g, h)| {
+                    let mut s = vec![0f64; c];
+                    for (gr, hr) in g.chunks_exact(c).zip(h.chunks_exact(c)) {
+                        for ch in 0..c {
+                            s[ch] += f64::from(gr[ch]) * f64::from(hr[ch]);
+                        }
+                    }
+                    s
+                })
+                .reduce(
+                    || vec![0f64; c],
+                    |a, b| a.iter().zip(&b).map(|(x, y)| x + y).collect(),
+                )
+        };
+        if param_grads {
+            let dg: Vec<f32> = dgamma.iter().map(|&v| v as f32).collect();
+            let db: Vec<f32> = dbeta.iter().map(|&v| v as f32).collect();
+            self.gamma.accumulate_grad(&dg);
+            self.beta.accumulate_grad(&db);
+        }
+        if !input_grad {
+            return None;
+        }
+        let mean_dy: Vec<f32> = dbeta.iter().map(|s| (s / n) as f32).collect();
+        let mean_dy_xhat: Vec<f32> = dgamma.iter().map(|s| (s / n) as f32).collect();
+        let scale: Vec<f32> = (0..c)
+            .map(|ch| self.gamma.value[ch] * self.inv_std[ch])
+            .collect();
+        let mut dx = Tensor::zeros(dout.dims);
+        let rows_per_task = items_per_task(dout.batch()) * dout.item_len();
+        dx.data
+            .par_chunks_mut(rows_per_task)
+            .zip(dout.data.par_chunks(rows_per_task))
+            .zip(xhat.par_chunks(rows_per_task))
+            .for_each(|((dx, dy), h)| {
+                for ((dxr, dyr), hr) in dx
+                    .chunks_exact_mut(c)
+                    .zip(dy.chunks_exact(c))
+                    .zip(h.chunks_exact(c))
+                {
+                    for ch in 0..c {
+                        dxr[ch] = scale[ch] * (dyr[ch] - mean_dy[ch] - hr[ch] * mean_dy_xhat[ch]);
+                    }
+                }
+            });
+        Some(dx)
+    }
+}

@@ -1,0 +1,319 @@
+//! 2-D convolution (cross-correlation, as PyTorch) with bias and groups, NHWC, by im2col + GEMM.
+//!
+//! Forward: each output position is a row of the im2col matrix `cols` (M = N·OH·OW rows; per
+//! group, k·k·Cin/groups columns ordered (ky, kx, ci)), and `out_g = cols_g · W_g + b`.
+//! Backward: `dW_g = cols_gᵀ · dout_g`, `db = Σ_rows dout`, and `dx = col2im(dout_g · W_gᵀ)`.
+//! Weights are stored `[group][ky][kx][ci][co]` so that W_g is a row-major (k·k·Cin_g)×Cout_g
+//! matrix.
+
+use crate::engine::matmul::{MatRef, matmul};
+use crate::engine::param::Param;
+use crate::engine::tensor::{Tensor, items_per_task};
+use rayon::prelude::*;
+
+/// Hyper-parameters of a convolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvSpec {
+    /// Input channels.
+    pub in_channels: usize,
+    /// Output channels.
+    pub out_channels: usize,
+    /// Square kernel side.
+    pub kernel: usize,
+    /// Stride.
+    pub stride: usize,
+    /// Zero padding on every side.
+    pub padding: usize,
+    /// Channel groups (input and output channels split into this many independent blocks).
+    pub groups: usize,
+}
+
+impl ConvSpec {
+    /// Output side for an input side.
+    pub fn out_side(&self, side: usize) -> usize {
+        (side + 2 * self.padding - self.kernel) / self.stride + 1
+    }
+
+    /// Input channels per group.
+    pub fn group_in(&self) -> usize {
+        self.in_channels / self.groups
+    }
+
+    /// Output channels per group.
+    pub fn group_out(&self) -> usize {
+        self.out_channels / self.groups
+    }
+
+    /// Columns of the im2col matrix per group: k·k·Cin_g.
+    pub fn group_cols(&self) -> usize {
+        self.kernel * self.kernel * self.group_in()
+    }
+
+    /// Weights per group.
+    pub fn group_weights(&self) -> usize {
+        self.group_cols() * self.group_out()
+    }
+
+    /// Fan-in of one output (for initialization).
+    pub fn fan_in(&self) -> usize {
+        self.group_cols()
+    }
+}
+
+/// A convolution layer with its parameters and the activations its backward needs.
+#[derive(Debug, Clone)]
+pub struct Conv2d {
+    /// Shape of the convolution.
+    pub spec: ConvSpec,
+    /// Weights, `[group][ky][kx][ci][co]`.
+    pub weight: Param,
+    /// Bias, one per output channel.
+    pub bias: Param,
+    /// im2col of the last forward input, `[row][group][ky][kx][ci]`.
+    cols: Vec<f32>,
+    /// Dimensions of the last forward input.
+    input_dims: [usize; 4],
+}
+
+/// Writes the im2col rows of one image: row (oy, ox), then per group the k×k×Cin_g patch.
+fn im2col_image(
+    spec: &ConvSpec,
+    input: &[f32],
+    side_in: [usize; 2],
+    side_out: [usize; 2],
+    cols: &mut [f32],
+) {
+    let (h, w, c) = (side_in[0], side_in[1], spec.in_channels);
+    let gin = spec.group_in();
+    let row_len = spec.groups * spec.group_cols();
+    for oy in 0..side_out[0] {
+        for ox in 0..side_out[1] {
+            let row = &mut cols[(oy * side_out[1] + ox) * row_len..][..row_len];
+            let mut at = 0;
+            for g in 0..spec.groups {
+                for ky in 0..spec.kernel {
+                    let iy = (oy * spec.stride + ky) as isize - spec.padding as isize;
+                    for kx in 0..spec.kernel {
+                        let ix = (ox * spec.stride + kx) as isize - spec.padding as isize;
+                        let dst = &mut row[at..at + gin];
+                        if iy >= 0 && (iy as usize) < h && ix >= 0 && (ix as usize) < w {
+                            let src = ((iy as usize) * w + ix as usize) * c + g * gin;
+                            dst.copy_from_slice(&input[src..src + gin]);
+                        } else {
+                            dst.fill(0.0);
+                        }
+                        at += gin;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Adds the im2col-shaped gradient rows of one image back onto its input gradient.
+fn col2im_image(
+    spec: &ConvSpec,
+    dcols: &[f32],
+    side_in: [usize; 2],
+    side_out: [usize; 2],
+    dinput: &mut [f32],
+) {
+    let (h, w, c) = (side_in[0], side_in[1], spec.in_channels);
+    let gin = spec.group_in();
+    let row_len = spec.groups * spec.group_cols();
+    for oy in 0..side_out[0] {
+        for ox in 0..side_out[1] {
+            let row = &dcols[(oy * side_out[1] + ox) * row_len..][..row_len];
+            let mut at = 0;
+            for g in 0..spec.groups {
+                for ky in 0..spec.kernel {
+                    let iy = (oy * spec.stride + ky) as isize - spec.padding as isize;
+                    for kx in 0..spec.kernel {
+                        let ix = (ox * spec.stride + kx) as isize - spec.padding as isize;
+                        if iy >= 0 && (iy as usize) < h && ix >= 0 && (ix as usize) < w {
+                            let dst = ((iy as usize) * w + ix as usize) * c + g * gin;
+                            dinput[dst..dst + gin]
+                                .iter_mut()
+                                .zip(&row[at..at + gin])
+                                .for_each(|(d, s)| *d += s);
+                        }
+                        at += gin;
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Conv2d {
+    /// A convolution with the given parameters (weights in `[group][ky][kx][ci][co]` order).
+    pub fn new(name: &str, spec: ConvSpec, weight: Vec<f32>, bias: Vec<f32>) -> Conv2d {
+        assert!(spec.in_channels.is_multiple_of(spec.groups) && spec.out_channels.is_multiple_of(spec.groups));
+        let wdims = vec![
+            spec.groups,
+            spec.kernel,
+            spec.kernel,
+            spec.group_in(),
+            spec.group_out(),
+        ];
+        Conv2d {
+            spec,
+            weight: Param::new(&format!("{name}.weight"), wdims, weight),
+            bias: Param::new(&format!("{name}.bias"), vec![spec.out_channels], bias),
+            cols: Vec::new(),
+            input_dims: [0; 4],
+        }
+    }
+
+    /// Output dimensions for an input of `dims`.
+    pub fn output_dims(&self, dims: [usize; 4]) -> [usize; 4] {
+        [
+            dims[0],
+            self.spec.out_side(dims[1]),
+            self.spec.out_side(dims[2]),
+            self.spec.out_channels,
+        ]
+    }
+
+    /// Forward pass; keeps the im2col matrix for the backward pass.
+    pub fn forward(&mut self, input: &Tensor) -> Tensor {
+        let spec = self.spec;
+        assert_eq!(input.channels(), spec.in_channels, "conv input channels");
+        let out_dims = self.output_dims(input.dims);
+        let side_in = [input.dims[1], input.dims[2]];
+        let side_out = [out_dims[1], out_dims[2]];
+        let rows_per_image = side_out[0] * side_out[1];
+        let row_len = spec.groups * spec.group_cols();
+        let per_task = items_per_task(input.batch());
+        self.cols
+            .resize(input.batch() * rows_per_image * row_len, 0.0);
+        let mut out = Tensor::zeros(out_dims);
+        let (weight, bias) = (&self.weight.value, &self.bias.value);
+        self.cols
+            .par_chunks_mut(per_task * rows_per_image * row_len)
+            .zip(
+                out.data
+                    .par_chunks_mut(per_task * rows_per_image * spec.out_channels),
+            )
+            .zip(input.data.par_chunks(per_task * input.item_len()))
+            .for_each(|((cols, out), input)| {
+                let images = input.len() / (side_in[0] * side_in[1] * spec.in_channels);
+                for i in 0..images {
+                    im2col_image(
+                        &spec,
+                        &input[i * side_in[0] * side_in[1] * spec.in_channels..],
+                        side_in,
+                        side_out,
+                        &mut cols[i * rows_per_image * row_len..],
+                    );
+                }
+                let rows = images * rows_per_image;
+                for g in 0..spec.groups {
+                    matmul(
+                        rows,
+                        spec.group_out(),
+                        spec.group_cols(),
+                        MatRef::rows(cols, g * spec.group_cols(), row_len),
+                        MatRef::rows(weight, g * spec.group_weights(), spec.group_out()),
+                        out,
+                        g * spec.group_out(),
+                        spec.out_channels,
+                        false,
+                    );
+                }
+                for row in out.chunks_exact_mut(spec.out_channels) {
+                    row.iter_mut().zip(bias).for_each(|(o, b)| *o += b);
+                }
+            });
+        self.input_dims = input.dims;
+        out
+    }
+
+    /// Backward pass from `dout`. Adds the parameter gradients when `param_grads` is set and
+    /// returns the input gradient when `input_grad` is set.
+    pub fn backward(
+        &mut self,
+        dout: &Tensor,
+        param_grads: bool,
+        input_grad: bool,
+    ) -> Option<Tensor> {
+        let spec = self.spec;
+        let dims = self.input_dims;
+        let side_in = [dims[1], dims[2]];
+        let side_out = [dout.dims[1], dout.dims[2]];
+        let rows_per_image = side_out[0] * side_out[1];
+        let row_len = spec.groups * spec.group_cols();
+        let per_task = items_per_task(dims[0]);
+        let cout = spec.out_channels;
+        if param_grads {
+            let partials: Vec<(Vec<f32>, Vec<f32>)> = self
+                .cols
+                .par_chunks(per_task * rows_per_image * row_len)
+                .zip(dout.data.par_chunks(per_task * rows_per_image * cout))
+                .map(|(cols, dout)| {
+                    let rows = dout.len() / cout;
+                    let mut dw = vec![0.0; spec.groups * spec.group_weights()];
+                    for g in 0..spec.groups {
+                        matmul(
+                            spec.group_cols(),
+                            spec.group_out(),
+                            rows,
+                            MatRef::transposed(cols, g * spec.group_cols(), row_len),
+                            MatRef::rows(dout, g * spec.group_out(), cout),
+                            &mut dw,
+                            g * spec.group_weights(),
+                            spec.group_out(),
+                            false,
+                        );
+                    }
+                    let mut db = vec![0.0; cout];
+                    for row in dout.chunks_exact(cout) {
+                        db.iter_mut().zip(row).for_each(|(d, g)| *d += g);
+                    }
+                    (dw, db)
+                })
+                .collect();
+            for (dw, db) in partials {
+                self.weight.accumulate_grad(&dw);
+                self.bias.accumulate_grad(&db);
+            }
+        }
+        if !input_grad {
+            return None;
+        }
+        let mut dinput = Tensor::zeros(dims);
+        let weight = &self.weight.value;
+        let item_len = dims[1] * dims[2] * dims[3];
+        dinput
+            .data
+            .par_chunks_mut(per_task * item_len)
+            .zip(dout.data.par_chunks(per_task * rows_per_image * cout))
+            .for_each(|(dinput, dout)| {
+                let rows = dout.len() / cout;
+                let mut dcols = vec![0.0; rows * row_len];
+                for g in 0..spec.groups {
+                    matmul(
+                        rows,
+                        spec.group_cols(),
+                        spec.group_out(),
+                        MatRef::rows(dout, g * spec.group_out(), cout),
+                        MatRef::transposed(weight, g * spec.group_weights(), spec.group_out()),
+                        &mut dcols,
+                        g * spec.group_cols(),
+                        row_len,
+                        false,
+                    );
+                }
+                for i in 0..rows / rows_per_image {
+                    col2im_image(
+                        &spec,
+                        &dcols[i * rows_per_image * row_len..],
+                        side_in,
+                        side_out,
+                        &mut dinput[i * item_len..],
+                    );
+                }
+            });
+        Some(dinput)
+    }
+}

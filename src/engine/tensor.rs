@@ -1,0 +1,56 @@
+//! A batch of feature maps: `data[((n·H + y)·W + x)·C + c]` (NHWC, channels last).
+
+/// An NHWC tensor of f32.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tensor {
+    /// Batch size, height, width, channels.
+    pub dims: [usize; 4],
+    /// The values, NHWC.
+    pub data: Vec<f32>,
+}
+
+impl Tensor {
+    /// A tensor of zeros.
+    pub fn zeros(dims: [usize; 4]) -> Tensor {
+        Tensor {
+            dims,
+            data: vec![0.0; dims.iter().product()],
+        }
+    }
+
+    /// Wraps `data`, checking its length.
+    pub fn from_vec(dims: [usize; 4], data: Vec<f32>) -> Tensor {
+        assert_eq!(
+            data.len(),
+            dims.iter().product::<usize>(),
+            "tensor data length"
+        );
+        Tensor { dims, data }
+    }
+
+    /// Batch size.
+    pub fn batch(&self) -> usize {
+        self.dims[0]
+    }
+
+    /// Channels.
+    pub fn channels(&self) -> usize {
+        self.dims[3]
+    }
+
+    /// Values per batch item (H·W·C).
+    pub fn item_len(&self) -> usize {
+        self.dims[1] * self.dims[2] * self.dims[3]
+    }
+
+    /// Number of spatial positions in the batch (N·H·W): the rows of the channels-last matrix.
+    pub fn rows(&self) -> usize {
+        self.dims[0] * self.dims[1] * self.dims[2]
+    }
+}
+
+/// How many batch items one parallel task takes: the batch split evenly over the worker threads,
+/// so every core gets one contiguous block (and one large matrix product) per layer.
+pub fn items_per_task(batch: usize) -> usize {
+    batch.div_ceil(rayon::current_num_threads()).max(1)
+}

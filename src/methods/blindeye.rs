@@ -1,0 +1,29 @@
+//! One BlindEye iteration (Alvi et al., 2018) in the same two-phase frame as LNTL:
+//! phase 1 trains f, g on `CE + λ·(1/3)·Σ_h mean(−(1/K)·Σ_k log p_k)` (confuse the heads);
+//! phase 2 trains the heads on φ with no gradient into f.
+
+use crate::engine::sgd::SgdConfig;
+use crate::methods::batch::Batch;
+use crate::methods::head_losses::heads_confusion;
+use crate::methods::lntl::{AdversarialLosses, color_phase, feature_phase};
+use crate::models::bias_heads::BiasHeads;
+use crate::models::convnet::ConvNet;
+
+/// One BlindEye iteration with confusion weight `lambda`.
+pub fn blindeye_step(
+    net: &mut ConvNet,
+    heads: &mut BiasHeads,
+    batch: &Batch,
+    lr: f32,
+    sgd: &SgdConfig,
+    lambda: f32,
+) -> AdversarialLosses {
+    let (classification, regularizer) =
+        feature_phase(net, heads, batch, lr, sgd, lambda, heads_confusion);
+    let bias = color_phase(net, heads, batch, lr, sgd, None);
+    AdversarialLosses {
+        classification,
+        regularizer,
+        bias,
+    }
+}

@@ -1,0 +1,118 @@
+//! One LNTL iteration (SPEC.md §3), exactly as the authors' trainer does it.
+//!
+//! Phase 1: `L₁ = CE(g(f(x)), y) + λ·(1/3)·Σ_h mean(Σ_k p_k log p_k)`; backpropagate into f and g
+//! (the heads pass the entropy gradient to φ, their own weight gradients are never used, so
+//! they are not computed); one SGD step on f, g.
+//! Phase 2: forward f again with the new weights; `L₂ = Σ_h CE_h(h(GRL(φ)), b_h)`; the heads
+//! learn the colors, and f receives `−μ ×` the gradient through the reversal; one SGD step on
+//! f (sharing phase 1's momentum buffer) and on the heads. g takes no part in phase 2, so its
+//! forward is skipped and its parameters are not stepped (as PyTorch skips `.grad is None`).
+
+use crate::engine::grad_reversal::grad_reversal_backward;
+use crate::engine::sgd::{SgdConfig, sgd_step};
+use crate::engine::tensor::Tensor;
+use crate::methods::baseline::classification_loss;
+use crate::methods::batch::Batch;
+use crate::methods::head_losses::{heads_cross_entropy, heads_neg_entropy};
+use crate::methods::zero_grads;
+use crate::models::bias_heads::BiasHeads;
+use crate::models::convnet::ConvNet;
+
+/// The losses of one adversarial iteration.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct AdversarialLosses {
+    /// Digit cross-entropy (phase 1).
+    pub classification: f32,
+    /// The regularizer on f's features (phase 1), before multiplying by λ.
+    pub regularizer: f32,
+    /// Σ over heads of the color cross-entropy (phase 2).
+    pub bias: f32,
+}
+
+/// LNTL's strengths.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LntlConfig {
+    /// λ, the weight of the negative-entropy term.
+    pub lambda: f32,
+    /// μ, the gradient reversal scale.
+    pub grl_scale: f32,
+}
+
+/// Phase 2 of LNTL and the heads-only warm-up: the heads learn the colors from φ; with
+/// `reversal = Some(μ)` f also receives `−μ ×` their gradient and takes an SGD step.
+pub fn color_phase(
+    net: &mut ConvNet,
+    heads: &mut BiasHeads,
+    batch: &Batch,
+    lr: f32,
+    sgd: &SgdConfig,
+    reversal: Option<f32>,
+) -> f32 {
+    zero_grads(net.params_mut());
+    zero_grads(heads.params_mut());
+    let phi = net.forward_features(&batch.x, true);
+    let logits = heads.forward(phi, true);
+    let mut dlogits = Tensor::zeros(logits.dims);
+    let loss = heads_cross_entropy(&logits, &batch.bias, &mut dlogits);
+    let mut dphi = heads.backward(&dlogits, true);
+    if let Some(scale) = reversal {
+        grad_reversal_backward(&mut dphi, scale);
+        net.backward_features(dphi);
+        sgd_step(net.params_mut(), lr, sgd);
+    }
+    sgd_step(heads.params_mut(), lr, sgd);
+    loss
+}
+
+/// A regularizer on the heads' logits: adds `scale ×` its gradient, returns its value.
+pub type HeadRegularizer = fn(&Tensor, f32, &mut Tensor) -> f32;
+
+/// Phase 1 of LNTL and BlindEye: f and g learn the digit while `regularizer` (weighted by
+/// `lambda`) acts on the heads' predictions from φ; one SGD step on f and g. Returns
+/// (classification loss, regularizer value).
+pub fn feature_phase(
+    net: &mut ConvNet,
+    heads: &mut BiasHeads,
+    batch: &Batch,
+    lr: f32,
+    sgd: &SgdConfig,
+    lambda: f32,
+    regularizer: HeadRegularizer,
+) -> (f32, f32) {
+    zero_grads(net.params_mut());
+    let phi = net.forward_features(&batch.x, true);
+    let head_logits = heads.forward(phi, true);
+    let mut dhead = Tensor::zeros(head_logits.dims);
+    let regularization = regularizer(&head_logits, lambda, &mut dhead);
+    let mut dphi = heads.backward(&dhead, false);
+    let logits = net.forward_classifier();
+    let mut dlogits = Tensor::zeros(logits.dims);
+    let classification = classification_loss(&logits, &batch.labels, &mut dlogits);
+    let dphi_g = net.backward_classifier(&dlogits);
+    dphi.data
+        .iter_mut()
+        .zip(&dphi_g.data)
+        .for_each(|(a, b)| *a += b);
+    net.backward_features(dphi);
+    sgd_step(net.params_mut(), lr, sgd);
+    (classification, regularization)
+}
+
+/// One LNTL iteration at learning rate `lr`.
+pub fn lntl_step(
+    net: &mut ConvNet,
+    heads: &mut BiasHeads,
+    batch: &Batch,
+    lr: f32,
+    sgd: &SgdConfig,
+    config: &LntlConfig,
+) -> AdversarialLosses {
+    let (classification, regularizer) =
+        feature_phase(net, heads, batch, lr, sgd, config.lambda, heads_neg_entropy);
+    let bias = color_phase(net, heads, batch, lr, sgd, Some(config.grl_scale));
+    AdversarialLosses {
+        classification,
+        regularizer,
+        bias,
+    }
+}

@@ -1,0 +1,211 @@
+//! The bias predictor h: three identical heads on φ, one per RGB channel, each
+//! conv3×3 32→32 → BatchNorm(32) → ReLU → conv3×3 32→8, giving per-pixel logits over 8 bins.
+//!
+//! The three heads run as one network: their first convolutions share the input φ, so they are
+//! one 32→96 convolution (head h owns output channels 32h..32h+32); their batch norms act per
+//! channel, so they are one BatchNorm(96); their second convolutions are one grouped convolution
+//! (3 groups, 96→24; head h's logits are channels 8h..8h+8). This is the same function and the
+//! same per-parameter SGD update as three separate heads with three optimizers.
+
+use crate::engine::batch_norm::BatchNorm2d;
+use crate::engine::conv2d::{Conv2d, ConvSpec};
+use crate::engine::init::pytorch_default_uniform;
+use crate::engine::param::Param;
+use crate::engine::relu::{relu_backward, relu_forward};
+use crate::engine::tensor::Tensor;
+use crate::models::convnet::FEATURE_CHANNELS;
+use crate::models::pytorch_layout::{conv_weight_from_oihw, conv_weight_to_oihw};
+use rand_chacha::ChaCha8Rng;
+
+/// Number of heads (R, G, B).
+pub const HEADS: usize = 3;
+/// Color bins each head predicts.
+pub const BINS: usize = 8;
+
+/// The fused first convolution of the three heads.
+pub const CONV_A: ConvSpec = ConvSpec {
+    in_channels: FEATURE_CHANNELS,
+    out_channels: HEADS * FEATURE_CHANNELS,
+    kernel: 3,
+    stride: 1,
+    padding: 1,
+    groups: 1,
+};
+/// The grouped second convolution of the three heads.
+pub const CONV_B: ConvSpec = ConvSpec {
+    in_channels: HEADS * FEATURE_CHANNELS,
+    out_channels: HEADS * BINS,
+    kernel: 3,
+    stride: 1,
+    padding: 1,
+    groups: HEADS,
+};
+
+/// The three color heads.
+#[derive(Debug, Clone)]
+pub struct BiasHeads {
+    /// First convolutions of the three heads.
+    pub conv_a: Conv2d,
+    /// Batch norms of the three heads.
+    pub bn: BatchNorm2d,
+    /// Second convolutions of the three heads.
+    pub conv_b: Conv2d,
+    hidden: Tensor,
+}
+
+/// One head's parameters in PyTorch's layout (OIHW convolution weights), as the authors'
+/// `Predictor` module stores them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeadParams {
+    /// `pred_conv1.weight`, 32×32×3×3.
+    pub conv1_weight: Vec<f32>,
+    /// `pred_conv1.bias`, 32.
+    pub conv1_bias: Vec<f32>,
+    /// `pred_bn1.weight`, 32.
+    pub bn_weight: Vec<f32>,
+    /// `pred_bn1.bias`, 32.
+    pub bn_bias: Vec<f32>,
+    /// `pred_bn1.running_mean`, 32.
+    pub bn_running_mean: Vec<f32>,
+    /// `pred_bn1.running_var`, 32.
+    pub bn_running_var: Vec<f32>,
+    /// `pred_conv2.weight`, 8×32×3×3.
+    pub conv2_weight: Vec<f32>,
+    /// `pred_conv2.bias`, 8.
+    pub conv2_bias: Vec<f32>,
+}
+
+/// One head's first convolution on its own (32→32).
+const HEAD_CONV_A: ConvSpec = ConvSpec {
+    out_channels: FEATURE_CHANNELS,
+    ..CONV_A
+};
+/// One head's second convolution on its own (32→8).
+const HEAD_CONV_B: ConvSpec = ConvSpec {
+    in_channels: FEATURE_CHANNELS,
+    out_channels: BINS,
+    groups: 1,
+    ..CONV_B
+};
+
+impl BiasHeads {
+    /// Heads with PyTorch's default initialization, drawn from `rng` head after head.
+    pub fn new(rng: &mut ChaCha8Rng) -> BiasHeads {
+        let mut heads = BiasHeads {
+            conv_a: Conv2d::new(
+                "heads.conv_a",
+                CONV_A,
+                vec![0.0; CONV_A.group_weights()],
+                vec![0.0; CONV_A.out_channels],
+            ),
+            bn: BatchNorm2d::new("heads.bn", HEADS * FEATURE_CHANNELS),
+            conv_b: Conv2d::new(
+                "heads.conv_b",
+                CONV_B,
+                vec![0.0; HEADS * CONV_B.group_weights()],
+                vec![0.0; CONV_B.out_channels],
+            ),
+            hidden: Tensor::zeros([0; 4]),
+        };
+        let (a_fan, b_fan) = (HEAD_CONV_A.fan_in(), HEAD_CONV_B.fan_in());
+        for h in 0..HEADS {
+            let params = HeadParams {
+                conv1_weight: pytorch_default_uniform(rng, HEAD_CONV_A.group_weights(), a_fan),
+                conv1_bias: pytorch_default_uniform(rng, FEATURE_CHANNELS, a_fan),
+                bn_weight: vec![1.0; FEATURE_CHANNELS],
+                bn_bias: vec![0.0; FEATURE_CHANNELS],
+                bn_running_mean: vec![0.0; FEATURE_CHANNELS],
+                bn_running_var: vec![1.0; FEATURE_CHANNELS],
+                conv2_weight: pytorch_default_uniform(rng, HEAD_CONV_B.group_weights(), b_fan),
+                conv2_bias: pytorch_default_uniform(rng, BINS, b_fan),
+            };
+            heads.set_head(h, &params);
+        }
+        heads
+    }
+
+    /// Replaces head `h`'s parameters and running statistics.
+    pub fn set_head(&mut self, h: usize, p: &HeadParams) {
+        let wa = conv_weight_from_oihw(&p.conv1_weight, &HEAD_CONV_A);
+        let c = FEATURE_CHANNELS;
+        for (row, values) in wa.chunks_exact(c).enumerate() {
+            self.conv_a.weight.value[row * CONV_A.out_channels + h * c..][..c]
+                .copy_from_slice(values);
+        }
+        self.conv_a.bias.value[h * c..][..c].copy_from_slice(&p.conv1_bias);
+        self.bn.gamma.value[h * c..][..c].copy_from_slice(&p.bn_weight);
+        self.bn.beta.value[h * c..][..c].copy_from_slice(&p.bn_bias);
+        self.bn.running_mean[h * c..][..c].copy_from_slice(&p.bn_running_mean);
+        self.bn.running_var[h * c..][..c].copy_from_slice(&p.bn_running_var);
+        let wb = conv_weight_from_oihw(&p.conv2_weight, &HEAD_CONV_B);
+        self.conv_b.weight.value[h * CONV_B.group_weights()..][..wb.len()].copy_from_slice(&wb);
+        self.conv_b.bias.value[h * BINS..][..BINS].copy_from_slice(&p.conv2_bias);
+    }
+
+    /// Head `h`'s parameters and running statistics in PyTorch's layout.
+    pub fn head(&self, h: usize) -> HeadParams {
+        let c = FEATURE_CHANNELS;
+        let wa: Vec<f32> = self
+            .conv_a
+            .weight
+            .value
+            .chunks_exact(CONV_A.out_channels)
+            .flat_map(|row| row[h * c..][..c].to_vec())
+            .collect();
+        let wb = &self.conv_b.weight.value[h * CONV_B.group_weights()..][..CONV_B.group_weights()];
+        HeadParams {
+            conv1_weight: conv_weight_to_oihw(&wa, &HEAD_CONV_A),
+            conv1_bias: self.conv_a.bias.value[h * c..][..c].to_vec(),
+            bn_weight: self.bn.gamma.value[h * c..][..c].to_vec(),
+            bn_bias: self.bn.beta.value[h * c..][..c].to_vec(),
+            bn_running_mean: self.bn.running_mean[h * c..][..c].to_vec(),
+            bn_running_var: self.bn.running_var[h * c..][..c].to_vec(),
+            conv2_weight: conv_weight_to_oihw(wb, &HEAD_CONV_B),
+            conv2_bias: self.conv_b.bias.value[h * BINS..][..BINS].to_vec(),
+        }
+    }
+
+    /// φ (N×14×14×32) → logits (N×14×14×24, head h at channels 8h..8h+8). `train` selects
+    /// batch statistics in the batch norms (and updates the running ones).
+    pub fn forward(&mut self, phi: &Tensor, train: bool) -> Tensor {
+        let a = self.conv_a.forward(phi);
+        let mut hidden = if train {
+            self.bn.forward_train(&a)
+        } else {
+            self.bn.forward_eval(&a)
+        };
+        relu_forward(&mut hidden);
+        let logits = self.conv_b.forward(&hidden);
+        self.hidden = hidden;
+        logits
+    }
+
+    /// Backward from the logits' gradient; adds the heads' parameter gradients when
+    /// `param_grads`; returns dφ.
+    pub fn backward(&mut self, dlogits: &Tensor, param_grads: bool) -> Tensor {
+        let mut dh = self
+            .conv_b
+            .backward(dlogits, param_grads, true)
+            .expect("input grad");
+        relu_backward(&self.hidden, &mut dh);
+        let da = self
+            .bn
+            .backward(&dh, param_grads, true)
+            .expect("input grad");
+        self.conv_a
+            .backward(&da, param_grads, true)
+            .expect("input grad")
+    }
+
+    /// Every trainable parameter, in a fixed order.
+    pub fn params_mut(&mut self) -> Vec<&mut Param> {
+        vec![
+            &mut self.conv_a.weight,
+            &mut self.conv_a.bias,
+            &mut self.bn.gamma,
+            &mut self.bn.beta,
+            &mut self.conv_b.weight,
+            &mut self.conv_b.bias,
+        ]
+    }
+}

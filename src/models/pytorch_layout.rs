@@ -1,0 +1,84 @@
+//! Conversions between PyTorch's layouts (NCHW activations, OIHW conv weights) and the engine's
+//! (NHWC, `[group][ky][kx][ci][co]`), for golden fixtures and for importing weights.
+
+use crate::engine::conv2d::ConvSpec;
+
+/// OIHW (O = out channels, I = in channels per group) → `[group][ky][kx][ci][co]`.
+pub fn conv_weight_from_oihw(oihw: &[f32], spec: &ConvSpec) -> Vec<f32> {
+    let (k, gin, gout) = (spec.kernel, spec.group_in(), spec.group_out());
+    let mut out = vec![0.0; oihw.len()];
+    for g in 0..spec.groups {
+        for co in 0..gout {
+            for ci in 0..gin {
+                for ky in 0..k {
+                    for kx in 0..k {
+                        let src = (((g * gout + co) * gin + ci) * k + ky) * k + kx;
+                        let dst = g * spec.group_weights() + ((ky * k + kx) * gin + ci) * gout + co;
+                        out[dst] = oihw[src];
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `[group][ky][kx][ci][co]` → OIHW.
+pub fn conv_weight_to_oihw(ours: &[f32], spec: &ConvSpec) -> Vec<f32> {
+    let (k, gin, gout) = (spec.kernel, spec.group_in(), spec.group_out());
+    let mut out = vec![0.0; ours.len()];
+    for g in 0..spec.groups {
+        for co in 0..gout {
+            for ci in 0..gin {
+                for ky in 0..k {
+                    for kx in 0..k {
+                        let dst = (((g * gout + co) * gin + ci) * k + ky) * k + kx;
+                        let src = g * spec.group_weights() + ((ky * k + kx) * gin + ci) * gout + co;
+                        out[dst] = ours[src];
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// NCHW → NHWC.
+pub fn nchw_to_nhwc(x: &[f32], dims_nchw: [usize; 4]) -> Vec<f32> {
+    let [n, c, h, w] = dims_nchw;
+    let mut out = vec![0.0; x.len()];
+    for i in 0..n {
+        for ch in 0..c {
+            for y in 0..h {
+                for xx in 0..w {
+                    out[((i * h + y) * w + xx) * c + ch] = x[((i * c + ch) * h + y) * w + xx];
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conv_weight_round_trip() {
+        let spec = ConvSpec {
+            in_channels: 6,
+            out_channels: 4,
+            kernel: 3,
+            stride: 1,
+            padding: 1,
+            groups: 2,
+        };
+        let w: Vec<f32> = (0..spec.groups * spec.group_weights())
+            .map(|i| i as f32)
+            .collect();
+        assert_eq!(
+            conv_weight_to_oihw(&conv_weight_from_oihw(&w, &spec), &spec),
+            w
+        );
+    }
+}

@@ -1,0 +1,322 @@
+//! Golden parity with PyTorch: `tools/make_golden_fixtures.py` recorded (computing in float64),
+//! for a fixed batch and fixed weights, the forward outputs, a baseline step's gradients and parameters, and the
+//! parameters after one LNTL and one BlindEye iteration. The engine must reproduce them.
+//!
+//! Tolerance: the largest absolute difference, relative to the largest magnitude of the
+//! reference tensor, must stay below `TOL` (1e-4); measured errors are around 1e-6. For parameters after a step, the *update*
+//! (after − before) is compared, so the check is not diluted by the unchanged part.
+
+use lntl::colored::bias_labels::BIAS_POSITIONS;
+use lntl::engine::sgd::SgdConfig;
+use lntl::engine::tensor::Tensor;
+use lntl::methods::baseline::baseline_step;
+use lntl::methods::batch::Batch;
+use lntl::methods::blindeye::blindeye_step;
+use lntl::methods::lntl::{LntlConfig, lntl_step};
+use lntl::models::bias_heads::{BiasHeads, HEADS, HeadParams};
+use lntl::models::convnet::ConvNet;
+use lntl::models::pytorch_layout::{conv_weight_from_oihw, conv_weight_to_oihw, nchw_to_nhwc};
+use lntl::util::tensor_file::TensorFile;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::path::Path;
+
+const TOL: f32 = 1e-4;
+/// The fixtures' learning rate (large, so that updates stand above f32 rounding).
+const LR: f32 = 0.1;
+const HEAD_NAMES: [&str; 3] = ["r", "g", "b"];
+
+struct Golden(TensorFile);
+
+impl Golden {
+    fn load() -> Golden {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden.safetensors");
+        Golden(TensorFile::read(&path, "lntl-golden", 1).expect("golden fixture"))
+    }
+
+    fn f32(&self, name: &str) -> Vec<f32> {
+        let t = self
+            .0
+            .tensors
+            .get(name)
+            .unwrap_or_else(|| panic!("fixture lacks {name}"));
+        t.bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect()
+    }
+
+    fn u8(&self, name: &str) -> Vec<u8> {
+        self.0.tensors[name].bytes.clone()
+    }
+
+    fn dims(&self, name: &str) -> Vec<usize> {
+        self.0.tensors[name].shape.clone()
+    }
+
+    fn head(&self, prefix: &str) -> HeadParams {
+        HeadParams {
+            conv1_weight: self.f32(&format!("{prefix}.conv1.weight")),
+            conv1_bias: self.f32(&format!("{prefix}.conv1.bias")),
+            bn_weight: self.f32(&format!("{prefix}.bn.weight")),
+            bn_bias: self.f32(&format!("{prefix}.bn.bias")),
+            bn_running_mean: self.f32(&format!("{prefix}.bn.running_mean")),
+            bn_running_var: self.f32(&format!("{prefix}.bn.running_var")),
+            conv2_weight: self.f32(&format!("{prefix}.conv2.weight")),
+            conv2_bias: self.f32(&format!("{prefix}.conv2.bias")),
+        }
+    }
+
+    fn models(&self) -> (ConvNet, BiasHeads) {
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        let mut net = ConvNet::new(&mut rng);
+        let mut heads = BiasHeads::new(&mut rng);
+        for (name, conv) in net.convs_mut() {
+            conv.weight.value =
+                conv_weight_from_oihw(&self.f32(&format!("init.net.{name}.weight")), &conv.spec);
+            conv.bias.value = self.f32(&format!("init.net.{name}.bias"));
+        }
+        net.bn0.gamma.value = self.f32("init.net.bn0.weight");
+        net.bn0.beta.value = self.f32("init.net.bn0.bias");
+        net.bn0.running_mean = self.f32("init.net.bn0.running_mean");
+        net.bn0.running_var = self.f32("init.net.bn0.running_var");
+        net.fc.weight.value = self.f32("init.net.fc.weight");
+        net.fc.bias.value = self.f32("init.net.fc.bias");
+        for (h, name) in HEAD_NAMES.iter().enumerate() {
+            heads.set_head(h, &self.head(&format!("init.heads.{name}")));
+        }
+        (net, heads)
+    }
+
+    fn batch(&self) -> Batch {
+        let dims = self.dims("input.x");
+        let dims = [dims[0], dims[1], dims[2], dims[3]];
+        let x = nchw_to_nhwc(&self.f32("input.x"), dims);
+        // PyTorch stores bias labels [n][channel][14][14], the layout the engine uses too.
+        let bias = self.u8("input.bias");
+        assert_eq!(bias.len(), dims[0] * 3 * BIAS_POSITIONS);
+        Batch {
+            x: Tensor::from_vec([dims[0], dims[2], dims[3], dims[1]], x),
+            labels: self.u8("input.labels"),
+            bias,
+        }
+    }
+}
+
+/// max|ours − reference| / max(max|reference|, SCALE_FLOOR).
+///
+/// The floor matters for one kind of tensor only: the bias of a convolution followed by a batch
+/// norm (the heads' first convolution) has an exactly zero gradient, so its update is weight
+/// decay alone (~3e-6) and f32 rounding noise in the gradient is all that differs.
+fn relative_error(ours: &[f32], reference: &[f32]) -> f32 {
+    const SCALE_FLOOR: f32 = 1e-4;
+    assert_eq!(ours.len(), reference.len(), "lengths differ");
+    let scale = reference
+        .iter()
+        .fold(0f32, |m, v| m.max(v.abs()))
+        .max(SCALE_FLOOR);
+    let diff = ours
+        .iter()
+        .zip(reference)
+        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    diff / scale
+}
+
+fn assert_close(what: &str, ours: &[f32], reference: &[f32], tol: f32) {
+    let err = relative_error(ours, reference);
+    assert!(err <= tol, "{what}: relative error {err:.2e} > {tol:.0e}");
+}
+
+/// The network's parameters and running stats in PyTorch's naming and layout.
+fn net_state(net: &mut ConvNet) -> Vec<(String, Vec<f32>)> {
+    let mut out = Vec::new();
+    for (name, conv) in net.convs_mut() {
+        out.push((
+            format!("{name}.weight"),
+            conv_weight_to_oihw(&conv.weight.value, &conv.spec),
+        ));
+        out.push((format!("{name}.bias"), conv.bias.value.clone()));
+    }
+    out.push(("bn0.weight".into(), net.bn0.gamma.value.clone()));
+    out.push(("bn0.bias".into(), net.bn0.beta.value.clone()));
+    out.push(("bn0.running_mean".into(), net.bn0.running_mean.clone()));
+    out.push(("bn0.running_var".into(), net.bn0.running_var.clone()));
+    out.push(("fc.weight".into(), net.fc.weight.value.clone()));
+    out.push(("fc.bias".into(), net.fc.bias.value.clone()));
+    out
+}
+
+fn head_state(heads: &BiasHeads, h: usize) -> Vec<(String, Vec<f32>)> {
+    let p = heads.head(h);
+    vec![
+        ("conv1.weight".into(), p.conv1_weight),
+        ("conv1.bias".into(), p.conv1_bias),
+        ("bn.weight".into(), p.bn_weight),
+        ("bn.bias".into(), p.bn_bias),
+        ("bn.running_mean".into(), p.bn_running_mean),
+        ("bn.running_var".into(), p.bn_running_var),
+        ("conv2.weight".into(), p.conv2_weight),
+        ("conv2.bias".into(), p.conv2_bias),
+    ]
+}
+
+/// Compares the change of every tensor from `init.<group>` to `<stage>.<group>`.
+fn assert_updates_match(g: &Golden, stage: &str, group: &str, state: Vec<(String, Vec<f32>)>) {
+    for (name, after) in state {
+        let init = g.f32(&format!("init.{group}.{name}"));
+        let reference = g.f32(&format!("{stage}.{group}.{name}"));
+        let ours: Vec<f32> = after.iter().zip(&init).map(|(a, b)| a - b).collect();
+        let want: Vec<f32> = reference.iter().zip(&init).map(|(a, b)| a - b).collect();
+        if want.iter().all(|v| *v == 0.0) {
+            assert!(
+                ours.iter().all(|v| *v == 0.0),
+                "{stage}.{group}.{name} must not change"
+            );
+        } else {
+            assert_close(
+                &format!("{stage}.{group}.{name} (update)"),
+                &ours,
+                &want,
+                TOL,
+            );
+        }
+    }
+}
+
+fn sgd(lr: f32) -> SgdConfig {
+    SgdConfig {
+        lr,
+        momentum: 0.9,
+        weight_decay: 5e-4,
+        decay_rate: 0.1,
+        decay_period: 40,
+    }
+}
+
+#[test]
+fn forward_outputs_match_pytorch() {
+    let g = Golden::load();
+    let (mut net, mut heads) = g.models();
+    let batch = g.batch();
+    let phi = net.forward_features(&batch.x, true).clone();
+    let logits = net.forward_classifier();
+    let head_logits = heads.forward(&phi, true);
+    let phi_dims = g.dims("forward.phi");
+    let phi_ref = nchw_to_nhwc(
+        &g.f32("forward.phi"),
+        [phi_dims[0], phi_dims[1], phi_dims[2], phi_dims[3]],
+    );
+    assert_close("phi", &phi.data, &phi_ref, TOL);
+    assert_close("logits", &logits.data, &g.f32("forward.logits"), TOL);
+    for (h, name) in HEAD_NAMES.iter().enumerate() {
+        let d = g.dims(&format!("forward.heads.{name}"));
+        let reference = nchw_to_nhwc(
+            &g.f32(&format!("forward.heads.{name}")),
+            [d[0], d[1], d[2], d[3]],
+        );
+        let ours: Vec<f32> = head_logits
+            .data
+            .chunks_exact(24)
+            .flat_map(|px| px[h * 8..h * 8 + 8].to_vec())
+            .collect();
+        assert_close(&format!("head {name} logits"), &ours, &reference, TOL);
+    }
+}
+
+#[test]
+fn baseline_gradients_and_step_match_pytorch() {
+    let g = Golden::load();
+    let (mut net, _) = g.models();
+    let batch = g.batch();
+    let loss = baseline_step(&mut net, &batch, LR, &sgd(LR));
+    assert_close("baseline loss", &[loss], &g.f32("baseline.loss"), TOL);
+    for (name, conv) in net.convs_mut() {
+        let grad = conv_weight_to_oihw(&conv.weight.grad, &conv.spec);
+        assert_close(
+            &format!("grad {name}.weight"),
+            &grad,
+            &g.f32(&format!("baseline.grad.{name}.weight")),
+            TOL,
+        );
+        assert_close(
+            &format!("grad {name}.bias"),
+            &conv.bias.grad,
+            &g.f32(&format!("baseline.grad.{name}.bias")),
+            TOL,
+        );
+    }
+    assert_close(
+        "grad bn0.weight",
+        &net.bn0.gamma.grad,
+        &g.f32("baseline.grad.bn0.weight"),
+        TOL,
+    );
+    assert_close(
+        "grad bn0.bias",
+        &net.bn0.beta.grad,
+        &g.f32("baseline.grad.bn0.bias"),
+        TOL,
+    );
+    assert_close(
+        "grad fc.weight",
+        &net.fc.weight.grad,
+        &g.f32("baseline.grad.fc.weight"),
+        TOL,
+    );
+    assert_close(
+        "grad fc.bias",
+        &net.fc.bias.grad,
+        &g.f32("baseline.grad.fc.bias"),
+        TOL,
+    );
+    assert_updates_match(&g, "baseline.after", "net", net_state(&mut net));
+}
+
+#[test]
+fn lntl_iteration_matches_pytorch() {
+    let g = Golden::load();
+    let (mut net, mut heads) = g.models();
+    let batch = g.batch();
+    let config = LntlConfig {
+        lambda: 0.01,
+        grl_scale: 0.1,
+    };
+    let losses = lntl_step(&mut net, &mut heads, &batch, LR, &sgd(LR), &config);
+    let loss1 = losses.classification + config.lambda * losses.regularizer;
+    assert_close("LNTL loss 1", &[loss1], &g.f32("lntl.loss1"), TOL);
+    assert_close("LNTL loss 2", &[losses.bias], &g.f32("lntl.loss2"), TOL);
+    assert_updates_match(&g, "lntl.after", "net", net_state(&mut net));
+    for h in 0..HEADS {
+        assert_updates_match(
+            &g,
+            "lntl.after",
+            &format!("heads.{}", HEAD_NAMES[h]),
+            head_state(&heads, h),
+        );
+    }
+}
+
+#[test]
+fn blindeye_iteration_matches_pytorch() {
+    let g = Golden::load();
+    let (mut net, mut heads) = g.models();
+    let batch = g.batch();
+    let losses = blindeye_step(&mut net, &mut heads, &batch, LR, &sgd(LR), 0.01);
+    let loss1 = losses.classification + 0.01 * losses.regularizer;
+    assert_close("BlindEye loss 1", &[loss1], &g.f32("blindeye.loss1"), TOL);
+    assert_close(
+        "BlindEye loss 2",
+        &[losses.bias],
+        &g.f32("blindeye.loss2"),
+        TOL,
+    );
+    assert_updates_match(&g, "blindeye.after", "net", net_state(&mut net));
+    for h in 0..HEADS {
+        assert_updates_match(
+            &g,
+            "blindeye.after",
+            &format!("heads.{}", HEAD_NAMES[h]),
+            head_state(&heads, h),
+        );
+    }
+}
