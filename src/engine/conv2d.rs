@@ -148,7 +148,10 @@ fn col2im_image(
 impl Conv2d {
     /// A convolution with the given parameters (weights in `[group][ky][kx][ci][co]` order).
     pub fn new(name: &str, spec: ConvSpec, weight: Vec<f32>, bias: Vec<f32>) -> Conv2d {
-        assert!(spec.in_channels.is_multiple_of(spec.groups) && spec.out_channels.is_multiple_of(spec.groups));
+        assert!(
+            spec.in_channels.is_multiple_of(spec.groups)
+                && spec.out_channels.is_multiple_of(spec.groups)
+        );
         let wdims = vec![
             spec.groups,
             spec.kernel,
