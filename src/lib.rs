@@ -3,6 +3,7 @@
 //! The crate is layered; lower layers never import higher ones:
 //! [`util`] → [`data`] (sources and formats) → [`colored`] (Colored-MNIST) → [`cli`].
 
+pub mod bench;
 pub mod cli;
 pub mod colored;
 pub mod data;

@@ -199,7 +199,7 @@ fn forward_outputs_match_pytorch() {
     let (mut net, mut heads) = g.models();
     let batch = g.batch();
     let phi = net.forward_features(&batch.x, true).clone();
-    let logits = net.forward_classifier();
+    let logits = net.forward_classifier().clone();
     let head_logits = heads.forward(&phi, true);
     let phi_dims = g.dims("forward.phi");
     let phi_ref = nchw_to_nhwc(

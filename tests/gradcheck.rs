@@ -77,6 +77,13 @@ fn check_with_step(
     }
 }
 
+/// Runs a layer's forward into a fresh tensor.
+fn run(forward: impl FnOnce(&mut Tensor)) -> Tensor {
+    let mut out = Tensor::empty();
+    forward(&mut out);
+    out
+}
+
 fn shifted(x: &Tensor, i: usize, d: f32) -> Tensor {
     let mut x = x.clone();
     x.data[i] += d;
@@ -121,13 +128,14 @@ fn conv2d_every_shape_the_networks_use() {
         let b = random(&mut rng, spec.out_channels, 0.5);
         let mut conv = Conv2d::new("c", spec, w, b);
         let x = random_tensor(&mut rng, [2, 7, 7, spec.in_channels]);
-        let out = conv.forward(&x);
+        let out = run(|o| conv.forward(&x, o));
         let dy = random(&mut rng, out.data.len(), 1.0);
-        let dx = conv
-            .backward(&Tensor::from_vec(out.dims, dy.clone()), true, true)
-            .unwrap();
+        let dx = run(|dx| conv.backward(&Tensor::from_vec(out.dims, dy.clone()), true, Some(dx)));
         check(&format!("{what} dx"), &mut rng, &dx.data, |i, d| {
-            weighted_sum(&conv.clone().forward(&shifted(&x, i, d)).data, &dy)
+            weighted_sum(
+                &run(|o| conv.clone().forward(&shifted(&x, i, d), o)).data,
+                &dy,
+            )
         });
         check(
             &format!("{what} dW"),
@@ -136,13 +144,13 @@ fn conv2d_every_shape_the_networks_use() {
             |i, d| {
                 let mut c = conv.clone();
                 c.weight.value[i] += d;
-                weighted_sum(&c.forward(&x).data, &dy)
+                weighted_sum(&run(|o| c.forward(&x, o)).data, &dy)
             },
         );
         check(&format!("{what} db"), &mut rng, &conv.bias.grad, |i, d| {
             let mut c = conv.clone();
             c.bias.value[i] += d;
-            weighted_sum(&c.forward(&x).data, &dy)
+            weighted_sum(&run(|o| c.forward(&x, o)).data, &dy)
         });
     }
 }
@@ -154,23 +162,24 @@ fn batch_norm_training_mode() {
     bn.gamma.value = random(&mut rng, 5, 1.0).iter().map(|v| v + 1.5).collect();
     bn.beta.value = random(&mut rng, 5, 1.0);
     let x = random_tensor(&mut rng, [3, 4, 4, 5]);
-    let out = bn.forward_train(&x);
+    let out = run(|o| bn.forward_train(&x, o));
     let dy = random(&mut rng, out.data.len(), 1.0);
-    let dx = bn
-        .backward(&Tensor::from_vec(out.dims, dy.clone()), true, true)
-        .unwrap();
+    let dx = run(|dx| bn.backward(&Tensor::from_vec(out.dims, dy.clone()), true, Some(dx)));
     check("bn dx", &mut rng, &dx.data, |i, d| {
-        weighted_sum(&bn.clone().forward_train(&shifted(&x, i, d)).data, &dy)
+        weighted_sum(
+            &run(|o| bn.clone().forward_train(&shifted(&x, i, d), o)).data,
+            &dy,
+        )
     });
     check("bn dγ", &mut rng, &bn.gamma.grad, |i, d| {
         let mut b = bn.clone();
         b.gamma.value[i] += d;
-        weighted_sum(&b.forward_train(&x).data, &dy)
+        weighted_sum(&run(|o| b.forward_train(&x, o)).data, &dy)
     });
     check("bn dβ", &mut rng, &bn.beta.grad, |i, d| {
         let mut b = bn.clone();
         b.beta.value[i] += d;
-        weighted_sum(&b.forward_train(&x).data, &dy)
+        weighted_sum(&run(|o| b.forward_train(&x, o)).data, &dy)
     });
 }
 
@@ -206,18 +215,24 @@ fn relu_max_pool_and_global_average_pool() {
     });
 
     let mut pool = MaxPool2d::new(3, 2, 1);
-    let y = pool.forward(&x);
+    let y = run(|o| pool.forward(&x, o));
     let dy = random(&mut rng, y.data.len(), 1.0);
-    let dx = pool.backward(&Tensor::from_vec(y.dims, dy.clone()));
+    let dx = run(|dx| pool.backward(&Tensor::from_vec(y.dims, dy.clone()), dx));
     check("max pool", &mut rng, &dx.data, |i, d| {
-        weighted_sum(&pool.clone().forward(&shifted(&x, i, d)).data, &dy)
+        weighted_sum(
+            &run(|o| pool.clone().forward(&shifted(&x, i, d), o)).data,
+            &dy,
+        )
     });
 
-    let y = global_avg_pool_forward(&x);
+    let y = run(|o| global_avg_pool_forward(&x, o));
     let dy = random(&mut rng, y.data.len(), 1.0);
-    let dx = global_avg_pool_backward(&Tensor::from_vec(y.dims, dy.clone()), x.dims);
+    let dx = run(|dx| global_avg_pool_backward(&Tensor::from_vec(y.dims, dy.clone()), x.dims, dx));
     check("global avg pool", &mut rng, &dx.data, |i, d| {
-        weighted_sum(&global_avg_pool_forward(&shifted(&x, i, d)).data, &dy)
+        weighted_sum(
+            &run(|o| global_avg_pool_forward(&shifted(&x, i, d), o)).data,
+            &dy,
+        )
     });
 }
 
@@ -287,10 +302,11 @@ fn losses_with_strides_offsets_and_ignored_rows() {
 }
 
 #[test]
-fn gradient_reversal_negates_and_scales() {
-    let mut g = Tensor::from_vec([1, 1, 1, 3], vec![1.0, -2.0, 0.5]);
-    grad_reversal_backward(&mut g, 0.1);
-    assert_eq!(g.data, vec![-0.1, 0.2, -0.05]);
+fn gradient_reversal_negates_scales_and_accumulates() {
+    let g = Tensor::from_vec([1, 1, 1, 3], vec![1.0, -2.0, 0.5]);
+    let mut below = Tensor::from_vec([1, 1, 1, 3], vec![1.0, 1.0, 1.0]);
+    grad_reversal_backward(&g, 0.1, &mut below);
+    assert_eq!(below.data, vec![0.9, 1.2, 0.95]);
 }
 
 fn small_batch(rng: &mut ChaCha8Rng) -> (Tensor, Vec<u8>, Vec<u8>) {
@@ -311,15 +327,16 @@ fn whole_classifier_network() {
         net.forward_features(x, true);
         let logits = net.forward_classifier();
         let mut d = Tensor::zeros(logits.dims);
-        f64::from(classification_loss(&logits, &labels, &mut d))
+        f64::from(classification_loss(logits, &labels, &mut d))
     };
     let mut model = net.clone();
     model.forward_features(&x, true);
     let logits = model.forward_classifier();
     let mut dlogits = Tensor::zeros(logits.dims);
-    classification_loss(&logits, &labels, &mut dlogits);
-    let dphi = model.backward_classifier(&dlogits);
-    model.backward_features(dphi);
+    classification_loss(logits, &labels, &mut dlogits);
+    model.zero_feature_grad();
+    model.backward_classifier(&dlogits);
+    model.backward_features();
     let grads: Vec<(String, Vec<f32>)> = model
         .params_mut()
         .iter()
@@ -353,13 +370,13 @@ fn whole_bias_heads() {
     let loss = |heads: &mut BiasHeads, phi: &Tensor| -> f64 {
         let logits = heads.forward(phi, true);
         let mut d = Tensor::zeros(logits.dims);
-        f64::from(heads_cross_entropy(&logits, &bias, &mut d))
+        f64::from(heads_cross_entropy(logits, &bias, &mut d))
     };
     let mut model = heads.clone();
     let logits = model.forward(&phi, true);
     let mut dlogits = Tensor::zeros(logits.dims);
-    heads_cross_entropy(&logits, &bias, &mut dlogits);
-    let dphi = model.backward(&dlogits, true);
+    heads_cross_entropy(logits, &bias, &mut dlogits);
+    let dphi = model.backward(&dlogits, true).clone();
     check_with_step("heads dφ", &mut rng, &dphi.data, NETWORK_EPS, |i, d| {
         loss(&mut heads.clone(), &shifted(&phi, i, d))
     });

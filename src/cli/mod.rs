@@ -1,5 +1,6 @@
 //! The `lntl` command line. Thin: it parses flags and calls the library.
 
+mod bench;
 mod data;
 
 use crate::data::cache::cache_dir;
@@ -28,6 +29,8 @@ pub enum Command {
     /// Fetch MNIST, build Colored-MNIST, preview and check it.
     #[command(subcommand)]
     Data(data::DataCommand),
+    /// Time the forward pass, a baseline step and an LNTL iteration (use a release build).
+    Bench(bench::BenchArgs),
 }
 
 /// Parses the process arguments and runs the command.
@@ -42,6 +45,7 @@ pub fn run() -> Result<()> {
     let cache = cache_dir(cli.cache_dir.as_deref());
     match cli.command {
         Command::Data(cmd) => data::run(cmd, &cache),
+        Command::Bench(args) => bench::run(&args),
     }
 }
 

@@ -78,8 +78,9 @@ impl BatchNorm2d {
         self.running_mean.len()
     }
 
-    /// Training-mode forward: normalizes with batch statistics and updates the running stats.
-    pub fn forward_train(&mut self, input: &Tensor) -> Tensor {
+    /// Training-mode forward into `out`: normalizes with batch statistics and updates the
+    /// running stats.
+    pub fn forward_train(&mut self, input: &Tensor, out: &mut Tensor) {
         let c = self.channels();
         assert_eq!(input.channels(), c, "batch norm channels");
         let n = input.rows() as f64;
@@ -104,7 +105,7 @@ impl BatchNorm2d {
         }
         let mean32: Vec<f32> = mean.iter().map(|&m| m as f32).collect();
         self.normalized.resize(input.data.len(), 0.0);
-        let mut out = Tensor::zeros(input.dims);
+        out.resize(input.dims);
         let rows_per_task = items_per_task(input.batch()) * input.item_len();
         let (gamma, beta, inv_std) = (&self.gamma.value, &self.beta.value, &self.inv_std);
         out.data
@@ -123,11 +124,10 @@ impl BatchNorm2d {
                     }
                 }
             });
-        out
     }
 
-    /// Evaluation-mode forward with the running statistics.
-    pub fn forward_eval(&self, input: &Tensor) -> Tensor {
+    /// Evaluation-mode forward into `out`, with the running statistics.
+    pub fn forward_eval(&self, input: &Tensor, out: &mut Tensor) {
         let c = self.channels();
         let scale: Vec<f32> = (0..c)
             .map(|ch| self.gamma.value[ch] / (self.running_var[ch] + EPS).sqrt())
@@ -135,25 +135,22 @@ impl BatchNorm2d {
         let shift: Vec<f32> = (0..c)
             .map(|ch| self.beta.value[ch] - self.running_mean[ch] * scale[ch])
             .collect();
-        let mut out = input.clone();
-        out.data.par_chunks_mut(c * 1024).for_each(|part| {
-            for row in part.chunks_exact_mut(c) {
-                for ch in 0..c {
-                    row[ch] = row[ch] * scale[ch] + shift[ch];
+        out.resize(input.dims);
+        out.data
+            .par_chunks_mut(c * 1024)
+            .zip(input.data.par_chunks(c * 1024))
+            .for_each(|(out, x)| {
+                for (o, x) in out.chunks_exact_mut(c).zip(x.chunks_exact(c)) {
+                    for ch in 0..c {
+                        o[ch] = x[ch] * scale[ch] + shift[ch];
+                    }
                 }
-            }
-        });
-        out
+            });
     }
 
-    /// Backward of the last training forward. Adds dγ, dβ when `param_grads`; returns dx when
-    /// `input_grad`.
-    pub fn backward(
-        &mut self,
-        dout: &Tensor,
-        param_grads: bool,
-        input_grad: bool,
-    ) -> Option<Tensor> {
+    /// Backward of the last training forward. Adds dγ, dβ when `param_grads`; writes dx into
+    /// `dinput` when one is given.
+    pub fn backward(&mut self, dout: &Tensor, param_grads: bool, dinput: Option<&mut Tensor>) {
         let c = self.channels();
         let n = dout.rows() as f64;
         let xhat = &self.normalized;
@@ -189,15 +186,15 @@ impl BatchNorm2d {
             self.gamma.accumulate_grad(&dg);
             self.beta.accumulate_grad(&db);
         }
-        if !input_grad {
-            return None;
-        }
+        let Some(dx) = dinput else {
+            return;
+        };
         let mean_dy: Vec<f32> = dbeta.iter().map(|s| (s / n) as f32).collect();
         let mean_dy_xhat: Vec<f32> = dgamma.iter().map(|s| (s / n) as f32).collect();
         let scale: Vec<f32> = (0..c)
             .map(|ch| self.gamma.value[ch] * self.inv_std[ch])
             .collect();
-        let mut dx = Tensor::zeros(dout.dims);
+        dx.resize(dout.dims);
         let rows_per_task = items_per_task(dout.batch()) * dout.item_len();
         dx.data
             .par_chunks_mut(rows_per_task)
@@ -214,6 +211,5 @@ impl BatchNorm2d {
                     }
                 }
             });
-        Some(dx)
     }
 }

@@ -178,8 +178,8 @@ impl Conv2d {
         ]
     }
 
-    /// Forward pass; keeps the im2col matrix for the backward pass.
-    pub fn forward(&mut self, input: &Tensor) -> Tensor {
+    /// Forward pass into `out`; keeps the im2col matrix for the backward pass.
+    pub fn forward(&mut self, input: &Tensor, out: &mut Tensor) {
         let spec = self.spec;
         assert_eq!(input.channels(), spec.in_channels, "conv input channels");
         let out_dims = self.output_dims(input.dims);
@@ -190,21 +190,22 @@ impl Conv2d {
         let per_task = items_per_task(input.batch());
         self.cols
             .resize(input.batch() * rows_per_image * row_len, 0.0);
-        let mut out = Tensor::zeros(out_dims);
+        out.resize(out_dims);
         let (weight, bias) = (&self.weight.value, &self.bias.value);
+        let item_in = input.item_len();
         self.cols
             .par_chunks_mut(per_task * rows_per_image * row_len)
             .zip(
                 out.data
                     .par_chunks_mut(per_task * rows_per_image * spec.out_channels),
             )
-            .zip(input.data.par_chunks(per_task * input.item_len()))
+            .zip(input.data.par_chunks(per_task * item_in))
             .for_each(|((cols, out), input)| {
-                let images = input.len() / (side_in[0] * side_in[1] * spec.in_channels);
+                let images = input.len() / item_in;
                 for i in 0..images {
                     im2col_image(
                         &spec,
-                        &input[i * side_in[0] * side_in[1] * spec.in_channels..],
+                        &input[i * item_in..],
                         side_in,
                         side_out,
                         &mut cols[i * rows_per_image * row_len..],
@@ -229,17 +230,12 @@ impl Conv2d {
                 }
             });
         self.input_dims = input.dims;
-        out
     }
 
     /// Backward pass from `dout`. Adds the parameter gradients when `param_grads` is set and
-    /// returns the input gradient when `input_grad` is set.
-    pub fn backward(
-        &mut self,
-        dout: &Tensor,
-        param_grads: bool,
-        input_grad: bool,
-    ) -> Option<Tensor> {
+    /// writes the input gradient into `dinput` when one is given. Runs once per forward: the
+    /// input gradient reuses the im2col buffer as scratch.
+    pub fn backward(&mut self, dout: &Tensor, param_grads: bool, dinput: Option<&mut Tensor>) {
         let spec = self.spec;
         let dims = self.input_dims;
         let side_in = [dims[1], dims[2]];
@@ -281,19 +277,25 @@ impl Conv2d {
                 self.bias.accumulate_grad(&db);
             }
         }
-        if !input_grad {
-            return None;
-        }
-        let mut dinput = Tensor::zeros(dims);
+        let Some(dinput) = dinput else {
+            return;
+        };
+        dinput.resize(dims);
+        dinput.zero();
+        // The input gradient's im2col-shaped rows reuse the forward's im2col buffer, which the
+        // weight gradient above no longer needs.
         let weight = &self.weight.value;
         let item_len = dims[1] * dims[2] * dims[3];
         dinput
             .data
             .par_chunks_mut(per_task * item_len)
             .zip(dout.data.par_chunks(per_task * rows_per_image * cout))
-            .for_each(|(dinput, dout)| {
+            .zip(
+                self.cols
+                    .par_chunks_mut(per_task * rows_per_image * row_len),
+            )
+            .for_each(|((dinput, dout), dcols)| {
                 let rows = dout.len() / cout;
-                let mut dcols = vec![0.0; rows * row_len];
                 for g in 0..spec.groups {
                     matmul(
                         rows,
@@ -301,7 +303,7 @@ impl Conv2d {
                         spec.group_out(),
                         MatRef::rows(dout, g * spec.group_out(), cout),
                         MatRef::transposed(weight, g * spec.group_weights(), spec.group_out()),
-                        &mut dcols,
+                        dcols,
                         g * spec.group_cols(),
                         row_len,
                         false,
@@ -317,6 +319,5 @@ impl Conv2d {
                     );
                 }
             });
-        Some(dinput)
     }
 }

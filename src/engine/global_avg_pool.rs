@@ -3,10 +3,11 @@
 
 use crate::engine::tensor::Tensor;
 
-/// Forward: an N×1×1×C tensor of channel means.
-pub fn global_avg_pool_forward(x: &Tensor) -> Tensor {
+/// Forward: writes the N×1×1×C channel means into `out`.
+pub fn global_avg_pool_forward(x: &Tensor, out: &mut Tensor) {
     let [n, h, w, c] = x.dims;
-    let mut out = Tensor::zeros([n, 1, 1, c]);
+    out.resize([n, 1, 1, c]);
+    out.zero();
     let scale = 1.0 / (h * w) as f32;
     for (o, item) in out
         .data
@@ -18,14 +19,13 @@ pub fn global_avg_pool_forward(x: &Tensor) -> Tensor {
         }
         o.iter_mut().for_each(|v| *v *= scale);
     }
-    out
 }
 
-/// Backward: the input gradient for an input of `dims`.
-pub fn global_avg_pool_backward(dout: &Tensor, dims: [usize; 4]) -> Tensor {
+/// Backward: writes the gradient of an input of `dims` into `dx`.
+pub fn global_avg_pool_backward(dout: &Tensor, dims: [usize; 4], dx: &mut Tensor) {
     let [_, h, w, c] = dims;
     let scale = 1.0 / (h * w) as f32;
-    let mut dx = Tensor::zeros(dims);
+    dx.resize(dims);
     for (item, g) in dx
         .data
         .chunks_exact_mut(h * w * c)
@@ -35,5 +35,4 @@ pub fn global_avg_pool_backward(dout: &Tensor, dims: [usize; 4]) -> Tensor {
             px.iter_mut().zip(g).for_each(|(d, g)| *d = g * scale);
         }
     }
-    dx
 }

@@ -2,7 +2,13 @@
 
 use crate::engine::tensor::Tensor;
 
-/// Reverses and scales a gradient in place: `dy ← −scale·dy`.
-pub fn grad_reversal_backward(dout: &mut Tensor, scale: f32) {
-    dout.data.iter_mut().for_each(|g| *g *= -scale);
+/// Adds the reversed gradient `−scale·dout` to `dinput` (the gradient of the layer below, which
+/// may already hold other contributions).
+pub fn grad_reversal_backward(dout: &Tensor, scale: f32, dinput: &mut Tensor) {
+    assert_eq!(dout.dims, dinput.dims, "gradient reversal shapes");
+    dinput
+        .data
+        .iter_mut()
+        .zip(&dout.data)
+        .for_each(|(d, g)| *d -= scale * g);
 }

@@ -35,11 +35,11 @@ impl MaxPool2d {
         (side + 2 * self.padding - self.kernel) / self.stride + 1
     }
 
-    /// Forward pass.
-    pub fn forward(&mut self, input: &Tensor) -> Tensor {
+    /// Forward pass into `out`.
+    pub fn forward(&mut self, input: &Tensor, out: &mut Tensor) {
         let [n, h, w, c] = input.dims;
         let (oh, ow) = (self.out_side(h), self.out_side(w));
-        let mut out = Tensor::zeros([n, oh, ow, c]);
+        out.resize([n, oh, ow, c]);
         self.argmax.resize(out.data.len(), 0);
         let per_task = items_per_task(n);
         let (k, s, p) = (self.kernel, self.stride, self.padding as isize);
@@ -69,12 +69,18 @@ impl MaxPool2d {
                                         continue;
                                     }
                                     let i = (iy as usize * w + ix as usize) * c;
-                                    for ch in 0..c {
-                                        let v = x[i + ch];
-                                        if v > out[o + ch] || v.is_nan() {
-                                            out[o + ch] = v;
-                                            arg[o + ch] = (i + ch) as u32;
-                                        }
+                                    // Strictly greater keeps the first maximum in scan order,
+                                    // as PyTorch does; selects keep the loop vectorized.
+                                    let (out, arg) = (&mut out[o..o + c], &mut arg[o..o + c]);
+                                    for (ch, ((m, a), &v)) in out
+                                        .iter_mut()
+                                        .zip(arg.iter_mut())
+                                        .zip(&x[i..i + c])
+                                        .enumerate()
+                                    {
+                                        let better = v > *m;
+                                        *m = if better { v } else { *m };
+                                        *a = if better { (i + ch) as u32 } else { *a };
                                     }
                                 }
                             }
@@ -83,14 +89,14 @@ impl MaxPool2d {
                 }
             });
         self.input_dims = input.dims;
-        out
     }
 
-    /// Backward pass: the input gradient.
-    pub fn backward(&self, dout: &Tensor) -> Tensor {
+    /// Backward pass: writes the input gradient into `dx`.
+    pub fn backward(&self, dout: &Tensor, dx: &mut Tensor) {
         let [n, h, w, c] = self.input_dims;
         let item_out = dout.item_len();
-        let mut dx = Tensor::zeros(self.input_dims);
+        dx.resize(self.input_dims);
+        dx.zero();
         let per_task = items_per_task(n);
         dx.data
             .par_chunks_mut(per_task * h * w * c)
@@ -104,6 +110,5 @@ impl MaxPool2d {
                     }
                 }
             });
-        dx
     }
 }

@@ -18,10 +18,9 @@ pub fn relu_backward(y: &Tensor, dout: &mut Tensor) {
         .par_chunks_mut(CHUNK)
         .zip(y.data.par_chunks(CHUNK))
         .for_each(|(d, y)| {
-            d.iter_mut().zip(y).for_each(|(d, &y)| {
-                if y <= 0.0 {
-                    *d = 0.0;
-                }
-            });
+            // A select rather than a branch, so the loop vectorizes.
+            d.iter_mut()
+                .zip(y)
+                .for_each(|(d, &y)| *d = if y > 0.0 { *d } else { 0.0 });
         });
 }

@@ -18,6 +18,28 @@ impl Tensor {
         }
     }
 
+    /// An empty tensor, to be sized by the first forward pass that writes it.
+    pub fn empty() -> Tensor {
+        Tensor {
+            dims: [0; 4],
+            data: Vec::new(),
+        }
+    }
+
+    /// Gives the tensor new dimensions, keeping its allocation when it is large enough. The
+    /// values are left as they are: callers overwrite them (or clear them with
+    /// [`Tensor::zero`] when they accumulate). Buffers reused this way stop a training step
+    /// from paying page faults on fresh memory for every activation.
+    pub fn resize(&mut self, dims: [usize; 4]) {
+        self.dims = dims;
+        self.data.resize(dims.iter().product(), 0.0);
+    }
+
+    /// Sets every value to 0.
+    pub fn zero(&mut self) {
+        self.data.fill(0.0);
+    }
+
     /// Wraps `data`, checking its length.
     pub fn from_vec(dims: [usize; 4], data: Vec<f32>) -> Tensor {
         assert_eq!(

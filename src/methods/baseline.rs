@@ -27,9 +27,10 @@ pub fn baseline_step(net: &mut ConvNet, batch: &Batch, lr: f32, sgd: &SgdConfig)
     net.forward_features(&batch.x, true);
     let logits = net.forward_classifier();
     let mut dlogits = Tensor::zeros(logits.dims);
-    let loss = classification_loss(&logits, &batch.labels, &mut dlogits);
-    let dphi = net.backward_classifier(&dlogits);
-    net.backward_features(dphi);
+    let loss = classification_loss(logits, &batch.labels, &mut dlogits);
+    net.zero_feature_grad();
+    net.backward_classifier(&dlogits);
+    net.backward_features();
     sgd_step(net.params_mut(), lr, sgd);
     loss
 }

@@ -50,14 +50,15 @@ pub fn color_phase(
 ) -> f32 {
     zero_grads(net.params_mut());
     zero_grads(heads.params_mut());
-    let phi = net.forward_features(&batch.x, true);
-    let logits = heads.forward(phi, true);
+    net.forward_features(&batch.x, true);
+    let logits = heads.forward(net.features(), true);
     let mut dlogits = Tensor::zeros(logits.dims);
-    let loss = heads_cross_entropy(&logits, &batch.bias, &mut dlogits);
-    let mut dphi = heads.backward(&dlogits, true);
+    let loss = heads_cross_entropy(logits, &batch.bias, &mut dlogits);
+    let dphi = heads.backward(&dlogits, true);
     if let Some(scale) = reversal {
-        grad_reversal_backward(&mut dphi, scale);
-        net.backward_features(dphi);
+        net.zero_feature_grad();
+        grad_reversal_backward(dphi, scale, net.feature_grad_mut());
+        net.backward_features();
         sgd_step(net.params_mut(), lr, sgd);
     }
     sgd_step(heads.params_mut(), lr, sgd);
@@ -80,20 +81,23 @@ pub fn feature_phase(
     regularizer: HeadRegularizer,
 ) -> (f32, f32) {
     zero_grads(net.params_mut());
-    let phi = net.forward_features(&batch.x, true);
-    let head_logits = heads.forward(phi, true);
+    net.forward_features(&batch.x, true);
+    let head_logits = heads.forward(net.features(), true);
     let mut dhead = Tensor::zeros(head_logits.dims);
-    let regularization = regularizer(&head_logits, lambda, &mut dhead);
-    let mut dphi = heads.backward(&dhead, false);
+    let regularization = regularizer(head_logits, lambda, &mut dhead);
     let logits = net.forward_classifier();
     let mut dlogits = Tensor::zeros(logits.dims);
-    let classification = classification_loss(&logits, &batch.labels, &mut dlogits);
-    let dphi_g = net.backward_classifier(&dlogits);
-    dphi.data
+    let classification = classification_loss(logits, &batch.labels, &mut dlogits);
+    net.zero_feature_grad();
+    net.backward_classifier(&dlogits);
+    let dphi = heads.backward(&dhead, false);
+    let total = net.feature_grad_mut();
+    total
+        .data
         .iter_mut()
-        .zip(&dphi_g.data)
-        .for_each(|(a, b)| *a += b);
-    net.backward_features(dphi);
+        .zip(&dphi.data)
+        .for_each(|(t, g)| *t += g);
+    net.backward_features();
     sgd_step(net.params_mut(), lr, sgd);
     (classification, regularization)
 }

@@ -50,7 +50,12 @@ pub struct BiasHeads {
     pub bn: BatchNorm2d,
     /// Second convolutions of the three heads.
     pub conv_b: Conv2d,
+    pre_norm: Tensor,
     hidden: Tensor,
+    logits: Tensor,
+    dhidden: Tensor,
+    dpre_norm: Tensor,
+    dphi: Tensor,
 }
 
 /// One head's parameters in PyTorch's layout (OIHW convolution weights), as the authors'
@@ -105,7 +110,12 @@ impl BiasHeads {
                 vec![0.0; HEADS * CONV_B.group_weights()],
                 vec![0.0; CONV_B.out_channels],
             ),
-            hidden: Tensor::zeros([0; 4]),
+            pre_norm: Tensor::empty(),
+            hidden: Tensor::empty(),
+            logits: Tensor::empty(),
+            dhidden: Tensor::empty(),
+            dpre_norm: Tensor::empty(),
+            dphi: Tensor::empty(),
         };
         let (a_fan, b_fan) = (HEAD_CONV_A.fan_in(), HEAD_CONV_B.fan_in());
         for h in 0..HEADS {
@@ -167,34 +177,29 @@ impl BiasHeads {
 
     /// φ (N×14×14×32) → logits (N×14×14×24, head h at channels 8h..8h+8). `train` selects
     /// batch statistics in the batch norms (and updates the running ones).
-    pub fn forward(&mut self, phi: &Tensor, train: bool) -> Tensor {
-        let a = self.conv_a.forward(phi);
-        let mut hidden = if train {
-            self.bn.forward_train(&a)
+    pub fn forward(&mut self, phi: &Tensor, train: bool) -> &Tensor {
+        self.conv_a.forward(phi, &mut self.pre_norm);
+        if train {
+            self.bn.forward_train(&self.pre_norm, &mut self.hidden);
         } else {
-            self.bn.forward_eval(&a)
-        };
-        relu_forward(&mut hidden);
-        let logits = self.conv_b.forward(&hidden);
-        self.hidden = hidden;
-        logits
+            self.bn.forward_eval(&self.pre_norm, &mut self.hidden);
+        }
+        relu_forward(&mut self.hidden);
+        self.conv_b.forward(&self.hidden, &mut self.logits);
+        &self.logits
     }
 
     /// Backward from the logits' gradient; adds the heads' parameter gradients when
     /// `param_grads`; returns dφ.
-    pub fn backward(&mut self, dlogits: &Tensor, param_grads: bool) -> Tensor {
-        let mut dh = self
-            .conv_b
-            .backward(dlogits, param_grads, true)
-            .expect("input grad");
-        relu_backward(&self.hidden, &mut dh);
-        let da = self
-            .bn
-            .backward(&dh, param_grads, true)
-            .expect("input grad");
+    pub fn backward(&mut self, dlogits: &Tensor, param_grads: bool) -> &Tensor {
+        self.conv_b
+            .backward(dlogits, param_grads, Some(&mut self.dhidden));
+        relu_backward(&self.hidden, &mut self.dhidden);
+        self.bn
+            .backward(&self.dhidden, param_grads, Some(&mut self.dpre_norm));
         self.conv_a
-            .backward(&da, param_grads, true)
-            .expect("input grad")
+            .backward(&self.dpre_norm, param_grads, Some(&mut self.dphi));
+        &self.dphi
     }
 
     /// Every trainable parameter, in a fixed order.

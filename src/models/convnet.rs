@@ -1,5 +1,5 @@
 //! The feature extractor f and classifier g of the paper (the authors' `convnet`):
-//! BN(3) → conv5×5 3→32 → ReLU → maxpool 3/2/1 → conv3×3 32→32 → ReLU (= φ, 32×14×14)
+//! BN(3) → conv5×5 3→32 → ReLU → maxpool 3/2/1 → conv3×3 32→32 → ReLU (= φ, 14×14×32)
 //! → conv3×3/2 32→64 → ReLU → conv3×3 64→64 → ReLU → global average pool → linear 64→10.
 
 use crate::engine::batch_norm::BatchNorm2d;
@@ -54,7 +54,7 @@ pub const CONV_SPECS: [ConvSpec; 4] = [
     },
 ];
 
-/// f and g, with the activations of the last forward pass.
+/// f and g, with the activations of the last forward pass and reusable gradient buffers.
 #[derive(Debug, Clone)]
 pub struct ConvNet {
     /// Input batch norm.
@@ -71,10 +71,17 @@ pub struct ConvNet {
     pub conv4: Conv2d,
     /// Classifier.
     pub fc: Linear,
-    relu1: Tensor,
+    normalized: Tensor,
+    conv1_out: Tensor,
+    pooled1: Tensor,
     phi: Tensor,
     relu3: Tensor,
     relu4: Tensor,
+    pooled4: Tensor,
+    logits: Tensor,
+    dphi: Tensor,
+    scratch_small: Tensor,
+    scratch_large: Tensor,
 }
 
 impl ConvNet {
@@ -86,12 +93,8 @@ impl ConvNet {
             let b = pytorch_default_uniform(rng, s.out_channels, s.fan_in());
             Conv2d::new(name, *s, w, b)
         });
-        let (conv1, conv2, conv3, conv4) = (
-            convs.next().expect("4 convs"),
-            convs.next().expect("4 convs"),
-            convs.next().expect("4 convs"),
-            convs.next().expect("4 convs"),
-        );
+        let mut next = || convs.next().expect("four convolutions");
+        let (conv1, conv2, conv3, conv4) = (next(), next(), next(), next());
         let fc_w = pytorch_default_uniform(rng, CLASSES * 64, 64);
         let fc_b = pytorch_default_uniform(rng, CLASSES, 64);
         ConvNet {
@@ -102,28 +105,35 @@ impl ConvNet {
             conv3,
             conv4,
             fc: Linear::new("fc", 64, CLASSES, fc_w, fc_b),
-            relu1: Tensor::zeros([0; 4]),
-            phi: Tensor::zeros([0; 4]),
-            relu3: Tensor::zeros([0; 4]),
-            relu4: Tensor::zeros([0; 4]),
+            normalized: Tensor::empty(),
+            conv1_out: Tensor::empty(),
+            pooled1: Tensor::empty(),
+            phi: Tensor::empty(),
+            relu3: Tensor::empty(),
+            relu4: Tensor::empty(),
+            pooled4: Tensor::empty(),
+            logits: Tensor::empty(),
+            dphi: Tensor::empty(),
+            scratch_small: Tensor::empty(),
+            scratch_large: Tensor::empty(),
         }
     }
 
     /// f: input (N×28×28×3, normalized) → φ (N×14×14×32). `train` selects batch statistics
     /// (and updates the running ones) in the input batch norm.
     pub fn forward_features(&mut self, x: &Tensor, train: bool) -> &Tensor {
-        let x = if train {
-            self.bn0.forward_train(x)
+        if train {
+            self.bn0.forward_train(x, &mut self.normalized);
         } else {
-            self.bn0.forward_eval(x)
-        };
-        let mut a = self.conv1.forward(&x);
-        relu_forward(&mut a);
-        let p = self.pool.forward(&a);
-        self.relu1 = a;
-        let mut phi = self.conv2.forward(&p);
-        relu_forward(&mut phi);
-        self.phi = phi;
+            self.bn0.forward_eval(x, &mut self.normalized);
+        }
+        // ReLU is monotone, so max-pooling then ReLU equals ReLU then max-pooling (values and
+        // gradients), and costs a quarter of the work.
+        self.conv1.forward(&self.normalized, &mut self.conv1_out);
+        self.pool.forward(&self.conv1_out, &mut self.pooled1);
+        relu_forward(&mut self.pooled1);
+        self.conv2.forward(&self.pooled1, &mut self.phi);
+        relu_forward(&mut self.phi);
         &self.phi
     }
 
@@ -133,37 +143,57 @@ impl ConvNet {
     }
 
     /// g: φ of the last forward → logits (N×1×1×10).
-    pub fn forward_classifier(&mut self) -> Tensor {
-        let mut a = self.conv3.forward(&self.phi);
-        relu_forward(&mut a);
-        let mut b = self.conv4.forward(&a);
-        self.relu3 = a;
-        relu_forward(&mut b);
-        let pooled = global_avg_pool_forward(&b);
-        self.relu4 = b;
-        self.fc.forward(&pooled)
+    pub fn forward_classifier(&mut self) -> &Tensor {
+        self.conv3.forward(&self.phi, &mut self.relu3);
+        relu_forward(&mut self.relu3);
+        self.conv4.forward(&self.relu3, &mut self.relu4);
+        relu_forward(&mut self.relu4);
+        global_avg_pool_forward(&self.relu4, &mut self.pooled4);
+        self.logits = self.fc.forward(&self.pooled4);
+        &self.logits
     }
 
-    /// Backward through g: adds its parameter gradients; returns dφ.
-    pub fn backward_classifier(&mut self, dlogits: &Tensor) -> Tensor {
+    /// Starts a backward pass: dφ (the gradient w.r.t. φ) becomes zero, sized like φ.
+    pub fn zero_feature_grad(&mut self) {
+        self.dphi.resize(self.phi.dims);
+        self.dphi.zero();
+    }
+
+    /// dφ, to which the heads' losses add their gradients.
+    pub fn feature_grad_mut(&mut self) -> &mut Tensor {
+        &mut self.dphi
+    }
+
+    /// Backward through g from the logits' gradient: adds g's parameter gradients and adds
+    /// g's contribution to dφ.
+    pub fn backward_classifier(&mut self, dlogits: &Tensor) {
         let dpooled = self.fc.backward(dlogits, [dlogits.batch(), 1, 1, 64]);
-        let mut d4 = global_avg_pool_backward(&dpooled, self.relu4.dims);
-        relu_backward(&self.relu4, &mut d4);
-        let mut d3 = self.conv4.backward(&d4, true, true).expect("input grad");
-        relu_backward(&self.relu3, &mut d3);
-        self.conv3.backward(&d3, true, true).expect("input grad")
+        global_avg_pool_backward(&dpooled, self.relu4.dims, &mut self.scratch_small);
+        relu_backward(&self.relu4, &mut self.scratch_small);
+        self.conv4
+            .backward(&self.scratch_small, true, Some(&mut self.scratch_large));
+        relu_backward(&self.relu3, &mut self.scratch_large);
+        self.conv3
+            .backward(&self.scratch_large, true, Some(&mut self.scratch_small));
+        self.dphi
+            .data
+            .iter_mut()
+            .zip(&self.scratch_small.data)
+            .for_each(|(d, g)| *d += g);
     }
 
-    /// Backward through f from dφ (the gradient w.r.t. φ = ReLU output): adds f's gradients.
-    pub fn backward_features(&mut self, mut dphi: Tensor) {
-        relu_backward(&self.phi, &mut dphi);
-        let dp = self.conv2.backward(&dphi, true, true).expect("input grad");
-        let mut da = self.pool.backward(&dp);
-        relu_backward(&self.relu1, &mut da);
-        let dx = self.conv1.backward(&da, true, true).expect("input grad");
-        self.bn0.backward(&dx, true, false);
+    /// Backward through f from the accumulated dφ: adds f's parameter gradients.
+    pub fn backward_features(&mut self) {
+        relu_backward(&self.phi, &mut self.dphi);
+        self.conv2
+            .backward(&self.dphi, true, Some(&mut self.scratch_small));
+        relu_backward(&self.pooled1, &mut self.scratch_small);
+        self.pool
+            .backward(&self.scratch_small, &mut self.scratch_large);
+        self.conv1
+            .backward(&self.scratch_large, true, Some(&mut self.scratch_small));
+        self.bn0.backward(&self.scratch_small, true, None);
     }
-
     /// Every trainable parameter, in a fixed order.
     pub fn params_mut(&mut self) -> Vec<&mut Param> {
         vec![

@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""PyTorch reference timings of the steps `lntl bench` times: the forward pass of f and g, a
+baseline step, and an LNTL iteration (the authors' structure: three separate heads and
+optimizers, f re-run in phase 2), at the same batch size and thread count. Prints one JSON
+object. Needs `pip install torch`; run by `bench/compare.sh`, never by CI."""
+import argparse
+import json
+import statistics
+import time
+
+import torch
+from torch import nn
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--batch", type=int, default=128)
+parser.add_argument("--threads", type=int, default=2)
+parser.add_argument("--runs", type=int, default=10)
+args = parser.parse_args()
+torch.set_num_threads(args.threads)
+torch.manual_seed(0)
+
+
+class ConvNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.bn0 = nn.BatchNorm2d(3)
+        self.conv1 = nn.Conv2d(3, 32, 5, 1, 2)
+        self.pool = nn.MaxPool2d(3, 2, 1)
+        self.conv2 = nn.Conv2d(32, 32, 3, 1, 1)
+        self.conv3 = nn.Conv2d(32, 64, 3, 2, 1)
+        self.conv4 = nn.Conv2d(64, 64, 3, 1, 1)
+        self.fc = nn.Linear(64, 10)
+
+    def forward(self, x):
+        x = torch.relu(self.conv1(self.bn0(x)))
+        phi = torch.relu(self.conv2(self.pool(x)))
+        x = torch.relu(self.conv4(torch.relu(self.conv3(phi))))
+        return phi, self.fc(x.mean(dim=(2, 3)))
+
+
+def head():
+    return nn.Sequential(
+        nn.Conv2d(32, 32, 3, 1, 1), nn.BatchNorm2d(32), nn.ReLU(), nn.Conv2d(32, 8, 3, 1, 1)
+    )
+
+
+class GradReverse(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return -0.1 * g
+
+
+net = ConvNet()
+heads = [head() for _ in range(3)]
+sgd = dict(lr=0.001, momentum=0.9, weight_decay=5e-4)
+opt = torch.optim.SGD(net.parameters(), **sgd)
+opt_heads = [torch.optim.SGD(h.parameters(), **sgd) for h in heads]
+x = torch.randn(args.batch, 3, 28, 28)
+labels = torch.randint(0, 10, (args.batch,))
+bias = torch.randint(0, 8, (args.batch, 3, 14, 14))
+
+
+def forward():
+    net.eval()
+    with torch.no_grad():
+        net(x)
+    net.train()
+
+
+def baseline_step():
+    opt.zero_grad()
+    _, logits = net(x)
+    nn.functional.cross_entropy(logits, labels).backward()
+    opt.step()
+
+
+def lntl_step():
+    for o in [opt] + opt_heads:
+        o.zero_grad()
+    phi, logits = net(x)
+    ent = 0.0
+    for h in heads:
+        z = h(phi)
+        p = torch.softmax(z, 1)
+        ent = ent + torch.mean(torch.sum(p * torch.log(p), 1))
+    (nn.functional.cross_entropy(logits, labels) + 0.01 * ent / 3).backward()
+    opt.step()
+    for o in [opt] + opt_heads:
+        o.zero_grad()
+    phi, _ = net(x)
+    rev = GradReverse.apply(phi)
+    sum(
+        nn.functional.cross_entropy(h(rev), bias[:, i], ignore_index=255)
+        for i, h in enumerate(heads)
+    ).backward()
+    for o in [opt] + opt_heads:
+        o.step()
+
+
+def median_ms(f):
+    f()
+    times = []
+    for _ in range(args.runs):
+        t = time.perf_counter()
+        f()
+        times.append((time.perf_counter() - t) * 1e3)
+    return statistics.median(times)
+
+
+print(json.dumps({
+    "torch": torch.__version__,
+    "threads": torch.get_num_threads(),
+    "batch": args.batch,
+    "forward_ms": median_ms(forward),
+    "baseline_step_ms": median_ms(baseline_step),
+    "lntl_step_ms": median_ms(lntl_step),
+}))

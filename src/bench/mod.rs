@@ -1,0 +1,182 @@
+//! `lntl bench`: times the forward pass, a baseline step and an LNTL iteration at a given batch
+//! size on synthetic data, counts their multiply-adds, and relates the speed to the measured
+//! single-precision GEMM peak of this machine.
+
+pub mod flops;
+
+use crate::engine::matmul::{MatRef, matmul};
+use crate::engine::sgd::SgdConfig;
+use crate::engine::tensor::{Tensor, items_per_task};
+use crate::methods::baseline::baseline_step;
+use crate::methods::batch::Batch;
+use crate::methods::lntl::{LntlConfig, lntl_step};
+use crate::models::bias_heads::BiasHeads;
+use crate::models::convnet::ConvNet;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+use serde::Serialize;
+use std::time::Instant;
+
+/// Timing of one kind of step.
+#[derive(Debug, Clone, Serialize)]
+pub struct Timing {
+    /// Median wall time, milliseconds.
+    pub median_ms: f64,
+    /// Fastest run, milliseconds.
+    pub min_ms: f64,
+    /// Useful GFLOP per run (2 × multiply-adds, with SPEC.md §3's skips).
+    pub gflop: f64,
+    /// GFLOP/s at the median time.
+    pub gflops: f64,
+    /// Fraction of the measured GEMM peak at the median time.
+    pub fraction_of_peak: f64,
+}
+
+/// The whole report, also printed as JSON by `lntl bench --json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchReport {
+    /// Worker threads.
+    pub threads: usize,
+    /// Batch size.
+    pub batch: usize,
+    /// Timed runs per measurement (after one warm-up run).
+    pub runs: usize,
+    /// Best single-precision GEMM rate measured on conv-shaped products, all threads.
+    pub gemm_peak_gflops: f64,
+    /// Forward pass of f and g (evaluation mode).
+    pub forward: Timing,
+    /// One baseline training step.
+    pub baseline_step: Timing,
+    /// One LNTL iteration (both phases).
+    pub lntl_step: Timing,
+    /// Median forward time, ms (flat copy for scripts).
+    pub forward_ms: f64,
+    /// Median baseline step time, ms.
+    pub baseline_step_ms: f64,
+    /// Median LNTL iteration time, ms.
+    pub lntl_step_ms: f64,
+}
+
+fn time_runs(runs: usize, mut f: impl FnMut()) -> (f64, f64) {
+    f();
+    let mut ms: Vec<f64> = (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    ms.sort_by(f64::total_cmp);
+    (ms[ms.len() / 2], ms[0])
+}
+
+fn timing(runs: usize, gflop: f64, peak: f64, f: impl FnMut()) -> Timing {
+    let (median_ms, min_ms) = time_runs(runs, f);
+    let gflops = gflop / (median_ms / 1e3);
+    Timing {
+        median_ms,
+        min_ms,
+        gflop,
+        gflops,
+        fraction_of_peak: gflops / peak,
+    }
+}
+
+/// Measures the GEMM rate on the products the convolutions do (rows split over the threads,
+/// as the layers split the batch), and returns the best GFLOP/s.
+pub fn gemm_peak(batch: usize, runs: usize) -> f64 {
+    // (rows per image, k, n): conv2/heads forward, conv4 forward, heads' fused first conv.
+    let shapes = [(196, 288, 32), (49, 576, 64), (196, 288, 96)];
+    let per_task = items_per_task(batch);
+    shapes
+        .iter()
+        .map(|&(rows_per_image, k, n)| {
+            let m = batch * rows_per_image;
+            let a: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32 * 0.1).collect();
+            let b: Vec<f32> = (0..k * n).map(|i| (i % 5) as f32 * 0.1).collect();
+            let mut c = vec![0f32; m * n];
+            let (median, _) = time_runs(runs, || {
+                c.par_chunks_mut(per_task * rows_per_image * n)
+                    .zip(a.par_chunks(per_task * rows_per_image * k))
+                    .for_each(|(c, a)| {
+                        matmul(
+                            a.len() / k,
+                            n,
+                            k,
+                            MatRef::rows(a, 0, k),
+                            MatRef::rows(&b, 0, n),
+                            c,
+                            0,
+                            n,
+                            false,
+                        );
+                    });
+            });
+            2.0 * (m * n * k) as f64 / (median / 1e3) / 1e9
+        })
+        .fold(0.0, f64::max)
+}
+
+/// A synthetic batch with the shapes of the real one.
+pub fn synthetic_batch(batch: usize, seed: u64) -> Batch {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let x: Vec<f32> = (0..batch * 28 * 28 * 3)
+        .map(|_| rng.random_range(-2.0..2.0))
+        .collect();
+    Batch {
+        x: Tensor::from_vec([batch, 28, 28, 3], x),
+        labels: (0..batch).map(|i| (i % 10) as u8).collect(),
+        bias: (0..batch * 3 * 196)
+            .map(|i| if i % 3 == 0 { 255 } else { (i % 8) as u8 })
+            .collect(),
+    }
+}
+
+/// Runs the benchmark.
+pub fn run_bench(batch: usize, runs: usize) -> BenchReport {
+    let peak = gemm_peak(batch, runs);
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let mut net = ConvNet::new(&mut rng);
+    let mut heads = BiasHeads::new(&mut rng);
+    let data = synthetic_batch(batch, 1);
+    let sgd = SgdConfig {
+        lr: 0.001,
+        momentum: 0.9,
+        weight_decay: 5e-4,
+        decay_rate: 0.1,
+        decay_period: 40,
+    };
+    let lntl = LntlConfig {
+        lambda: 0.01,
+        grl_scale: 0.1,
+    };
+    let b = batch as f64;
+    let forward = timing(runs, 2.0 * b * flops::forward_macs() / 1e9, peak, || {
+        net.forward_features(&data.x, false);
+        net.forward_classifier();
+    });
+    let baseline = timing(
+        runs,
+        2.0 * b * flops::baseline_step_macs() / 1e9,
+        peak,
+        || {
+            baseline_step(&mut net, &data, sgd.lr, &sgd);
+        },
+    );
+    let lntl_timing = timing(runs, 2.0 * b * flops::lntl_step_macs() / 1e9, peak, || {
+        lntl_step(&mut net, &mut heads, &data, sgd.lr, &sgd, &lntl);
+    });
+    BenchReport {
+        threads: rayon::current_num_threads(),
+        batch,
+        runs,
+        gemm_peak_gflops: peak,
+        forward_ms: forward.median_ms,
+        baseline_step_ms: baseline.median_ms,
+        lntl_step_ms: lntl_timing.median_ms,
+        forward,
+        baseline_step: baseline,
+        lntl_step: lntl_timing,
+    }
+}
