@@ -10,4 +10,5 @@ pub mod data;
 pub mod engine;
 pub mod methods;
 pub mod models;
+pub mod train;
 pub mod util;

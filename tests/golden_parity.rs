@@ -228,7 +228,7 @@ fn baseline_gradients_and_step_match_pytorch() {
     let g = Golden::load();
     let (mut net, _) = g.models();
     let batch = g.batch();
-    let loss = baseline_step(&mut net, &batch, LR, &sgd(LR));
+    let loss = baseline_step(&mut net, &batch, LR, &sgd(LR)).loss;
     assert_close("baseline loss", &[loss], &g.f32("baseline.loss"), TOL);
     for (name, conv) in net.convs_mut() {
         let grad = conv_weight_to_oihw(&conv.weight.grad, &conv.spec);
@@ -282,7 +282,7 @@ fn lntl_iteration_matches_pytorch() {
         grl_scale: 0.1,
     };
     let losses = lntl_step(&mut net, &mut heads, &batch, LR, &sgd(LR), &config);
-    let loss1 = losses.classification + config.lambda * losses.regularizer;
+    let loss1 = losses.classifier.loss + config.lambda * losses.regularizer;
     assert_close("LNTL loss 1", &[loss1], &g.f32("lntl.loss1"), TOL);
     assert_close("LNTL loss 2", &[losses.bias], &g.f32("lntl.loss2"), TOL);
     assert_updates_match(&g, "lntl.after", "net", net_state(&mut net));
@@ -302,7 +302,7 @@ fn blindeye_iteration_matches_pytorch() {
     let (mut net, mut heads) = g.models();
     let batch = g.batch();
     let losses = blindeye_step(&mut net, &mut heads, &batch, LR, &sgd(LR), 0.01);
-    let loss1 = losses.classification + 0.01 * losses.regularizer;
+    let loss1 = losses.classifier.loss + 0.01 * losses.regularizer;
     assert_close("BlindEye loss 1", &[loss1], &g.f32("blindeye.loss1"), TOL);
     assert_close(
         "BlindEye loss 2",

@@ -1,7 +1,9 @@
 //! The `lntl` command line. Thin: it parses flags and calls the library.
 
 mod bench;
+mod compat;
 mod data;
+mod train;
 
 use crate::data::cache::cache_dir;
 use anyhow::{Context, Result};
@@ -29,13 +31,24 @@ pub enum Command {
     /// Fetch MNIST, build Colored-MNIST, preview and check it.
     #[command(subcommand)]
     Data(data::DataCommand),
+    /// Train a model (baseline, lntl, gray or blindeye) on Colored-MNIST.
+    Train(Box<train::TrainArgs>),
+    /// Evaluate a checkpoint on the unbiased test set.
+    Test(train::TestArgs),
     /// Time the forward pass, a baseline step and an LNTL iteration (use a release build).
     Bench(bench::BenchArgs),
 }
 
-/// Parses the process arguments and runs the command.
+/// Parses the process arguments (translating the originals' `--phase=…` form) and runs the
+/// command.
 pub fn run() -> Result<()> {
-    let cli = Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let args = if compat::is_legacy(&args) {
+        compat::translate(&args)?
+    } else {
+        args
+    };
+    let cli = Cli::parse_from(args);
     if let Some(threads) = cli.threads {
         rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
@@ -45,6 +58,8 @@ pub fn run() -> Result<()> {
     let cache = cache_dir(cli.cache_dir.as_deref());
     match cli.command {
         Command::Data(cmd) => data::run(cmd, &cache),
+        Command::Train(args) => train::run_train(&args, &cache),
+        Command::Test(args) => train::run_test(&args, &cache),
         Command::Bench(args) => bench::run(&args),
     }
 }

@@ -32,6 +32,12 @@ pub struct BatchNorm2d {
     inv_std: Vec<f32>,
 }
 
+/// Element-wise sum; partial sums are combined in chunk order, so results do not depend on
+/// rayon's scheduling.
+fn add_vectors(a: Vec<f64>, b: Vec<f64>) -> Vec<f64> {
+    a.iter().zip(&b).map(|(x, y)| x + y).collect()
+}
+
 /// Per-channel sums over the rows of a channels-last buffer, in f64, computed in parallel.
 fn channel_sums(data: &[f32], channels: usize, f: impl Fn(usize, f32) -> f64 + Sync) -> Vec<f64> {
     let chunk = data
@@ -50,10 +56,9 @@ fn channel_sums(data: &[f32], channels: usize, f: impl Fn(usize, f32) -> f64 + S
             }
             s
         })
-        .reduce(
-            || vec![0f64; channels],
-            |a, b| a.iter().zip(&b).map(|(x, y)| x + y).collect(),
-        )
+        .collect::<Vec<_>>()
+        .into_iter()
+        .fold(vec![0f64; channels], add_vectors)
 }
 
 impl BatchNorm2d {
@@ -175,10 +180,9 @@ impl BatchNorm2d {
                     }
                     s
                 })
-                .reduce(
-                    || vec![0f64; c],
-                    |a, b| a.iter().zip(&b).map(|(x, y)| x + y).collect(),
-                )
+                .collect::<Vec<_>>()
+                .into_iter()
+                .fold(vec![0f64; c], add_vectors)
         };
         if param_grads {
             let dg: Vec<f32> = dgamma.iter().map(|&v| v as f32).collect();

@@ -18,11 +18,11 @@ pub fn blindeye_step(
     sgd: &SgdConfig,
     lambda: f32,
 ) -> AdversarialLosses {
-    let (classification, regularizer) =
+    let (classifier, regularizer) =
         feature_phase(net, heads, batch, lr, sgd, lambda, heads_confusion);
     let bias = color_phase(net, heads, batch, lr, sgd, None);
     AdversarialLosses {
-        classification,
+        classifier,
         regularizer,
         bias,
     }

@@ -11,7 +11,7 @@
 use crate::engine::grad_reversal::grad_reversal_backward;
 use crate::engine::sgd::{SgdConfig, sgd_step};
 use crate::engine::tensor::Tensor;
-use crate::methods::baseline::classification_loss;
+use crate::methods::baseline::{ClassifierStep, classification_loss, count_correct};
 use crate::methods::batch::Batch;
 use crate::methods::head_losses::{heads_cross_entropy, heads_neg_entropy};
 use crate::methods::zero_grads;
@@ -21,8 +21,8 @@ use crate::models::convnet::ConvNet;
 /// The losses of one adversarial iteration.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct AdversarialLosses {
-    /// Digit cross-entropy (phase 1).
-    pub classification: f32,
+    /// Digit cross-entropy and training accuracy (phase 1).
+    pub classifier: ClassifierStep,
     /// The regularizer on f's features (phase 1), before multiplying by λ.
     pub regularizer: f32,
     /// Σ over heads of the color cross-entropy (phase 2).
@@ -69,8 +69,8 @@ pub fn color_phase(
 pub type HeadRegularizer = fn(&Tensor, f32, &mut Tensor) -> f32;
 
 /// Phase 1 of LNTL and BlindEye: f and g learn the digit while `regularizer` (weighted by
-/// `lambda`) acts on the heads' predictions from φ; one SGD step on f and g. Returns
-/// (classification loss, regularizer value).
+/// `lambda`) acts on the heads' predictions from φ; one SGD step on f and g. Returns the
+/// classifier's loss and accuracy and the regularizer's value.
 pub fn feature_phase(
     net: &mut ConvNet,
     heads: &mut BiasHeads,
@@ -79,7 +79,7 @@ pub fn feature_phase(
     sgd: &SgdConfig,
     lambda: f32,
     regularizer: HeadRegularizer,
-) -> (f32, f32) {
+) -> (ClassifierStep, f32) {
     zero_grads(net.params_mut());
     net.forward_features(&batch.x, true);
     let head_logits = heads.forward(net.features(), true);
@@ -87,7 +87,10 @@ pub fn feature_phase(
     let regularization = regularizer(head_logits, lambda, &mut dhead);
     let logits = net.forward_classifier();
     let mut dlogits = Tensor::zeros(logits.dims);
-    let classification = classification_loss(logits, &batch.labels, &mut dlogits);
+    let classifier = ClassifierStep {
+        loss: classification_loss(logits, &batch.labels, &mut dlogits),
+        correct: count_correct(logits, &batch.labels),
+    };
     net.zero_feature_grad();
     net.backward_classifier(&dlogits);
     let dphi = heads.backward(&dhead, false);
@@ -99,7 +102,7 @@ pub fn feature_phase(
         .for_each(|(t, g)| *t += g);
     net.backward_features();
     sgd_step(net.params_mut(), lr, sgd);
-    (classification, regularization)
+    (classifier, regularization)
 }
 
 /// One LNTL iteration at learning rate `lr`.
@@ -111,11 +114,11 @@ pub fn lntl_step(
     sgd: &SgdConfig,
     config: &LntlConfig,
 ) -> AdversarialLosses {
-    let (classification, regularizer) =
+    let (classifier, regularizer) =
         feature_phase(net, heads, batch, lr, sgd, config.lambda, heads_neg_entropy);
     let bias = color_phase(net, heads, batch, lr, sgd, Some(config.grl_scale));
     AdversarialLosses {
-        classification,
+        classifier,
         regularizer,
         bias,
     }

@@ -202,6 +202,14 @@ impl BiasHeads {
         &self.dphi
     }
 
+    /// The batch norms' running statistics, with their names.
+    pub fn running_stats_mut(&mut self) -> Vec<(&'static str, &mut Vec<f32>)> {
+        vec![
+            ("heads.bn.running_mean", &mut self.bn.running_mean),
+            ("heads.bn.running_var", &mut self.bn.running_var),
+        ]
+    }
+
     /// Every trainable parameter, in a fixed order.
     pub fn params_mut(&mut self) -> Vec<&mut Param> {
         vec![

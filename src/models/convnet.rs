@@ -212,6 +212,14 @@ impl ConvNet {
         ]
     }
 
+    /// The batch norm's running statistics, with their names.
+    pub fn running_stats_mut(&mut self) -> Vec<(&'static str, &mut Vec<f32>)> {
+        vec![
+            ("bn0.running_mean", &mut self.bn0.running_mean),
+            ("bn0.running_var", &mut self.bn0.running_var),
+        ]
+    }
+
     /// The convolutions with their PyTorch names, for layout conversions.
     pub fn convs_mut(&mut self) -> [(&'static str, &mut Conv2d); 4] {
         [

@@ -1,0 +1,142 @@
+//! Checkpoints: safetensors files holding every parameter, its SGD momentum buffer, the batch
+//! norms' running statistics, the number of finished epochs and the run's configuration.
+//! The shuffling RNG needs no state of its own: each epoch's order is derived from
+//! (seed, epoch), so resuming at an epoch boundary replays exactly what an uninterrupted run does.
+
+use crate::engine::param::Param;
+use crate::train::config::TrainConfig;
+use crate::train::model::Model;
+use crate::util::tensor_file::TensorFile;
+use anyhow::{Context, Result, ensure};
+use std::path::Path;
+
+const KIND: &str = "lntl-checkpoint";
+const VERSION: u32 = 1;
+const MOMENTUM_SUFFIX: &str = "#momentum";
+
+fn put_params(file: &mut TensorFile, prefix: &str, params: Vec<&mut Param>) {
+    for p in params {
+        let name = format!("{prefix}.{}", p.name);
+        file.put_f32(&name, &p.dims, &p.value);
+        if !p.momentum.is_empty() {
+            file.put_f32(&format!("{name}{MOMENTUM_SUFFIX}"), &p.dims, &p.momentum);
+        }
+    }
+}
+
+fn put_stats(file: &mut TensorFile, prefix: &str, stats: Vec<(&'static str, &mut Vec<f32>)>) {
+    for (name, values) in stats {
+        file.put_f32(&format!("{prefix}.{name}"), &[values.len()], values);
+    }
+}
+
+fn take_params(
+    file: &mut TensorFile,
+    prefix: &str,
+    params: Vec<&mut Param>,
+    momentum: bool,
+) -> Result<()> {
+    for p in params {
+        let name = format!("{prefix}.{}", p.name);
+        p.value = file.take_f32(&name, &p.dims)?;
+        let key = format!("{name}{MOMENTUM_SUFFIX}");
+        p.momentum = if momentum && file.tensors.contains_key(&key) {
+            file.take_f32(&key, &p.dims)?
+        } else {
+            Vec::new()
+        };
+    }
+    Ok(())
+}
+
+fn take_stats(
+    file: &mut TensorFile,
+    prefix: &str,
+    stats: Vec<(&'static str, &mut Vec<f32>)>,
+) -> Result<()> {
+    for (name, values) in stats {
+        let len = values.len();
+        *values = file.take_f32(&format!("{prefix}.{name}"), &[len])?;
+    }
+    Ok(())
+}
+
+/// Writes a checkpoint atomically.
+pub fn save_checkpoint(
+    path: &Path,
+    model: &mut Model,
+    epochs_done: usize,
+    config: &TrainConfig,
+) -> Result<()> {
+    let mut file = TensorFile::new(KIND, VERSION);
+    file.metadata
+        .insert("epochs_done".into(), epochs_done.to_string());
+    file.metadata
+        .insert("config".into(), serde_json::to_string(config)?);
+    put_params(&mut file, "net", model.net.params_mut());
+    put_stats(&mut file, "net", model.net.running_stats_mut());
+    if config.method.uses_heads() {
+        put_params(&mut file, "heads", model.heads.params_mut());
+        put_stats(&mut file, "heads", model.heads.running_stats_mut());
+    }
+    file.write(path)
+}
+
+/// A checkpoint read from disk.
+#[derive(Debug)]
+pub struct Checkpoint {
+    /// The tensors.
+    pub file: TensorFile,
+    /// Finished epochs.
+    pub epochs_done: usize,
+    /// The configuration of the run that wrote it.
+    pub config: TrainConfig,
+}
+
+/// Reads and checks a checkpoint.
+pub fn load_checkpoint(path: &Path) -> Result<Checkpoint> {
+    let file = TensorFile::read(path, KIND, VERSION)?;
+    let name = path.display();
+    let epochs_done = file
+        .meta("epochs_done")?
+        .parse()
+        .with_context(|| format!("{name}: unreadable epoch count"))?;
+    let config = serde_json::from_str(file.meta("config")?)
+        .with_context(|| format!("{name}: unreadable configuration"))?;
+    Ok(Checkpoint {
+        file,
+        epochs_done,
+        config,
+    })
+}
+
+/// What to take from a checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Restore {
+    /// Everything: resuming the same run.
+    Everything,
+    /// f and g with their momentum: a warm start from a baseline run (the authors'
+    /// `--use_pretrain --checkpoint`, which loads the network and its optimizer state).
+    Features,
+    /// Weights and running statistics only: evaluation.
+    Weights,
+}
+
+/// Copies the checkpoint's tensors into `model`.
+pub fn restore(checkpoint: &mut Checkpoint, model: &mut Model, what: Restore) -> Result<()> {
+    let file = &mut checkpoint.file;
+    let momentum = what != Restore::Weights;
+    take_params(file, "net", model.net.params_mut(), momentum)?;
+    take_stats(file, "net", model.net.running_stats_mut())?;
+    let has_heads = file.tensors.keys().any(|k| k.starts_with("heads."));
+    if has_heads && what != Restore::Features {
+        take_params(file, "heads", model.heads.params_mut(), momentum)?;
+        take_stats(file, "heads", model.heads.running_stats_mut())?;
+    }
+    ensure!(
+        what != Restore::Everything || !checkpoint.config.method.uses_heads() || has_heads,
+        "{}: the checkpoint lacks the color heads its method needs",
+        file.path.display()
+    );
+    Ok(())
+}

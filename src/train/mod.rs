@@ -1,0 +1,13 @@
+//! Training runs and evaluation: the loop over epochs, checkpoints, logs, and the measurements
+//! that show whether the bias was unlearned.
+
+pub mod checkpoint;
+pub mod config;
+pub mod confusion;
+pub mod evaluate;
+pub mod leakage;
+pub mod metrics_log;
+pub mod model;
+pub mod progress;
+pub mod run;
+pub mod tensorboard;
