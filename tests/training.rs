@@ -88,7 +88,7 @@ fn baseline_learns_is_biased_and_lntl_lowers_color_leakage() {
     .accuracy;
     let e = &base.evaluation;
     assert!(
-        train_accuracy > 0.85,
+        train_accuracy > 0.8,
         "baseline train accuracy {train_accuracy}"
     );
     assert!(
