@@ -214,15 +214,12 @@ fn relu_max_pool_and_global_average_pool() {
         weighted_sum(&relu(&shifted(&x, i, d)).data, &dy)
     });
 
-    let mut pool = MaxPool2d::new(3, 2, 1);
+    let pool = MaxPool2d::new(3, 2, 1);
     let y = run(|o| pool.forward(&x, o));
     let dy = random(&mut rng, y.data.len(), 1.0);
-    let dx = run(|dx| pool.backward(&Tensor::from_vec(y.dims, dy.clone()), dx));
+    let dx = run(|dx| pool.backward(&x, &y, &Tensor::from_vec(y.dims, dy.clone()), dx));
     check("max pool", &mut rng, &dx.data, |i, d| {
-        weighted_sum(
-            &run(|o| pool.clone().forward(&shifted(&x, i, d), o)).data,
-            &dy,
-        )
+        weighted_sum(&run(|o| pool.forward(&shifted(&x, i, d), o)).data, &dy)
     });
 
     let y = run(|o| global_avg_pool_forward(&x, o));

@@ -1,12 +1,16 @@
 //! Max pooling with a square window, stride and implicit −∞ padding (PyTorch's MaxPool2d).
-//! Backward routes each output gradient to the first maximum of its window in scan order, the
-//! element PyTorch picks.
+//!
+//! Forward keeps only the maxima, so its inner loop is a plain vectorized `max` over the
+//! channels. Backward finds, for each output, the first element of its window (in scan order,
+//! the element PyTorch picks) that equals the output, and routes the gradient there. The caller
+//! passes the forward's input and output back in; an output that a following ReLU clamped to 0
+//! has a zero gradient, so where it is routed does not matter.
 
 use crate::engine::tensor::{Tensor, items_per_task};
 use rayon::prelude::*;
 
-/// A max-pooling layer that remembers where each maximum came from.
-#[derive(Debug, Clone)]
+/// A max-pooling layer.
+#[derive(Debug, Clone, Copy)]
 pub struct MaxPool2d {
     /// Window side.
     pub kernel: usize,
@@ -14,9 +18,13 @@ pub struct MaxPool2d {
     pub stride: usize,
     /// Padding.
     pub padding: usize,
-    /// For each output, the index of its maximum within the input item.
-    argmax: Vec<u32>,
-    input_dims: [usize; 4],
+}
+
+/// The in-bounds window rows (or columns) of output row `o`: `[start, end)` in input space.
+fn window(o: usize, pool: &MaxPool2d, side: usize) -> (usize, usize) {
+    let start = (o * pool.stride) as isize - pool.padding as isize;
+    let end = (start + pool.kernel as isize).min(side as isize);
+    (start.max(0) as usize, end.max(0) as usize)
 }
 
 impl MaxPool2d {
@@ -26,8 +34,6 @@ impl MaxPool2d {
             kernel,
             stride,
             padding,
-            argmax: Vec::new(),
-            input_dims: [0; 4],
         }
     }
 
@@ -36,77 +42,77 @@ impl MaxPool2d {
     }
 
     /// Forward pass into `out`.
-    pub fn forward(&mut self, input: &Tensor, out: &mut Tensor) {
+    pub fn forward(&self, input: &Tensor, out: &mut Tensor) {
         let [n, h, w, c] = input.dims;
         let (oh, ow) = (self.out_side(h), self.out_side(w));
         out.resize([n, oh, ow, c]);
-        self.argmax.resize(out.data.len(), 0);
         let per_task = items_per_task(n);
-        let (k, s, p) = (self.kernel, self.stride, self.padding as isize);
         out.data
             .par_chunks_mut(per_task * oh * ow * c)
-            .zip(self.argmax.par_chunks_mut(per_task * oh * ow * c))
             .zip(input.data.par_chunks(per_task * h * w * c))
-            .for_each(|((out, arg), input)| {
-                for (img, (out, arg)) in out
-                    .chunks_mut(oh * ow * c)
-                    .zip(arg.chunks_mut(oh * ow * c))
-                    .enumerate()
-                {
-                    let x = &input[img * h * w * c..][..h * w * c];
+            .for_each(|(out, input)| {
+                for (out, x) in out.chunks_mut(oh * ow * c).zip(input.chunks(h * w * c)) {
                     for oy in 0..oh {
+                        let (y0, y1) = window(oy, self, h);
                         for ox in 0..ow {
-                            let o = (oy * ow + ox) * c;
-                            out[o..o + c].fill(f32::NEG_INFINITY);
-                            for ky in 0..k {
-                                let iy = (oy * s + ky) as isize - p;
-                                if iy < 0 || iy as usize >= h {
-                                    continue;
-                                }
-                                for kx in 0..k {
-                                    let ix = (ox * s + kx) as isize - p;
-                                    if ix < 0 || ix as usize >= w {
-                                        continue;
-                                    }
-                                    let i = (iy as usize * w + ix as usize) * c;
-                                    // Strictly greater keeps the first maximum in scan order,
-                                    // as PyTorch does; selects keep the loop vectorized.
-                                    let (out, arg) = (&mut out[o..o + c], &mut arg[o..o + c]);
-                                    for (ch, ((m, a), &v)) in out
-                                        .iter_mut()
-                                        .zip(arg.iter_mut())
-                                        .zip(&x[i..i + c])
-                                        .enumerate()
-                                    {
-                                        let better = v > *m;
-                                        *m = if better { v } else { *m };
-                                        *a = if better { (i + ch) as u32 } else { *a };
-                                    }
+                            let (x0, x1) = window(ox, self, w);
+                            let m = &mut out[(oy * ow + ox) * c..][..c];
+                            m.fill(f32::NEG_INFINITY);
+                            for iy in y0..y1 {
+                                for ix in x0..x1 {
+                                    let v = &x[(iy * w + ix) * c..][..c];
+                                    m.iter_mut().zip(v).for_each(|(m, &v)| *m = m.max(v));
                                 }
                             }
                         }
                     }
                 }
             });
-        self.input_dims = input.dims;
     }
 
-    /// Backward pass: writes the input gradient into `dx`.
-    pub fn backward(&self, dout: &Tensor, dx: &mut Tensor) {
-        let [n, h, w, c] = self.input_dims;
-        let item_out = dout.item_len();
-        dx.resize(self.input_dims);
+    /// Backward pass: writes the input gradient into `dx`, given the forward's `input`, its
+    /// `output` and the output gradient `dout`.
+    pub fn backward(&self, input: &Tensor, output: &Tensor, dout: &Tensor, dx: &mut Tensor) {
+        let [n, h, w, c] = input.dims;
+        let [_, oh, ow, _] = output.dims;
+        dx.resize(input.dims);
         dx.zero();
         let per_task = items_per_task(n);
         dx.data
             .par_chunks_mut(per_task * h * w * c)
-            .zip(dout.data.par_chunks(per_task * item_out))
-            .zip(self.argmax.par_chunks(per_task * item_out))
-            .for_each(|((dx, dy), arg)| {
-                for (img, (dy, arg)) in dy.chunks(item_out).zip(arg.chunks(item_out)).enumerate() {
-                    let d = &mut dx[img * h * w * c..][..h * w * c];
-                    for (g, &a) in dy.iter().zip(arg) {
-                        d[a as usize] += g;
+            .zip(input.data.par_chunks(per_task * h * w * c))
+            .zip(output.data.par_chunks(per_task * oh * ow * c))
+            .zip(dout.data.par_chunks(per_task * oh * ow * c))
+            .for_each(|(((dx, x), y), dy)| {
+                let mut source = vec![0u32; c];
+                let items = dx
+                    .chunks_mut(h * w * c)
+                    .zip(x.chunks(h * w * c))
+                    .zip(y.chunks(oh * ow * c))
+                    .zip(dy.chunks(oh * ow * c));
+                for (((dx, x), y), dy) in items {
+                    for oy in 0..oh {
+                        let (y0, y1) = window(oy, self, h);
+                        for ox in 0..ow {
+                            let (x0, x1) = window(ox, self, w);
+                            let o = (oy * ow + ox) * c;
+                            let m = &y[o..o + c];
+                            // Scanning the window backwards, the last match seen is the first
+                            // in scan order; the select keeps the loop vectorized.
+                            for iy in (y0..y1).rev() {
+                                for ix in (x0..x1).rev() {
+                                    let i = (iy * w + ix) * c;
+                                    for (ch, (s, (&v, &m))) in
+                                        source.iter_mut().zip(x[i..i + c].iter().zip(m)).enumerate()
+                                    {
+                                        *s = if v == m { (i + ch) as u32 } else { *s };
+                                    }
+                                }
+                            }
+                            for (&s, &g) in source.iter().zip(&dy[o..o + c]) {
+                                dx[s as usize] += g;
+                            }
+                        }
                     }
                 }
             });

@@ -188,8 +188,12 @@ impl ConvNet {
         self.conv2
             .backward(&self.dphi, true, Some(&mut self.scratch_small));
         relu_backward(&self.pooled1, &mut self.scratch_small);
-        self.pool
-            .backward(&self.scratch_small, &mut self.scratch_large);
+        self.pool.backward(
+            &self.conv1_out,
+            &self.pooled1,
+            &self.scratch_small,
+            &mut self.scratch_large,
+        );
         self.conv1
             .backward(&self.scratch_large, true, Some(&mut self.scratch_small));
         self.bn0.backward(&self.scratch_small, true, None);
