@@ -83,9 +83,8 @@ impl BatchNorm2d {
         self.running_mean.len()
     }
 
-    /// Training-mode forward into `out`: normalizes with batch statistics and updates the
-    /// running stats.
-    pub fn forward_train(&mut self, input: &Tensor, out: &mut Tensor) {
+    /// Batch mean and 1/√(σ² + ε) per channel; updates the running statistics.
+    fn batch_statistics(&mut self, input: &Tensor) -> (Vec<f32>, Vec<f32>) {
         let c = self.channels();
         assert_eq!(input.channels(), c, "batch norm channels");
         let n = input.rows() as f64;
@@ -97,10 +96,6 @@ impl BatchNorm2d {
             .iter()
             .map(|s| s / n)
             .collect::<Vec<_>>();
-        self.inv_std = var
-            .iter()
-            .map(|v| (1.0 / (v + f64::from(EPS)).sqrt()) as f32)
-            .collect();
         for ch in 0..c {
             let unbiased = var[ch] * n / (n - 1.0).max(1.0);
             self.running_mean[ch] =
@@ -108,7 +103,47 @@ impl BatchNorm2d {
             self.running_var[ch] =
                 (1.0 - MOMENTUM) * self.running_var[ch] + MOMENTUM * unbiased as f32;
         }
-        let mean32: Vec<f32> = mean.iter().map(|&m| m as f32).collect();
+        let inv_std = var
+            .iter()
+            .map(|v| (1.0 / (v + f64::from(EPS)).sqrt()) as f32)
+            .collect();
+        (mean.iter().map(|&m| m as f32).collect(), inv_std)
+    }
+
+    /// Writes x̂ (normalized, before γ and β) into `out`: with batch statistics (updating the
+    /// running ones) when `train`, with the running statistics otherwise. For layers that fold
+    /// γ and β into what follows.
+    pub fn normalize(&mut self, input: &Tensor, train: bool, out: &mut Tensor) {
+        let c = self.channels();
+        let (mean, inv_std) = if train {
+            self.batch_statistics(input)
+        } else {
+            let inv = self
+                .running_var
+                .iter()
+                .map(|v| 1.0 / (v + EPS).sqrt())
+                .collect();
+            (self.running_mean.clone(), inv)
+        };
+        out.resize(input.dims);
+        out.data
+            .par_chunks_mut(c * 1024)
+            .zip(input.data.par_chunks(c * 1024))
+            .for_each(|(out, x)| {
+                for (o, x) in out.chunks_exact_mut(c).zip(x.chunks_exact(c)) {
+                    for ch in 0..c {
+                        o[ch] = (x[ch] - mean[ch]) * inv_std[ch];
+                    }
+                }
+            });
+    }
+
+    /// Training-mode forward into `out`: normalizes with batch statistics and updates the
+    /// running stats.
+    pub fn forward_train(&mut self, input: &Tensor, out: &mut Tensor) {
+        let c = self.channels();
+        let (mean32, inv_std) = self.batch_statistics(input);
+        self.inv_std = inv_std;
         self.normalized.resize(input.data.len(), 0.0);
         out.resize(input.dims);
         let rows_per_task = items_per_task(input.batch()) * input.item_len();

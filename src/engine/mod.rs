@@ -8,6 +8,7 @@ pub mod cross_entropy;
 pub mod global_avg_pool;
 pub mod grad_reversal;
 pub mod init;
+pub mod input_conv;
 pub mod linear;
 pub mod matmul;
 pub mod max_pool;

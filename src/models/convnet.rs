@@ -6,6 +6,7 @@ use crate::engine::batch_norm::BatchNorm2d;
 use crate::engine::conv2d::{Conv2d, ConvSpec};
 use crate::engine::global_avg_pool::{global_avg_pool_backward, global_avg_pool_forward};
 use crate::engine::init::{conv_normal, pytorch_default_uniform};
+use crate::engine::input_conv::InputConv;
 use crate::engine::linear::Linear;
 use crate::engine::max_pool::MaxPool2d;
 use crate::engine::param::Param;
@@ -57,10 +58,8 @@ pub const CONV_SPECS: [ConvSpec; 4] = [
 /// f and g, with the activations of the last forward pass and reusable gradient buffers.
 #[derive(Debug, Clone)]
 pub struct ConvNet {
-    /// Input batch norm.
-    pub bn0: BatchNorm2d,
-    /// 5×5 convolution.
-    pub conv1: Conv2d,
+    /// Input batch norm and 5×5 convolution (`bn0`, `conv1`), fused.
+    pub input: InputConv,
     /// 3×3/2 max pooling.
     pub pool: MaxPool2d,
     /// 3×3 convolution producing φ.
@@ -71,7 +70,6 @@ pub struct ConvNet {
     pub conv4: Conv2d,
     /// Classifier.
     pub fc: Linear,
-    normalized: Tensor,
     conv1_out: Tensor,
     pooled1: Tensor,
     phi: Tensor,
@@ -98,14 +96,12 @@ impl ConvNet {
         let fc_w = pytorch_default_uniform(rng, CLASSES * 64, 64);
         let fc_b = pytorch_default_uniform(rng, CLASSES, 64);
         ConvNet {
-            bn0: BatchNorm2d::new("bn0", 3),
-            conv1,
+            input: InputConv::new(BatchNorm2d::new("bn0", 3), conv1),
             pool: MaxPool2d::new(3, 2, 1),
             conv2,
             conv3,
             conv4,
             fc: Linear::new("fc", 64, CLASSES, fc_w, fc_b),
-            normalized: Tensor::empty(),
             conv1_out: Tensor::empty(),
             pooled1: Tensor::empty(),
             phi: Tensor::empty(),
@@ -122,14 +118,9 @@ impl ConvNet {
     /// f: input (N×28×28×3, normalized) → φ (N×14×14×32). `train` selects batch statistics
     /// (and updates the running ones) in the input batch norm.
     pub fn forward_features(&mut self, x: &Tensor, train: bool) -> &Tensor {
-        if train {
-            self.bn0.forward_train(x, &mut self.normalized);
-        } else {
-            self.bn0.forward_eval(x, &mut self.normalized);
-        }
+        self.input.forward(x, train, &mut self.conv1_out);
         // ReLU is monotone, so max-pooling then ReLU equals ReLU then max-pooling (values and
         // gradients), and costs a quarter of the work.
-        self.conv1.forward(&self.normalized, &mut self.conv1_out);
         self.pool.forward(&self.conv1_out, &mut self.pooled1);
         relu_forward(&mut self.pooled1);
         self.conv2.forward(&self.pooled1, &mut self.phi);
@@ -194,17 +185,17 @@ impl ConvNet {
             &self.scratch_small,
             &mut self.scratch_large,
         );
-        self.conv1
-            .backward(&self.scratch_large, true, Some(&mut self.scratch_small));
-        self.bn0.backward(&self.scratch_small, true, None);
+        self.input.backward(&self.scratch_large);
     }
+
     /// Every trainable parameter, in a fixed order.
     pub fn params_mut(&mut self) -> Vec<&mut Param> {
+        let [gamma, beta, weight, bias] = self.input.params_mut();
         vec![
-            &mut self.bn0.gamma,
-            &mut self.bn0.beta,
-            &mut self.conv1.weight,
-            &mut self.conv1.bias,
+            gamma,
+            beta,
+            weight,
+            bias,
             &mut self.conv2.weight,
             &mut self.conv2.bias,
             &mut self.conv3.weight,
@@ -219,15 +210,15 @@ impl ConvNet {
     /// The batch norm's running statistics, with their names.
     pub fn running_stats_mut(&mut self) -> Vec<(&'static str, &mut Vec<f32>)> {
         vec![
-            ("bn0.running_mean", &mut self.bn0.running_mean),
-            ("bn0.running_var", &mut self.bn0.running_var),
+            ("bn0.running_mean", &mut self.input.bn.running_mean),
+            ("bn0.running_var", &mut self.input.bn.running_var),
         ]
     }
 
     /// The convolutions with their PyTorch names, for layout conversions.
     pub fn convs_mut(&mut self) -> [(&'static str, &mut Conv2d); 4] {
         [
-            ("conv1", &mut self.conv1),
+            ("conv1", &mut self.input.conv),
             ("conv2", &mut self.conv2),
             ("conv3", &mut self.conv3),
             ("conv4", &mut self.conv4),
