@@ -284,7 +284,12 @@ fn lntl_iteration_matches_pytorch() {
     let losses = lntl_step(&mut net, &mut heads, &batch, LR, &sgd(LR), &config);
     let loss1 = losses.classifier.loss + config.lambda * losses.regularizer;
     assert_close("LNTL loss 1", &[loss1], &g.f32("lntl.loss1"), TOL);
-    assert_close("LNTL loss 2", &[losses.bias], &g.f32("lntl.loss2"), TOL);
+    assert_close(
+        "LNTL loss 2",
+        &[losses.color.loss],
+        &g.f32("lntl.loss2"),
+        TOL,
+    );
     assert_updates_match(&g, "lntl.after", "net", net_state(&mut net));
     for h in 0..HEADS {
         assert_updates_match(
@@ -306,7 +311,7 @@ fn blindeye_iteration_matches_pytorch() {
     assert_close("BlindEye loss 1", &[loss1], &g.f32("blindeye.loss1"), TOL);
     assert_close(
         "BlindEye loss 2",
-        &[losses.bias],
+        &[losses.color.loss],
         &g.f32("blindeye.loss2"),
         TOL,
     );

@@ -212,6 +212,61 @@ mod tests {
     }
 
     #[test]
+    fn wrong_dtypes_and_shapes_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = tiny();
+        let float_images: Vec<u8> = data
+            .train
+            .images
+            .iter()
+            .flat_map(|&b| f32::from(b).to_le_bytes())
+            .collect();
+        let n = data.train.len();
+        let cases = [
+            (
+                "train_image",
+                entry(
+                    "train_image",
+                    vec![n, SIDE, SIDE, 3],
+                    Dtype::F32,
+                    float_images,
+                ),
+                "must hold bytes",
+            ),
+            (
+                "test_gray",
+                entry(
+                    "test_gray",
+                    vec![2, SIDE, SIDE - 1],
+                    Dtype::U8,
+                    vec![0; 2 * SIDE * (SIDE - 1)],
+                ),
+                "shape",
+            ),
+        ];
+        for (key, replacement, expected) in cases {
+            let path = write_original(&data, dir.path()).unwrap();
+            let bytes = std::fs::read(&path).unwrap();
+            let header = parse_npy_header(&bytes).unwrap();
+            let mut outer =
+                ndarray_from_value(&unpickle(&bytes[header.data_offset..]).unwrap()).unwrap();
+            let Value::Dict(dict) = &mut outer.objects[0] else {
+                panic!("dict")
+            };
+            let slot = dict
+                .iter_mut()
+                .find(|(k, _)| k.as_text().as_deref() == Some(key))
+                .unwrap();
+            *slot = replacement;
+            let mut out = npy_header("|O", &[]);
+            out.extend(pickle(&ndarray_to_value(&outer)));
+            std::fs::write(&path, out).unwrap();
+            let msg = format!("{:#}", read_original(&path).unwrap_err());
+            assert!(msg.contains(key) && msg.contains(expected), "{msg}");
+        }
+    }
+
+    #[test]
     fn bad_labels_and_names_are_errors() {
         let dir = tempfile::tempdir().unwrap();
         let mut data = tiny();

@@ -489,6 +489,16 @@ mod tests {
         assert!(!parsed.fortran_order);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn random_headers_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+            let mut with_magic = NPY_MAGIC.to_vec();
+            with_magic.extend_from_slice(&bytes);
+            let _ = parse_npy_header(&bytes);
+            let _ = parse_npy_header(&with_magic);
+        }
+    }
+
     #[test]
     fn bad_headers_are_errors() {
         assert!(parse_npy_header(b"PK\x03\x04").is_err());

@@ -20,10 +20,10 @@ pub fn blindeye_step(
 ) -> AdversarialLosses {
     let (classifier, regularizer) =
         feature_phase(net, heads, batch, lr, sgd, lambda, heads_confusion);
-    let bias = color_phase(net, heads, batch, lr, sgd, None);
+    let color = color_phase(net, heads, batch, lr, sgd, None);
     AdversarialLosses {
         classifier,
         regularizer,
-        bias,
+        color,
     }
 }

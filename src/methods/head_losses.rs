@@ -53,12 +53,15 @@ pub fn heads_accuracy(logits: &Tensor, bias: &[u8]) -> (usize, usize) {
     (correct, total)
 }
 
-/// `scale ×` the mean over heads of each head's mean negative entropy; adds the gradient.
-pub fn heads_neg_entropy(logits: &Tensor, scale: f32, grad: &mut Tensor) -> f32 {
+/// A per-pixel loss over one head's slice of the logits (see `engine::neg_entropy`).
+type PixelLoss = fn(&[f32], usize, usize, usize, usize, f32, Option<&mut [f32]>) -> f32;
+
+/// `scale ×` the mean over heads of each head's mean `loss` over its pixels; adds the gradient.
+fn heads_mean(logits: &Tensor, scale: f32, grad: &mut Tensor, loss: PixelLoss) -> f32 {
     let rows = logits.rows();
     let total: f32 = (0..HEADS)
         .map(|h| {
-            neg_entropy(
+            loss(
                 &logits.data,
                 HEADS * BINS,
                 h * BINS,
@@ -72,21 +75,12 @@ pub fn heads_neg_entropy(logits: &Tensor, scale: f32, grad: &mut Tensor) -> f32 
     total / HEADS as f32
 }
 
+/// `scale ×` the mean over heads of each head's mean negative entropy; adds the gradient.
+pub fn heads_neg_entropy(logits: &Tensor, scale: f32, grad: &mut Tensor) -> f32 {
+    heads_mean(logits, scale, grad, neg_entropy)
+}
+
 /// `scale ×` the mean over heads of each head's mean confusion loss; adds the gradient.
 pub fn heads_confusion(logits: &Tensor, scale: f32, grad: &mut Tensor) -> f32 {
-    let rows = logits.rows();
-    let total: f32 = (0..HEADS)
-        .map(|h| {
-            uniform_confusion(
-                &logits.data,
-                HEADS * BINS,
-                h * BINS,
-                BINS,
-                rows,
-                scale / HEADS as f32,
-                Some(&mut grad.data),
-            )
-        })
-        .sum();
-    total / HEADS as f32
+    heads_mean(logits, scale, grad, uniform_confusion)
 }

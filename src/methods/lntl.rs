@@ -13,7 +13,7 @@ use crate::engine::sgd::{SgdConfig, sgd_step};
 use crate::engine::tensor::Tensor;
 use crate::methods::baseline::{ClassifierStep, classification_loss, count_correct};
 use crate::methods::batch::Batch;
-use crate::methods::head_losses::{heads_cross_entropy, heads_neg_entropy};
+use crate::methods::head_losses::{heads_accuracy, heads_cross_entropy, heads_neg_entropy};
 use crate::methods::zero_grads;
 use crate::models::bias_heads::BiasHeads;
 use crate::models::convnet::ConvNet;
@@ -25,8 +25,19 @@ pub struct AdversarialLosses {
     pub classifier: ClassifierStep,
     /// The regularizer on f's features (phase 1), before multiplying by λ.
     pub regularizer: f32,
-    /// Σ over heads of the color cross-entropy (phase 2).
-    pub bias: f32,
+    /// The color heads' loss and accuracy (phase 2).
+    pub color: ColorStep,
+}
+
+/// Loss and accuracy of one color-head update.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ColorStep {
+    /// Σ over heads of the per-pixel color cross-entropy.
+    pub loss: f32,
+    /// Labelled pixels whose bin the heads predicted (before the update), over the three heads.
+    pub correct: usize,
+    /// Labelled pixels, over the three heads.
+    pub labelled: usize,
 }
 
 /// LNTL's strengths.
@@ -47,13 +58,14 @@ pub fn color_phase(
     lr: f32,
     sgd: &SgdConfig,
     reversal: Option<f32>,
-) -> f32 {
+) -> ColorStep {
     zero_grads(net.params_mut());
     zero_grads(heads.params_mut());
     net.forward_features(&batch.x, true);
     let logits = heads.forward(net.features(), true);
     let mut dlogits = Tensor::zeros(logits.dims);
     let loss = heads_cross_entropy(logits, &batch.bias, &mut dlogits);
+    let (correct, labelled) = heads_accuracy(logits, &batch.bias);
     let dphi = heads.backward(&dlogits, true);
     if let Some(scale) = reversal {
         net.zero_feature_grad();
@@ -62,7 +74,11 @@ pub fn color_phase(
         sgd_step(net.params_mut(), lr, sgd);
     }
     sgd_step(heads.params_mut(), lr, sgd);
-    loss
+    ColorStep {
+        loss,
+        correct,
+        labelled,
+    }
 }
 
 /// A regularizer on the heads' logits: adds `scale ×` its gradient, returns its value.
@@ -116,10 +132,10 @@ pub fn lntl_step(
 ) -> AdversarialLosses {
     let (classifier, regularizer) =
         feature_phase(net, heads, batch, lr, sgd, config.lambda, heads_neg_entropy);
-    let bias = color_phase(net, heads, batch, lr, sgd, Some(config.grl_scale));
+    let color = color_phase(net, heads, batch, lr, sgd, Some(config.grl_scale));
     AdversarialLosses {
         classifier,
         regularizer,
-        bias,
+        color,
     }
 }

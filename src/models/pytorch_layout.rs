@@ -3,43 +3,37 @@
 
 use crate::engine::conv2d::ConvSpec;
 
-/// OIHW (O = out channels, I = in channels per group) → `[group][ky][kx][ci][co]`.
-pub fn conv_weight_from_oihw(oihw: &[f32], spec: &ConvSpec) -> Vec<f32> {
+/// Calls `f(oihw_index, our_index)` for every weight of a convolution: the positions of one
+/// weight in OIHW (O = out channels, I = in channels per group) and in `[group][ky][kx][ci][co]`.
+fn for_each_weight(spec: &ConvSpec, mut f: impl FnMut(usize, usize)) {
     let (k, gin, gout) = (spec.kernel, spec.group_in(), spec.group_out());
-    let mut out = vec![0.0; oihw.len()];
     for g in 0..spec.groups {
         for co in 0..gout {
             for ci in 0..gin {
                 for ky in 0..k {
                     for kx in 0..k {
-                        let src = (((g * gout + co) * gin + ci) * k + ky) * k + kx;
-                        let dst = g * spec.group_weights() + ((ky * k + kx) * gin + ci) * gout + co;
-                        out[dst] = oihw[src];
+                        let oihw = (((g * gout + co) * gin + ci) * k + ky) * k + kx;
+                        let ours =
+                            g * spec.group_weights() + ((ky * k + kx) * gin + ci) * gout + co;
+                        f(oihw, ours);
                     }
                 }
             }
         }
     }
+}
+
+/// OIHW → `[group][ky][kx][ci][co]`.
+pub fn conv_weight_from_oihw(oihw: &[f32], spec: &ConvSpec) -> Vec<f32> {
+    let mut out = vec![0.0; oihw.len()];
+    for_each_weight(spec, |src, dst| out[dst] = oihw[src]);
     out
 }
 
 /// `[group][ky][kx][ci][co]` → OIHW.
 pub fn conv_weight_to_oihw(ours: &[f32], spec: &ConvSpec) -> Vec<f32> {
-    let (k, gin, gout) = (spec.kernel, spec.group_in(), spec.group_out());
     let mut out = vec![0.0; ours.len()];
-    for g in 0..spec.groups {
-        for co in 0..gout {
-            for ci in 0..gin {
-                for ky in 0..k {
-                    for kx in 0..k {
-                        let dst = (((g * gout + co) * gin + ci) * k + ky) * k + kx;
-                        let src = g * spec.group_weights() + ((ky * k + kx) * gin + ci) * gout + co;
-                        out[dst] = ours[src];
-                    }
-                }
-            }
-        }
-    }
+    for_each_weight(spec, |dst, src| out[dst] = ours[src]);
     out
 }
 

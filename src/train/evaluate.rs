@@ -10,8 +10,9 @@ use crate::models::convnet::ConvNet;
 use crate::train::progress::Progress;
 use serde::Serialize;
 
-/// Images per evaluation batch.
-const EVAL_BATCH: usize = 500;
+/// Images per evaluation batch: the training batch size, so that the reused activation buffers
+/// do not grow beyond what training needs.
+const EVAL_BATCH: usize = 128;
 
 /// What the evaluation found.
 #[derive(Debug, Clone, Serialize)]

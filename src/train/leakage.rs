@@ -48,7 +48,7 @@ pub fn color_leakage(
     }
     let (mut correct, mut total) = (0, 0);
     let all: Vec<usize> = (0..test.len()).collect();
-    for chunk in all.chunks(500) {
+    for chunk in all.chunks(PROBE_BATCH) {
         let batch = Batch::from_split(test, chunk, mode);
         net.forward_features(&batch.x, false);
         let logits = heads.forward(net.features(), false);

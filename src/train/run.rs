@@ -7,7 +7,7 @@ use crate::colored::locate::{load_or_generate, read_dataset_file};
 use crate::methods::baseline::{ClassifierStep, baseline_step};
 use crate::methods::batch::{Batch, ImageMode};
 use crate::methods::blindeye::blindeye_step;
-use crate::methods::lntl::{AdversarialLosses, color_phase, lntl_step};
+use crate::methods::lntl::{AdversarialLosses, ColorStep, color_phase, lntl_step};
 use crate::train::checkpoint::{Restore, load_checkpoint, restore, save_checkpoint};
 use crate::train::config::{DatasetChoice, Method, TrainConfig};
 use crate::train::confusion::write_confusion;
@@ -72,14 +72,24 @@ struct EpochStats {
     bias: f64,
     correct: usize,
     images: usize,
+    color_correct: usize,
+    color_labelled: usize,
     batches: usize,
 }
 
 impl EpochStats {
-    fn add(&mut self, classifier: ClassifierStep, regularizer: f32, bias: f32, images: usize) {
+    fn add(
+        &mut self,
+        classifier: ClassifierStep,
+        regularizer: f32,
+        color: ColorStep,
+        images: usize,
+    ) {
         self.classification += f64::from(classifier.loss);
         self.regularizer += f64::from(regularizer);
-        self.bias += f64::from(bias);
+        self.bias += f64::from(color.loss);
+        self.color_correct += color.correct;
+        self.color_labelled += color.labelled;
         self.correct += classifier.correct;
         self.images += images;
         self.batches += 1;
@@ -90,22 +100,24 @@ impl EpochStats {
     }
 }
 
-/// One iteration of `config.method` on `batch`; returns (classifier step, regularizer, bias loss).
+/// One iteration of `config.method` on `batch`; returns (classifier step, regularizer, color step).
 fn train_step(
     model: &mut Model,
     config: &TrainConfig,
     batch: &Batch,
     lr: f32,
     epoch: usize,
-) -> (ClassifierStep, f32, f32) {
+) -> (ClassifierStep, f32, ColorStep) {
     let sgd = &config.sgd;
     match config.method {
-        Method::Baseline | Method::Gray => {
-            (baseline_step(&mut model.net, batch, lr, sgd), 0.0, 0.0)
-        }
+        Method::Baseline | Method::Gray => (
+            baseline_step(&mut model.net, batch, lr, sgd),
+            0.0,
+            ColorStep::default(),
+        ),
         Method::Lntl | Method::Blindeye if epoch < config.heads_warmup_epochs => {
-            let bias = color_phase(&mut model.net, &mut model.heads, batch, lr, sgd, None);
-            (ClassifierStep::default(), 0.0, bias)
+            let color = color_phase(&mut model.net, &mut model.heads, batch, lr, sgd, None);
+            (ClassifierStep::default(), 0.0, color)
         }
         Method::Lntl => {
             let l: AdversarialLosses = lntl_step(
@@ -116,7 +128,7 @@ fn train_step(
                 sgd,
                 &config.lntl,
             );
-            (l.classifier, l.regularizer, l.bias)
+            (l.classifier, l.regularizer, l.color)
         }
         Method::Blindeye => {
             let l = blindeye_step(
@@ -127,7 +139,7 @@ fn train_step(
                 sgd,
                 config.lntl.lambda,
             );
-            (l.classifier, l.regularizer, l.bias)
+            (l.classifier, l.regularizer, l.color)
         }
     }
 }
@@ -206,6 +218,7 @@ pub fn train(
     let started = Instant::now();
     for epoch in start_epoch..config.epochs {
         let lr = config.sgd.lr_at(epoch);
+        let warmup = config.method.uses_heads() && epoch < config.heads_warmup_epochs;
         let order = epoch_order(config.seed, epoch, train_split.len());
         let batches: Vec<&[usize]> = order.chunks(config.batch_size).collect();
         let mut stats = EpochStats::default();
@@ -215,9 +228,9 @@ pub fn train(
         );
         for indices in batches {
             let batch = Batch::from_split(&train_split, indices, mode);
-            let (classifier, regularizer, bias) =
+            let (classifier, regularizer, color) =
                 train_step(&mut model, &config, &batch, lr, epoch);
-            if ![classifier.loss, regularizer, bias]
+            if ![classifier.loss, regularizer, color.loss]
                 .iter()
                 .all(|v| v.is_finite())
             {
@@ -232,10 +245,12 @@ pub fn train(
                     epoch + 1,
                     classifier.loss,
                     regularizer,
-                    bias
+                    color.loss
                 );
             }
-            stats.add(classifier, regularizer, bias, indices.len());
+            // Heads-only warm-up epochs classify nothing.
+            let classified = if warmup { 0 } else { indices.len() };
+            stats.add(classifier, regularizer, color, classified);
             progress.step(|| {
                 format!(
                     "loss {:.4} acc {:.3}",
@@ -247,6 +262,9 @@ pub fn train(
         progress.finish();
         let test_accuracy = evaluate(&mut model.net, &data.test, mode, false).accuracy;
         let train_accuracy = stats.correct as f64 / stats.images.max(1) as f64;
+        // The heads' per-pixel accuracy on the training batches, for methods that train heads.
+        let color_accuracy = (stats.color_labelled > 0)
+            .then(|| stats.color_correct as f64 / stats.color_labelled as f64);
         let record = json!({
             "epoch": epoch + 1,
             "lr": lr,
@@ -255,6 +273,7 @@ pub fn train(
             "loss_bias": stats.mean(stats.bias),
             "train_accuracy": train_accuracy,
             "test_accuracy": test_accuracy,
+            "color_head_accuracy": color_accuracy,
             "seconds": started.elapsed().as_secs_f64(),
         });
         metrics.write(&record)?;
@@ -274,6 +293,9 @@ pub fn train(
         }
         events.scalar("accuracy/train", step, train_accuracy as f32)?;
         events.scalar("accuracy/test", step, test_accuracy as f32)?;
+        if let Some(acc) = color_accuracy {
+            events.scalar("accuracy/color_heads", step, acc as f32)?;
+        }
         save_checkpoint(&checkpoint_path, &mut model, epoch + 1, &config)?;
         log(&format!(
             "epoch {}/{}: loss {:.4}, train acc {:.4}, test acc {:.4}",
