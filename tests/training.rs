@@ -57,11 +57,7 @@ fn run(config: TrainConfig, dir: &Path) -> RunSummary {
 fn train_slice(n: usize) -> ColoredSplit {
     static DATA: OnceLock<lntl::colored::dataset::ColoredMnist> = OnceLock::new();
     let data = DATA.get_or_init(|| load_dataset(&DATASET, &cache_dir(None), &quiet).unwrap());
-    ColoredSplit {
-        images: data.train.images[..n * 2352].to_vec(),
-        labels: data.train.labels[..n].to_vec(),
-        color_classes: None,
-    }
+    data.train.first(n)
 }
 
 fn model_from(dir: &Path) -> Model {

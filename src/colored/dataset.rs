@@ -28,6 +28,16 @@ impl ColoredSplit {
         self.labels.is_empty()
     }
 
+    /// A copy of the first `n` images (all of them if there are fewer).
+    pub fn first(&self, n: usize) -> ColoredSplit {
+        let n = n.min(self.len());
+        ColoredSplit {
+            images: self.images[..n * COLOR_IMAGE_BYTES].to_vec(),
+            labels: self.labels[..n].to_vec(),
+            color_classes: self.color_classes.as_ref().map(|c| c[..n].to_vec()),
+        }
+    }
+
     /// The bytes of image `i` (28×28×3).
     pub fn image(&self, i: usize) -> &[u8] {
         &self.images[i * COLOR_IMAGE_BYTES..(i + 1) * COLOR_IMAGE_BYTES]

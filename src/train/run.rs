@@ -204,10 +204,13 @@ pub fn train(
         serde_json::to_string_pretty(&config)?.as_bytes(),
     )?;
     let data = load_dataset(&config.dataset, cache, log)?;
-    let mut train_split = data.train.clone();
-    if config.train_limit > 0 && config.train_limit < train_split.len() {
-        train_split = take_first(&data.train, config.train_limit);
-    }
+    let limited;
+    let train_split = if config.train_limit > 0 && config.train_limit < data.train.len() {
+        limited = data.train.first(config.train_limit);
+        &limited
+    } else {
+        &data.train
+    };
     ensure!(
         train_split.len() >= 2,
         "the training set needs at least 2 images"
@@ -227,7 +230,7 @@ pub fn train(
             batches.len() as u64,
         );
         for indices in batches {
-            let batch = Batch::from_split(&train_split, indices, mode);
+            let batch = Batch::from_split(train_split, indices, mode);
             let (classifier, regularizer, color) =
                 train_step(&mut model, &config, &batch, lr, epoch);
             if ![classifier.loss, regularizer, color.loss]
@@ -311,7 +314,7 @@ pub fn train(
         &mut model,
         &config,
         &data,
-        &train_split,
+        train_split,
         run_dir,
         train_seconds,
     )?;
@@ -321,14 +324,6 @@ pub fn train(
     }
     metrics.write(&json!({ "final": &summary }))?;
     Ok(summary)
-}
-
-fn take_first(split: &ColoredSplit, n: usize) -> ColoredSplit {
-    ColoredSplit {
-        images: split.images[..n * crate::colored::dataset::COLOR_IMAGE_BYTES].to_vec(),
-        labels: split.labels[..n].to_vec(),
-        color_classes: split.color_classes.as_ref().map(|c| c[..n].to_vec()),
-    }
 }
 
 /// Evaluates the final weights and writes `evaluation.json` and the confusion matrix.
