@@ -5,11 +5,16 @@ optimizers, f re-run in phase 2), at the same batch size and thread count. Print
 object. Needs `pip install torch`; run by `bench/compare.sh`, never by CI."""
 import argparse
 import json
+import pathlib
 import statistics
+import sys
 import time
 
 import torch
 from torch import nn
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "tools"))
+from torch_reference import ConvNet, GradReverse, Head, neg_entropy  # noqa: E402
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--batch", type=int, default=128)
@@ -20,42 +25,8 @@ torch.set_num_threads(args.threads)
 torch.manual_seed(0)
 
 
-class ConvNet(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.bn0 = nn.BatchNorm2d(3)
-        self.conv1 = nn.Conv2d(3, 32, 5, 1, 2)
-        self.pool = nn.MaxPool2d(3, 2, 1)
-        self.conv2 = nn.Conv2d(32, 32, 3, 1, 1)
-        self.conv3 = nn.Conv2d(32, 64, 3, 2, 1)
-        self.conv4 = nn.Conv2d(64, 64, 3, 1, 1)
-        self.fc = nn.Linear(64, 10)
-
-    def forward(self, x):
-        x = torch.relu(self.conv1(self.bn0(x)))
-        phi = torch.relu(self.conv2(self.pool(x)))
-        x = torch.relu(self.conv4(torch.relu(self.conv3(phi))))
-        return phi, self.fc(x.mean(dim=(2, 3)))
-
-
-def head():
-    return nn.Sequential(
-        nn.Conv2d(32, 32, 3, 1, 1), nn.BatchNorm2d(32), nn.ReLU(), nn.Conv2d(32, 8, 3, 1, 1)
-    )
-
-
-class GradReverse(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x):
-        return x.view_as(x)
-
-    @staticmethod
-    def backward(ctx, g):
-        return -0.1 * g
-
-
 net = ConvNet()
-heads = [head() for _ in range(3)]
+heads = [Head() for _ in range(3)]
 sgd = dict(lr=0.001, momentum=0.9, weight_decay=5e-4)
 opt = torch.optim.SGD(net.parameters(), **sgd)
 opt_heads = [torch.optim.SGD(h.parameters(), **sgd) for h in heads]
@@ -82,12 +53,8 @@ def lntl_step():
     for o in [opt] + opt_heads:
         o.zero_grad()
     phi, logits = net(x)
-    ent = 0.0
-    for h in heads:
-        z = h(phi)
-        p = torch.softmax(z, 1)
-        ent = ent + torch.mean(torch.sum(p * torch.log(p), 1))
-    (nn.functional.cross_entropy(logits, labels) + 0.01 * ent / 3).backward()
+    ent = sum(neg_entropy(h(phi)) for h in heads) / 3
+    (nn.functional.cross_entropy(logits, labels) + 0.01 * ent).backward()
     opt.step()
     for o in [opt] + opt_heads:
         o.zero_grad()

@@ -16,6 +16,7 @@ use lntl::engine::grad_reversal::grad_reversal_backward;
 use lntl::engine::linear::Linear;
 use lntl::engine::max_pool::MaxPool2d;
 use lntl::engine::neg_entropy::neg_entropy;
+use lntl::engine::param::Param;
 use lntl::engine::relu::{relu_backward, relu_forward};
 use lntl::engine::tensor::Tensor;
 use lntl::engine::uniform_confusion::uniform_confusion;
@@ -306,6 +307,29 @@ fn gradient_reversal_negates_scales_and_accumulates() {
     assert_eq!(below.data, vec![0.9, 1.2, 0.95]);
 }
 
+/// (name, gradient) of every parameter, in the model's order.
+fn param_grads(params: Vec<&mut Param>) -> Vec<(String, Vec<f32>)> {
+    params
+        .into_iter()
+        .map(|p| (p.name.clone(), p.grad.clone()))
+        .collect()
+}
+
+/// Checks every parameter's gradient of a whole network; `loss_at(k, i, δ)` evaluates the loss
+/// with entry i of parameter k shifted by δ.
+fn check_params(
+    what: &str,
+    rng: &mut ChaCha8Rng,
+    grads: &[(String, Vec<f32>)],
+    mut loss_at: impl FnMut(usize, usize, f32) -> f64,
+) {
+    for (k, (name, grad)) in grads.iter().enumerate() {
+        check_with_step(&format!("{what} {name}"), rng, grad, NETWORK_EPS, |i, d| {
+            loss_at(k, i, d)
+        });
+    }
+}
+
 fn small_batch(rng: &mut ChaCha8Rng) -> (Tensor, Vec<u8>, Vec<u8>) {
     let x = random_tensor(rng, [3, 28, 28, 3]);
     let labels = vec![1, 4, 9];
@@ -334,24 +358,12 @@ fn whole_classifier_network() {
     model.zero_feature_grad();
     model.backward_classifier(&dlogits);
     model.backward_features();
-    let grads: Vec<(String, Vec<f32>)> = model
-        .params_mut()
-        .iter()
-        .map(|p| (p.name.clone(), p.grad.clone()))
-        .collect();
-    for (k, (name, grad)) in grads.iter().enumerate() {
-        check_with_step(
-            &format!("convnet {name}"),
-            &mut rng,
-            grad,
-            NETWORK_EPS,
-            |i, d| {
-                let mut probe = net.clone();
-                probe.params_mut()[k].value[i] += d;
-                loss(&mut probe, &x)
-            },
-        );
-    }
+    let grads = param_grads(model.params_mut());
+    check_params("convnet", &mut rng, &grads, |k, i, d| {
+        let mut probe = net.clone();
+        probe.params_mut()[k].value[i] += d;
+        loss(&mut probe, &x)
+    });
 }
 
 #[test]
@@ -377,22 +389,10 @@ fn whole_bias_heads() {
     check_with_step("heads dφ", &mut rng, &dphi.data, NETWORK_EPS, |i, d| {
         loss(&mut heads.clone(), &shifted(&phi, i, d))
     });
-    let grads: Vec<(String, Vec<f32>)> = model
-        .params_mut()
-        .iter()
-        .map(|p| (p.name.clone(), p.grad.clone()))
-        .collect();
-    for (k, (name, grad)) in grads.iter().enumerate() {
-        check_with_step(
-            &format!("heads {name}"),
-            &mut rng,
-            grad,
-            NETWORK_EPS,
-            |i, d| {
-                let mut probe = heads.clone();
-                probe.params_mut()[k].value[i] += d;
-                loss(&mut probe, &phi)
-            },
-        );
-    }
+    let grads = param_grads(model.params_mut());
+    check_params("heads", &mut rng, &grads, |k, i, d| {
+        let mut probe = heads.clone();
+        probe.params_mut()[k].value[i] += d;
+        loss(&mut probe, &phi)
+    });
 }

@@ -23,6 +23,7 @@ import zlib
 import torch
 from safetensors.torch import save_file
 from torch import nn
+from torch_reference import ConvNet, GradReverse, Head, confusion, neg_entropy
 
 torch.set_default_dtype(torch.float64)
 torch.manual_seed(0)
@@ -35,54 +36,6 @@ LR_LNTL = 0.1
 MOMENTUM = 0.9
 WEIGHT_DECAY = 5e-4
 LAMBDA = 0.01
-GRL_SCALE = 0.1
-
-
-class ConvNet(nn.Module):
-    """f and g as SPEC.md §2 describes them."""
-
-    def __init__(self):
-        super().__init__()
-        self.bn0 = nn.BatchNorm2d(3)
-        self.conv1 = nn.Conv2d(3, 32, 5, 1, 2)
-        self.pool = nn.MaxPool2d(3, 2, 1)
-        self.conv2 = nn.Conv2d(32, 32, 3, 1, 1)
-        self.conv3 = nn.Conv2d(32, 64, 3, 2, 1)
-        self.conv4 = nn.Conv2d(64, 64, 3, 1, 1)
-        self.fc = nn.Linear(64, 10)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                n = m.kernel_size[0] * m.kernel_size[1] * m.out_channels
-                m.weight.data.normal_(0, (2.0 / n) ** 0.5)
-
-    def forward(self, x):
-        x = torch.relu(self.conv1(self.bn0(x)))
-        phi = torch.relu(self.conv2(self.pool(x)))
-        x = torch.relu(self.conv4(torch.relu(self.conv3(phi))))
-        return phi, self.fc(x.mean(dim=(2, 3)))
-
-
-class Head(nn.Module):
-    """One bias head: conv 32→32, BN, ReLU, conv 32→8."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(32, 32, 3, 1, 1)
-        self.bn = nn.BatchNorm2d(32)
-        self.conv2 = nn.Conv2d(32, 8, 3, 1, 1)
-
-    def forward(self, x):
-        return self.conv2(torch.relu(self.bn(self.conv1(x))))
-
-
-class GradReverse(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x):
-        return x.view_as(x)
-
-    @staticmethod
-    def backward(ctx, g):
-        return -GRL_SCALE * g
 
 
 def sgd(params, lr):
@@ -104,9 +57,31 @@ def fresh(init_net, init_heads):
     return net, heads
 
 
-def neg_entropy(logits):
-    p = torch.softmax(logits, dim=1)
-    return torch.mean(torch.sum(p * torch.log_softmax(logits, dim=1), dim=1))
+def adversarial_iteration(net, heads, x, labels, bias, regularizer, reverse):
+    """Phase 1: f, g step on CE + λ·regularizer(heads(φ)). Phase 2: f re-run; the heads learn the
+    colors, through a gradient reversal into f (LNTL) or on detached φ (BlindEye)."""
+    opt = sgd(net.parameters(), LR_LNTL)
+    opt_heads = [sgd(h.parameters(), LR_LNTL) for h in heads]
+    all_opts = [opt] + opt_heads
+    for o in all_opts:
+        o.zero_grad()
+    phi, logits = net(x)
+    loss1 = nn.functional.cross_entropy(logits, labels)
+    loss1 = loss1 + LAMBDA * sum(regularizer(h(phi)) for h in heads) / 3.0
+    loss1.backward()
+    opt.step()
+    for o in all_opts:
+        o.zero_grad()
+    phi, _ = net(x)
+    features = GradReverse.apply(phi) if reverse else phi.detach()
+    loss2 = sum(
+        nn.functional.cross_entropy(h(features), bias[:, i].long(), ignore_index=255)
+        for i, h in enumerate(heads)
+    )
+    loss2.backward()
+    for o in all_opts if reverse else opt_heads:
+        o.step()
+    return loss1, loss2
 
 
 def main(path):
@@ -144,63 +119,16 @@ def main(path):
     opt.step()
     state("baseline.after.net", net, out)
 
-    # One LNTL iteration, as SPEC.md §3 and the authors' trainer do it.
-    net, heads = fresh(init_net, init_heads)
-    opt = sgd(net.parameters(), LR_LNTL)
-    opt_heads = [sgd(h.parameters(), LR_LNTL) for h in heads]
-    all_opts = [opt] + opt_heads
-    for o in all_opts:
-        o.zero_grad()
-    phi, logits = net(x)
-    ce = nn.functional.cross_entropy(logits, labels)
-    ent = sum(neg_entropy(h(phi)) for h in heads) / 3.0
-    (ce + LAMBDA * ent).backward()
-    opt.step()
-    out["lntl.loss1"] = (ce + LAMBDA * ent).detach().reshape(1)
-    for o in all_opts:
-        o.zero_grad()
-    phi, _ = net(x)
-    rev = GradReverse.apply(phi)
-    loss2 = sum(
-        nn.functional.cross_entropy(h(rev), bias[:, i].long(), ignore_index=255)
-        for i, h in enumerate(heads)
-    )
-    loss2.backward()
-    for o in all_opts:
-        o.step()
-    out["lntl.loss2"] = loss2.detach().reshape(1)
-    state("lntl.after.net", net, out)
-    for c, h in zip("rgb", heads):
-        state(f"lntl.after.heads.{c}", h, out)
-
-    # One BlindEye iteration: heads learn the colors on detached φ; f,g learn the digit and
-    # confuse the heads (cross-entropy to the uniform distribution over the 8 bins).
-    net, heads = fresh(init_net, init_heads)
-    opt = sgd(net.parameters(), LR_LNTL)
-    opt_heads = [sgd(h.parameters(), LR_LNTL) for h in heads]
-    all_opts = [opt] + opt_heads
-    for o in all_opts:
-        o.zero_grad()
-    phi, logits = net(x)
-    ce = nn.functional.cross_entropy(logits, labels)
-    conf = sum(-torch.log_softmax(h(phi), dim=1).mean(dim=1).mean() for h in heads) / 3.0
-    (ce + LAMBDA * conf).backward()
-    opt.step()
-    for o in all_opts:
-        o.zero_grad()
-    phi, _ = net(x)
-    loss2 = sum(
-        nn.functional.cross_entropy(h(phi.detach()), bias[:, i].long(), ignore_index=255)
-        for i, h in enumerate(heads)
-    )
-    loss2.backward()
-    for o in opt_heads:
-        o.step()
-    out["blindeye.loss1"] = (ce + LAMBDA * conf).detach().reshape(1)
-    out["blindeye.loss2"] = loss2.detach().reshape(1)
-    state("blindeye.after.net", net, out)
-    for c, h in zip("rgb", heads):
-        state(f"blindeye.after.heads.{c}", h, out)
+    # One LNTL iteration, as SPEC.md §3 and the authors' trainer do it, and one BlindEye
+    # iteration: heads learn the colors on detached φ; f, g learn the digit and confuse the heads.
+    for stage, regularizer, reverse in [("lntl", neg_entropy, True), ("blindeye", confusion, False)]:
+        net, heads = fresh(init_net, init_heads)
+        loss1, loss2 = adversarial_iteration(net, heads, x, labels, bias, regularizer, reverse)
+        out[f"{stage}.loss1"] = loss1.detach().reshape(1)
+        out[f"{stage}.loss2"] = loss2.detach().reshape(1)
+        state(f"{stage}.after.net", net, out)
+        for c, h in zip("rgb", heads):
+            state(f"{stage}.after.heads.{c}", h, out)
 
     tensors = {
         k: (v.float() if v.is_floating_point() else v).contiguous() for k, v in out.items()

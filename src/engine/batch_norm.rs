@@ -38,20 +38,27 @@ fn add_vectors(a: Vec<f64>, b: Vec<f64>) -> Vec<f64> {
     a.iter().zip(&b).map(|(x, y)| x + y).collect()
 }
 
-/// Per-channel sums over the rows of a channels-last buffer, in f64, computed in parallel.
-fn channel_sums(data: &[f32], channels: usize, f: impl Fn(usize, f32) -> f64 + Sync) -> Vec<f64> {
-    let chunk = data
+/// Per-channel sums of `f(channel, x, y)` over the rows of two channels-last buffers of the
+/// same shape, in f64, computed in parallel.
+fn channel_sums(
+    x: &[f32],
+    y: &[f32],
+    channels: usize,
+    f: impl Fn(usize, f32, f32) -> f64 + Sync,
+) -> Vec<f64> {
+    let chunk = x
         .len()
         .div_ceil(rayon::current_num_threads())
         .div_ceil(channels)
         .max(1)
         * channels;
-    data.par_chunks(chunk)
-        .map(|part| {
+    x.par_chunks(chunk)
+        .zip(y.par_chunks(chunk))
+        .map(|(xs, ys)| {
             let mut s = vec![0f64; channels];
-            for row in part.chunks_exact(channels) {
-                for (c, &v) in row.iter().enumerate() {
-                    s[c] += f(c, v);
+            for (xr, yr) in xs.chunks_exact(channels).zip(ys.chunks_exact(channels)) {
+                for c in 0..channels {
+                    s[c] += f(c, xr[c], yr[c]);
                 }
             }
             s
@@ -88,11 +95,12 @@ impl BatchNorm2d {
         let c = self.channels();
         assert_eq!(input.channels(), c, "batch norm channels");
         let n = input.rows() as f64;
-        let mean = channel_sums(&input.data, c, |_, v| f64::from(v))
+        let x = &input.data;
+        let mean = channel_sums(x, x, c, |_, v, _| f64::from(v))
             .iter()
             .map(|s| s / n)
             .collect::<Vec<_>>();
-        let var = channel_sums(&input.data, c, |ch, v| (f64::from(v) - mean[ch]).powi(2))
+        let var = channel_sums(x, x, c, |ch, v, _| (f64::from(v) - mean[ch]).powi(2))
             .iter()
             .map(|s| s / n)
             .collect::<Vec<_>>();
@@ -194,31 +202,9 @@ impl BatchNorm2d {
         let c = self.channels();
         let n = dout.rows() as f64;
         let xhat = &self.normalized;
-        let dbeta = channel_sums(&dout.data, c, |_, g| f64::from(g));
-        let dgamma = {
-            let chunk = dout
-                .data
-                .len()
-                .div_ceil(rayon::current_num_threads())
-                .div_ceil(c)
-                .max(1)
-                * c;
-            dout.data
-                .par_chunks(chunk)
-                .zip(xhat.par_chunks(chunk))
-                .map(|(g, h)| {
-                    let mut s = vec![0f64; c];
-                    for (gr, hr) in g.chunks_exact(c).zip(h.chunks_exact(c)) {
-                        for ch in 0..c {
-                            s[ch] += f64::from(gr[ch]) * f64::from(hr[ch]);
-                        }
-                    }
-                    s
-                })
-                .collect::<Vec<_>>()
-                .into_iter()
-                .fold(vec![0f64; c], add_vectors)
-        };
+        let dy = &dout.data;
+        let dbeta = channel_sums(dy, dy, c, |_, g, _| f64::from(g));
+        let dgamma = channel_sums(dy, xhat, c, |_, g, h| f64::from(g) * f64::from(h));
         if param_grads {
             let dg: Vec<f32> = dgamma.iter().map(|&v| v as f32).collect();
             let db: Vec<f32> = dbeta.iter().map(|&v| v as f32).collect();

@@ -5,7 +5,7 @@
 use crate::engine::sgd::SgdConfig;
 use crate::methods::batch::Batch;
 use crate::methods::head_losses::heads_confusion;
-use crate::methods::lntl::{AdversarialLosses, color_phase, feature_phase};
+use crate::methods::lntl::{AdversarialLosses, adversarial_step};
 use crate::models::bias_heads::BiasHeads;
 use crate::models::convnet::ConvNet;
 
@@ -18,12 +18,5 @@ pub fn blindeye_step(
     sgd: &SgdConfig,
     lambda: f32,
 ) -> AdversarialLosses {
-    let (classifier, regularizer) =
-        feature_phase(net, heads, batch, lr, sgd, lambda, heads_confusion);
-    let color = color_phase(net, heads, batch, lr, sgd, None);
-    AdversarialLosses {
-        classifier,
-        regularizer,
-        color,
-    }
+    adversarial_step(net, heads, batch, lr, sgd, lambda, heads_confusion, None)
 }

@@ -121,6 +121,28 @@ pub fn feature_phase(
     (classifier, regularization)
 }
 
+/// The two-phase iteration shared by LNTL and BlindEye: [`feature_phase`] with `regularizer`
+/// (weighted by `lambda`), then [`color_phase`] with `reversal`.
+#[allow(clippy::too_many_arguments)]
+pub fn adversarial_step(
+    net: &mut ConvNet,
+    heads: &mut BiasHeads,
+    batch: &Batch,
+    lr: f32,
+    sgd: &SgdConfig,
+    lambda: f32,
+    regularizer: HeadRegularizer,
+    reversal: Option<f32>,
+) -> AdversarialLosses {
+    let (classifier, regularizer) = feature_phase(net, heads, batch, lr, sgd, lambda, regularizer);
+    let color = color_phase(net, heads, batch, lr, sgd, reversal);
+    AdversarialLosses {
+        classifier,
+        regularizer,
+        color,
+    }
+}
+
 /// One LNTL iteration at learning rate `lr`.
 pub fn lntl_step(
     net: &mut ConvNet,
@@ -130,12 +152,15 @@ pub fn lntl_step(
     sgd: &SgdConfig,
     config: &LntlConfig,
 ) -> AdversarialLosses {
-    let (classifier, regularizer) =
-        feature_phase(net, heads, batch, lr, sgd, config.lambda, heads_neg_entropy);
-    let color = color_phase(net, heads, batch, lr, sgd, Some(config.grl_scale));
-    AdversarialLosses {
-        classifier,
-        regularizer,
-        color,
-    }
+    let reversal = Some(config.grl_scale);
+    adversarial_step(
+        net,
+        heads,
+        batch,
+        lr,
+        sgd,
+        config.lambda,
+        heads_neg_entropy,
+        reversal,
+    )
 }
