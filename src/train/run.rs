@@ -166,8 +166,6 @@ pub fn train(
     cache: &Path,
     log: &dyn Fn(&str),
 ) -> Result<RunSummary> {
-    std::fs::create_dir_all(run_dir)
-        .with_context(|| format!("{}: cannot create the run directory", run_dir.display()))?;
     let checkpoint_path = run_dir.join(CHECKPOINT_FILE);
     let mut model = Model::new(config.seed);
     let mut start_epoch = 0;
@@ -199,11 +197,12 @@ pub fn train(
             log(&format!("warm start from {}", init.display()));
         }
     }
+    // The dataset is loaded before anything is written, so a bad dataset leaves no run behind.
+    let data = load_dataset(&config.dataset, cache, log)?;
     write_bytes_atomic(
         &run_dir.join("config.json"),
         serde_json::to_string_pretty(&config)?.as_bytes(),
     )?;
-    let data = load_dataset(&config.dataset, cache, log)?;
     let limited;
     let train_split = if config.train_limit > 0 && config.train_limit < data.train.len() {
         limited = data.train.first(config.train_limit);
