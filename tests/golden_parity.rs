@@ -12,7 +12,7 @@ use lntl::engine::tensor::Tensor;
 use lntl::methods::baseline::baseline_step;
 use lntl::methods::batch::Batch;
 use lntl::methods::blindeye::blindeye_step;
-use lntl::methods::lntl::{LntlConfig, lntl_step};
+use lntl::methods::lntl::{AdversarialLosses, LntlConfig, lntl_step};
 use lntl::models::bias_heads::{BiasHeads, HEADS, HeadParams};
 use lntl::models::convnet::ConvNet;
 use lntl::models::pytorch_layout::{conv_weight_from_oihw, conv_weight_to_oihw, nchw_to_nhwc};
@@ -272,6 +272,40 @@ fn baseline_gradients_and_step_match_pytorch() {
     assert_updates_match(&g, "baseline.after", "net", net_state(&mut net));
 }
 
+/// Checks an adversarial iteration's losses and every updated tensor against `stage`.
+fn assert_iteration_matches(
+    g: &Golden,
+    stage: &str,
+    losses: &AdversarialLosses,
+    lambda: f32,
+    net: &mut ConvNet,
+    heads: &BiasHeads,
+) {
+    let loss1 = losses.classifier.loss + lambda * losses.regularizer;
+    assert_close(
+        &format!("{stage} loss 1"),
+        &[loss1],
+        &g.f32(&format!("{stage}.loss1")),
+        TOL,
+    );
+    assert_close(
+        &format!("{stage} loss 2"),
+        &[losses.color.loss],
+        &g.f32(&format!("{stage}.loss2")),
+        TOL,
+    );
+    let after = format!("{stage}.after");
+    assert_updates_match(g, &after, "net", net_state(net));
+    for h in 0..HEADS {
+        assert_updates_match(
+            g,
+            &after,
+            &format!("heads.{}", HEAD_NAMES[h]),
+            head_state(heads, h),
+        );
+    }
+}
+
 #[test]
 fn lntl_iteration_matches_pytorch() {
     let g = Golden::load();
@@ -282,23 +316,7 @@ fn lntl_iteration_matches_pytorch() {
         grl_scale: 0.1,
     };
     let losses = lntl_step(&mut net, &mut heads, &batch, LR, &sgd(LR), &config);
-    let loss1 = losses.classifier.loss + config.lambda * losses.regularizer;
-    assert_close("LNTL loss 1", &[loss1], &g.f32("lntl.loss1"), TOL);
-    assert_close(
-        "LNTL loss 2",
-        &[losses.color.loss],
-        &g.f32("lntl.loss2"),
-        TOL,
-    );
-    assert_updates_match(&g, "lntl.after", "net", net_state(&mut net));
-    for h in 0..HEADS {
-        assert_updates_match(
-            &g,
-            "lntl.after",
-            &format!("heads.{}", HEAD_NAMES[h]),
-            head_state(&heads, h),
-        );
-    }
+    assert_iteration_matches(&g, "lntl", &losses, config.lambda, &mut net, &heads);
 }
 
 #[test]
@@ -307,21 +325,5 @@ fn blindeye_iteration_matches_pytorch() {
     let (mut net, mut heads) = g.models();
     let batch = g.batch();
     let losses = blindeye_step(&mut net, &mut heads, &batch, LR, &sgd(LR), 0.01);
-    let loss1 = losses.classifier.loss + 0.01 * losses.regularizer;
-    assert_close("BlindEye loss 1", &[loss1], &g.f32("blindeye.loss1"), TOL);
-    assert_close(
-        "BlindEye loss 2",
-        &[losses.color.loss],
-        &g.f32("blindeye.loss2"),
-        TOL,
-    );
-    assert_updates_match(&g, "blindeye.after", "net", net_state(&mut net));
-    for h in 0..HEADS {
-        assert_updates_match(
-            &g,
-            "blindeye.after",
-            &format!("heads.{}", HEAD_NAMES[h]),
-            head_state(&heads, h),
-        );
-    }
+    assert_iteration_matches(&g, "blindeye", &losses, 0.01, &mut net, &heads);
 }

@@ -68,6 +68,22 @@ fn channel_sums(
         .fold(vec![0f64; channels], add_vectors)
 }
 
+/// Writes `f(channel, x)` for every value of the channels-last `input` into `out`, in parallel.
+fn map_channels(input: &Tensor, out: &mut Tensor, f: impl Fn(usize, f32) -> f32 + Sync) {
+    let c = input.channels();
+    out.resize(input.dims);
+    out.data
+        .par_chunks_mut(c * 1024)
+        .zip(input.data.par_chunks(c * 1024))
+        .for_each(|(out, x)| {
+            for (o, x) in out.chunks_exact_mut(c).zip(x.chunks_exact(c)) {
+                for ch in 0..c {
+                    o[ch] = f(ch, x[ch]);
+                }
+            }
+        });
+}
+
 impl BatchNorm2d {
     /// γ = 1, β = 0, running mean 0 and variance 1, as PyTorch initializes it.
     pub fn new(name: &str, channels: usize) -> BatchNorm2d {
@@ -122,7 +138,6 @@ impl BatchNorm2d {
     /// running ones) when `train`, with the running statistics otherwise. For layers that fold
     /// γ and β into what follows.
     pub fn normalize(&mut self, input: &Tensor, train: bool, out: &mut Tensor) {
-        let c = self.channels();
         let (mean, inv_std) = if train {
             self.batch_statistics(input)
         } else {
@@ -133,17 +148,7 @@ impl BatchNorm2d {
                 .collect();
             (self.running_mean.clone(), inv)
         };
-        out.resize(input.dims);
-        out.data
-            .par_chunks_mut(c * 1024)
-            .zip(input.data.par_chunks(c * 1024))
-            .for_each(|(out, x)| {
-                for (o, x) in out.chunks_exact_mut(c).zip(x.chunks_exact(c)) {
-                    for ch in 0..c {
-                        o[ch] = (x[ch] - mean[ch]) * inv_std[ch];
-                    }
-                }
-            });
+        map_channels(input, out, |ch, x| (x - mean[ch]) * inv_std[ch]);
     }
 
     /// Training-mode forward into `out`: normalizes with batch statistics and updates the
@@ -183,17 +188,7 @@ impl BatchNorm2d {
         let shift: Vec<f32> = (0..c)
             .map(|ch| self.beta.value[ch] - self.running_mean[ch] * scale[ch])
             .collect();
-        out.resize(input.dims);
-        out.data
-            .par_chunks_mut(c * 1024)
-            .zip(input.data.par_chunks(c * 1024))
-            .for_each(|(out, x)| {
-                for (o, x) in out.chunks_exact_mut(c).zip(x.chunks_exact(c)) {
-                    for ch in 0..c {
-                        o[ch] = x[ch] * scale[ch] + shift[ch];
-                    }
-                }
-            });
+        map_channels(input, out, |ch, x| x * scale[ch] + shift[ch]);
     }
 
     /// Backward of the last training forward. Adds dγ, dβ when `param_grads`; writes dx into
