@@ -32,19 +32,24 @@ pub struct BatchNorm2d {
     inv_std: Vec<f32>,
 }
 
+/// Rows summed in f32 before the block's sums join the f64 totals: short enough that f32
+/// rounding stays near one ulp, long enough that the inner loop runs vectorized.
+const BLOCK_ROWS: usize = 64;
+
 /// Element-wise sum; partial sums are combined in chunk order, so results do not depend on
 /// rayon's scheduling.
 fn add_vectors(a: Vec<f64>, b: Vec<f64>) -> Vec<f64> {
     a.iter().zip(&b).map(|(x, y)| x + y).collect()
 }
 
-/// Per-channel sums of `f(channel, x, y)` over the rows of two channels-last buffers of the
-/// same shape, in f64, computed in parallel.
+/// Per-channel sums over the rows of two channels-last buffers of the same shape, computed in
+/// parallel: `add_row(sums, x_row, y_row)` adds one row's terms to the f32 sums of a block of
+/// rows, and the blocks are totalled in f64.
 fn channel_sums(
     x: &[f32],
     y: &[f32],
     channels: usize,
-    f: impl Fn(usize, f32, f32) -> f64 + Sync,
+    add_row: impl Fn(&mut [f32], &[f32], &[f32]) + Sync,
 ) -> Vec<f64> {
     let chunk = x
         .len()
@@ -55,21 +60,29 @@ fn channel_sums(
     x.par_chunks(chunk)
         .zip(y.par_chunks(chunk))
         .map(|(xs, ys)| {
-            let mut s = vec![0f64; channels];
-            for (xr, yr) in xs.chunks_exact(channels).zip(ys.chunks_exact(channels)) {
-                for c in 0..channels {
-                    s[c] += f(c, xr[c], yr[c]);
+            let mut total = vec![0f64; channels];
+            let mut block = vec![0f32; channels];
+            let block_len = BLOCK_ROWS * channels;
+            for (xb, yb) in xs.chunks(block_len).zip(ys.chunks(block_len)) {
+                block.fill(0.0);
+                for (xr, yr) in xb.chunks_exact(channels).zip(yb.chunks_exact(channels)) {
+                    add_row(&mut block, xr, yr);
                 }
+                total
+                    .iter_mut()
+                    .zip(&block)
+                    .for_each(|(t, &b)| *t += f64::from(b));
             }
-            s
+            total
         })
         .collect::<Vec<_>>()
         .into_iter()
         .fold(vec![0f64; channels], add_vectors)
 }
 
-/// Writes `f(channel, x)` for every value of the channels-last `input` into `out`, in parallel.
-fn map_channels(input: &Tensor, out: &mut Tensor, f: impl Fn(usize, f32) -> f32 + Sync) {
+/// Writes `out_row = scale ⊙ in_row + shift` for every row of the channels-last `input` into
+/// `out`, in parallel.
+fn scale_shift(input: &Tensor, scale: &[f32], shift: &[f32], out: &mut Tensor) {
     let c = input.channels();
     out.resize(input.dims);
     out.data
@@ -77,8 +90,8 @@ fn map_channels(input: &Tensor, out: &mut Tensor, f: impl Fn(usize, f32) -> f32 
         .zip(input.data.par_chunks(c * 1024))
         .for_each(|(out, x)| {
             for (o, x) in out.chunks_exact_mut(c).zip(x.chunks_exact(c)) {
-                for ch in 0..c {
-                    o[ch] = f(ch, x[ch]);
+                for (((o, x), a), b) in o.iter_mut().zip(x).zip(scale).zip(shift) {
+                    *o = x * a + b;
                 }
             }
         });
@@ -112,14 +125,22 @@ impl BatchNorm2d {
         assert_eq!(input.channels(), c, "batch norm channels");
         let n = input.rows() as f64;
         let x = &input.data;
-        let mean = channel_sums(x, x, c, |_, v, _| f64::from(v))
-            .iter()
-            .map(|s| s / n)
-            .collect::<Vec<_>>();
-        let var = channel_sums(x, x, c, |ch, v, _| (f64::from(v) - mean[ch]).powi(2))
-            .iter()
-            .map(|s| s / n)
-            .collect::<Vec<_>>();
+        let mean = channel_sums(x, x, c, |s, xr, _| {
+            s.iter_mut().zip(xr).for_each(|(s, v)| *s += v)
+        })
+        .iter()
+        .map(|s| s / n)
+        .collect::<Vec<_>>();
+        // Σ (x − μ)² about the f32 mean, so that the block sums in f32 stay small.
+        let mean32: Vec<f32> = mean.iter().map(|&m| m as f32).collect();
+        let var = channel_sums(x, x, c, |s, xr, _| {
+            for ((s, v), m) in s.iter_mut().zip(xr).zip(&mean32) {
+                *s += (v - m) * (v - m);
+            }
+        })
+        .iter()
+        .map(|s| s / n)
+        .collect::<Vec<_>>();
         for ch in 0..c {
             let unbiased = var[ch] * n / (n - 1.0).max(1.0);
             self.running_mean[ch] =
@@ -131,7 +152,7 @@ impl BatchNorm2d {
             .iter()
             .map(|v| (1.0 / (v + f64::from(EPS)).sqrt()) as f32)
             .collect();
-        (mean.iter().map(|&m| m as f32).collect(), inv_std)
+        (mean32, inv_std)
     }
 
     /// Writes x̂ (normalized, before γ and β) into `out`: with batch statistics (updating the
@@ -148,7 +169,9 @@ impl BatchNorm2d {
                 .collect();
             (self.running_mean.clone(), inv)
         };
-        map_channels(input, out, |ch, x| (x - mean[ch]) * inv_std[ch]);
+        // x̂ = (x − μ)/σ = x·(1/σ) − μ/σ.
+        let shift: Vec<f32> = mean.iter().zip(&inv_std).map(|(m, i)| -m * i).collect();
+        scale_shift(input, &inv_std, &shift, out);
     }
 
     /// Training-mode forward into `out`: normalizes with batch statistics and updates the
@@ -160,7 +183,9 @@ impl BatchNorm2d {
         self.normalized.resize(input.data.len(), 0.0);
         out.resize(input.dims);
         let rows_per_task = items_per_task(input.batch()) * input.item_len();
-        let (gamma, beta, inv_std) = (&self.gamma.value, &self.beta.value, &self.inv_std);
+        // Every per-channel slice cut to length c, so the inner loops run without bounds checks.
+        let (mean, inv_std) = (&mean32[..c], &self.inv_std[..c]);
+        let (gamma, beta) = (&self.gamma.value[..c], &self.beta.value[..c]);
         out.data
             .par_chunks_mut(rows_per_task)
             .zip(self.normalized.par_chunks_mut(rows_per_task))
@@ -171,8 +196,9 @@ impl BatchNorm2d {
                     .zip(xhat.chunks_exact_mut(c))
                     .zip(x.chunks_exact(c))
                 {
+                    let (o, h, x) = (&mut o[..c], &mut h[..c], &x[..c]);
                     for ch in 0..c {
-                        h[ch] = (x[ch] - mean32[ch]) * inv_std[ch];
+                        h[ch] = (x[ch] - mean[ch]) * inv_std[ch];
                         o[ch] = gamma[ch] * h[ch] + beta[ch];
                     }
                 }
@@ -188,7 +214,7 @@ impl BatchNorm2d {
         let shift: Vec<f32> = (0..c)
             .map(|ch| self.beta.value[ch] - self.running_mean[ch] * scale[ch])
             .collect();
-        map_channels(input, out, |ch, x| x * scale[ch] + shift[ch]);
+        scale_shift(input, &scale, &shift, out);
     }
 
     /// Backward of the last training forward. Adds dγ, dβ when `param_grads`; writes dx into
@@ -198,8 +224,14 @@ impl BatchNorm2d {
         let n = dout.rows() as f64;
         let xhat = &self.normalized;
         let dy = &dout.data;
-        let dbeta = channel_sums(dy, dy, c, |_, g, _| f64::from(g));
-        let dgamma = channel_sums(dy, xhat, c, |_, g, h| f64::from(g) * f64::from(h));
+        let dbeta = channel_sums(dy, dy, c, |s, gr, _| {
+            s.iter_mut().zip(gr).for_each(|(s, g)| *s += g)
+        });
+        let dgamma = channel_sums(dy, xhat, c, |s, gr, hr| {
+            for ((s, g), h) in s.iter_mut().zip(gr).zip(hr) {
+                *s += g * h;
+            }
+        });
         if param_grads {
             let dg: Vec<f32> = dgamma.iter().map(|&v| v as f32).collect();
             let db: Vec<f32> = dbeta.iter().map(|&v| v as f32).collect();
@@ -214,6 +246,7 @@ impl BatchNorm2d {
         let scale: Vec<f32> = (0..c)
             .map(|ch| self.gamma.value[ch] * self.inv_std[ch])
             .collect();
+        let (scale, mean_dy, mean_dy_xhat) = (&scale[..c], &mean_dy[..c], &mean_dy_xhat[..c]);
         dx.resize(dout.dims);
         let rows_per_task = items_per_task(dout.batch()) * dout.item_len();
         dx.data
@@ -226,6 +259,7 @@ impl BatchNorm2d {
                     .zip(dy.chunks_exact(c))
                     .zip(h.chunks_exact(c))
                 {
+                    let (dxr, dyr, hr) = (&mut dxr[..c], &dyr[..c], &hr[..c]);
                     for ch in 0..c {
                         dxr[ch] = scale[ch] * (dyr[ch] - mean_dy[ch] - hr[ch] * mean_dy_xhat[ch]);
                     }
