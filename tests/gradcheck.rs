@@ -119,6 +119,15 @@ fn conv2d_every_shape_the_networks_use() {
             padding: 1,
             groups: 3,
         },
+        // Fewer outputs than inputs per group: lowered through patches of the output gradient.
+        ConvSpec {
+            in_channels: 12,
+            out_channels: 6,
+            kernel: 3,
+            stride: 1,
+            padding: 1,
+            groups: 3,
+        },
     ];
     for spec in specs {
         let what = format!(

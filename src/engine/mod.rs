@@ -7,6 +7,7 @@ pub mod conv2d;
 pub mod cross_entropy;
 pub mod global_avg_pool;
 pub mod grad_reversal;
+pub mod im2col;
 pub mod init;
 pub mod input_conv;
 pub mod linear;
