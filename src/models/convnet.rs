@@ -78,6 +78,7 @@ pub struct ConvNet {
     pooled4: Tensor,
     logits: Tensor,
     dphi: Tensor,
+    dconv1_out: Tensor,
     scratch_small: Tensor,
     scratch_large: Tensor,
 }
@@ -110,6 +111,7 @@ impl ConvNet {
             pooled4: Tensor::empty(),
             logits: Tensor::empty(),
             dphi: Tensor::empty(),
+            dconv1_out: Tensor::empty(),
             scratch_small: Tensor::empty(),
             scratch_large: Tensor::empty(),
         }
@@ -183,9 +185,9 @@ impl ConvNet {
             &self.conv1_out,
             &self.pooled1,
             &self.scratch_small,
-            &mut self.scratch_large,
+            &mut self.dconv1_out,
         );
-        self.input.backward(&self.scratch_large);
+        self.input.backward(&self.dconv1_out);
     }
 
     /// Every trainable parameter, in a fixed order.
