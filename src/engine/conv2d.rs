@@ -1,5 +1,6 @@
 //! 2-D convolution (cross-correlation, as PyTorch) with bias and groups, NHWC, lowered to matrix
-//! products in one of two ways.
+//! products in one of three ways: 3×3 stride-1 convolutions without groups by Winograd
+//! F(2×2, 3×3) (`engine::winograd`), the others by input or output patches.
 //!
 //! Input patches (im2col): each output position is a row of the patch matrix `cols` of the
 //! input (M = N·OH·OW rows; per group, k·k·Cin_g columns ordered (ky, kx, ci)), and
@@ -22,6 +23,7 @@ use crate::engine::im2col::{col2im_image, im2col_image};
 use crate::engine::matmul::{MatRef, matmul};
 use crate::engine::param::Param;
 use crate::engine::tensor::{Tensor, items_per_task};
+use crate::engine::winograd::{self, Winograd};
 use rayon::prelude::*;
 
 /// Hyper-parameters of a convolution.
@@ -91,13 +93,18 @@ pub enum Lowering {
     InputPatches,
     /// Patches of the output gradient, k²·Cout_g wide.
     OutputPatches,
+    /// Winograd F(2×2, 3×3): 2.25× fewer multiplies than either kind of patches.
+    Winograd,
 }
 
 impl Lowering {
-    /// The cheaper lowering for `spec`: output patches when they apply and are narrower.
+    /// The cheapest lowering for `spec`: Winograd where it applies, else output patches when
+    /// they apply and are narrower, else input patches.
     pub fn for_spec(spec: &ConvSpec) -> Lowering {
         let keeps_side = spec.stride == 1 && 2 * spec.padding + 1 == spec.kernel;
-        if keeps_side && spec.group_out() < spec.group_in() {
+        if winograd::applies(spec) {
+            Lowering::Winograd
+        } else if keeps_side && spec.group_out() < spec.group_in() {
             Lowering::OutputPatches
         } else {
             Lowering::InputPatches
@@ -120,6 +127,8 @@ pub struct Conv2d {
     cols: Vec<f32>,
     /// The last forward input (output patches only: their weight gradient needs it).
     input: Tensor,
+    /// The Winograd form's transformed weights, input and scratch (Winograd only).
+    winograd: Winograd,
     /// Dimensions of the last forward input.
     input_dims: [usize; 4],
 }
@@ -183,6 +192,7 @@ impl Conv2d {
             bias: Param::new(&format!("{name}.bias"), vec![spec.out_channels], bias),
             cols: Vec::new(),
             input: Tensor::empty(),
+            winograd: Winograd::default(),
             input_dims: [0; 4],
         }
     }
@@ -209,6 +219,10 @@ impl Conv2d {
         match self.lowering {
             Lowering::InputPatches => self.forward_input_patches(input, out),
             Lowering::OutputPatches => self.forward_output_patches(input, out),
+            Lowering::Winograd => {
+                self.winograd
+                    .forward(&self.spec, &self.weight.value, &self.bias.value, input, out)
+            }
         }
     }
 
@@ -219,6 +233,12 @@ impl Conv2d {
         match self.lowering {
             Lowering::InputPatches => self.backward_input_patches(dout, param_grads, dinput),
             Lowering::OutputPatches => self.backward_output_patches(dout, param_grads, dinput),
+            Lowering::Winograd => {
+                if let Some((dw, db)) = self.winograd.backward(dout, param_grads, dinput) {
+                    self.weight.accumulate_grad(&dw);
+                    self.bias.accumulate_grad(&db);
+                }
+            }
         }
     }
 
@@ -575,7 +595,7 @@ mod tests {
     }
 
     #[test]
-    fn output_patches_are_chosen_only_where_they_apply() {
+    fn each_lowering_is_chosen_where_it_is_cheapest() {
         let heads_b = ConvSpec {
             in_channels: 96,
             out_channels: 24,
@@ -585,6 +605,13 @@ mod tests {
             groups: 3,
         };
         assert_eq!(Lowering::for_spec(&heads_b), Lowering::OutputPatches);
+        let without_groups = ConvSpec {
+            in_channels: 32,
+            out_channels: 96,
+            groups: 1,
+            ..heads_b
+        };
+        assert_eq!(Lowering::for_spec(&without_groups), Lowering::Winograd);
         for spec in [
             ConvSpec {
                 out_channels: 96,
@@ -607,39 +634,64 @@ mod tests {
         }
     }
 
-    /// Both lowerings agree with direct summation on the forward pass, and with each other on
-    /// every gradient (the finite-difference checks in tests/gradcheck.rs tie the gradients to
-    /// the forward pass).
+    /// Runs `lowering` forward (checked against direct summation) and backward; returns the
+    /// input, weight and bias gradients.
+    fn gradients(spec: ConvSpec, lowering: Lowering, x: &Tensor, dout: &Tensor) -> [Vec<f32>; 3] {
+        let w = values(spec.groups * spec.group_weights(), 0.7);
+        let b = values(spec.out_channels, 1.3);
+        let mut conv = Conv2d::new("c", spec, w.clone(), b.clone());
+        conv.lowering = lowering;
+        let mut out = Tensor::empty();
+        conv.forward(x, &mut out);
+        assert_close(
+            &format!("{lowering:?} forward"),
+            &out.data,
+            &direct(&spec, x, &w, &b),
+        );
+        let mut dx = Tensor::empty();
+        conv.backward(dout, true, Some(&mut dx));
+        // A second backward without parameter gradients gives the same input gradient.
+        let mut dx_only = Tensor::empty();
+        conv.forward(x, &mut out);
+        conv.backward(dout, false, Some(&mut dx_only));
+        assert_close(&format!("{lowering:?} dx alone"), &dx_only.data, &dx.data);
+        [dx.data, conv.weight.grad, conv.bias.grad]
+    }
+
+    /// Every lowering that applies agrees with direct summation on the forward pass, and with
+    /// input patches on every gradient (the finite-difference checks in tests/gradcheck.rs tie
+    /// input patches' gradients to the forward pass). The shapes cover partial Winograd tiles
+    /// (odd sides) and channel counts that are not a multiple of the transforms' lane width.
     #[test]
-    fn both_lowerings_compute_the_same_convolution() {
-        let spec = ConvSpec {
-            in_channels: 12,
-            out_channels: 6,
+    fn every_lowering_computes_the_same_convolution() {
+        let conv3x3 = |in_channels, out_channels, groups| ConvSpec {
+            in_channels,
+            out_channels,
             kernel: 3,
             stride: 1,
             padding: 1,
-            groups: 3,
+            groups,
         };
-        let x = Tensor::from_vec([3, 5, 6, 12], values(3 * 5 * 6 * 12, 0.1));
-        let w = values(spec.groups * spec.group_weights(), 0.7);
-        let b = values(spec.out_channels, 1.3);
-        let want = direct(&spec, &x, &w, &b);
-        let dout = Tensor::from_vec([3, 5, 6, 6], values(want.len(), 2.9));
-        let mut results = Vec::new();
-        for lowering in [Lowering::InputPatches, Lowering::OutputPatches] {
-            let mut conv = Conv2d::new("c", spec, w.clone(), b.clone());
-            conv.lowering = lowering;
-            let mut out = Tensor::empty();
-            conv.forward(&x, &mut out);
-            assert_close(&format!("{lowering:?} forward"), &out.data, &want);
-            let mut dx = Tensor::empty();
-            conv.backward(&dout, true, Some(&mut dx));
-            results.push((dx.data, conv.weight.grad.clone(), conv.bias.grad.clone()));
+        let cases = [
+            (conv3x3(12, 6, 3), Lowering::OutputPatches),
+            (conv3x3(12, 20, 1), Lowering::Winograd),
+            (conv3x3(33, 17, 1), Lowering::Winograd),
+        ];
+        for (spec, lowering) in cases {
+            let x = Tensor::from_vec(
+                [3, 5, 6, spec.in_channels],
+                values(3 * 5 * 6 * spec.in_channels, 0.1),
+            );
+            let dout = Tensor::from_vec(
+                [3, 5, 6, spec.out_channels],
+                values(3 * 5 * 6 * spec.out_channels, 2.9),
+            );
+            let want = gradients(spec, Lowering::InputPatches, &x, &dout);
+            let got = gradients(spec, lowering, &x, &dout);
+            for (name, (g, w)) in ["dx", "dW", "db"].iter().zip(got.iter().zip(&want)) {
+                assert_close(&format!("{spec:?} {lowering:?} {name}"), g, w);
+            }
+            assert!(want[0].iter().any(|&v| v.abs() > 0.1), "dx is not trivial");
         }
-        let (input, output) = (&results[0], &results[1]);
-        assert_close("dx", &output.0, &input.0);
-        assert_close("dW", &output.1, &input.1);
-        assert_close("db", &output.2, &input.2);
-        assert!(input.0.iter().any(|&v| v.abs() > 0.1), "dx is not trivial");
     }
 }

@@ -20,3 +20,4 @@ pub mod sgd;
 pub mod softmax;
 pub mod tensor;
 pub mod uniform_confusion;
+pub mod winograd;

@@ -1,0 +1,578 @@
+//! Winograd F(2×2, 3×3) lowering of 3×3, stride-1, padding-1 convolutions without groups
+//! (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2016).
+//!
+//! The output is cut into 2×2 tiles; tile t reads a 4×4 input patch d_t (rows and columns
+//! 2·ty−1 .. 2·ty+3, zero outside). With the F(2,3) matrices
+//! `Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1]`, `G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]`,
+//! `Aᵀ = [1 1 1 0; 0 1 −1 −1]`, one output tile per channel pair is
+//! `Y = Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A`, and summing over input channels turns the 16 elementwise
+//! products ξ into 16 matrix products over (tiles × Cin)·(Cin × Cout):
+//!
+//! - forward: `V_ξ[t][ci] = (Bᵀ d_t B)_ξ`, `U_ξ[ci][co] = (G g Gᵀ)_ξ`, `M_ξ = V_ξ·U_ξ`,
+//!   `Y_t = Aᵀ M_t A + b`;
+//! - backward, the adjoint of every step: `M̄_t = A dY_t Aᵀ`, `dU_ξ = V_ξᵀ·M̄_ξ`,
+//!   `dg = Gᵀ dU G`, `dV_ξ = M̄_ξ·U_ξᵀ`, and `dx += B dV_t Bᵀ` on each tile's patch.
+//!
+//! Each 2×2 output takes 16·Cin·Cout multiply-adds instead of 36·Cin·Cout (2.25× fewer), and
+//! the transformed input V is 4× the input instead of the 9× of an im2col matrix. Buffers are
+//! laid out `[tile][ξ][channel]`; the transforms run on 16 channels at a time, and the tiles
+//! are processed in blocks of whole images, so a block's products stay in cache between the
+//! matrix products and the transforms.
+
+use crate::engine::conv2d::ConvSpec;
+use crate::engine::matmul::{MatRef, matmul};
+use crate::engine::tensor::{Tensor, items_per_task};
+use rayon::prelude::*;
+
+/// Channels one transform handles at a time (one AVX-512 register of f32).
+const LANES: usize = 16;
+/// The 16 positions ξ of a transformed 4×4 tile.
+const XI: usize = 16;
+/// Bytes of transformed tiles (input and output side) per block: enough rows for efficient
+/// products, few enough that a block stays in a core's L2 cache between the products and the
+/// transforms.
+const BLOCK_BYTES: usize = 512 << 10;
+
+/// One value per channel of a group of [`LANES`] channels.
+type Lane = [f32; LANES];
+
+// The 1-D transforms act on the scalars of one channel; `both_sides` applies them to whole
+// tiles of LANES channels by a loop over the channels, which the compiler vectorizes (one
+// SIMD register per tile position), with the tiles passed by reference so that nothing is
+// copied through the stack.
+
+/// `Bᵀ d` on one column of a 4×4 patch.
+#[inline(always)]
+fn bt(d: [f32; 4]) -> [f32; 4] {
+    [d[0] - d[2], d[1] + d[2], d[2] - d[1], d[1] - d[3]]
+}
+
+/// `B v`, the adjoint of [`bt`].
+#[inline(always)]
+fn b(v: [f32; 4]) -> [f32; 4] {
+    [v[0], v[1] - v[2] + v[3], v[1] + v[2] - v[0], -v[3]]
+}
+
+/// `G g` on one column of a 3×3 kernel.
+#[inline(always)]
+fn g(w: [f32; 3]) -> [f32; 4] {
+    let outer = w[0] + w[2];
+    [w[0], 0.5 * (outer + w[1]), 0.5 * (outer - w[1]), w[2]]
+}
+
+/// `Gᵀ u`, the adjoint of [`g`].
+#[inline(always)]
+fn gt(u: [f32; 4]) -> [f32; 3] {
+    let (sum, diff) = (0.5 * (u[1] + u[2]), 0.5 * (u[1] - u[2]));
+    [u[0] + sum, diff, sum + u[3]]
+}
+
+/// `Aᵀ m` on one column of a transformed tile.
+#[inline(always)]
+fn at(m: [f32; 4]) -> [f32; 2] {
+    [m[0] + m[1] + m[2], m[1] - m[2] - m[3]]
+}
+
+/// `A y`, the adjoint of [`at`].
+#[inline(always)]
+fn a(y: [f32; 2]) -> [f32; 4] {
+    [y[0], y[0] + y[1], y[0] - y[1], -y[1]]
+}
+
+/// `out = T x Tᵀ` for each channel of the square tile x, given `t` = the action of T on one
+/// column.
+#[inline(always)]
+fn both_sides<const I: usize, const O: usize>(
+    x: &[[Lane; I]; I],
+    t: impl Fn([f32; I]) -> [f32; O],
+    out: &mut [[Lane; O]; O],
+) {
+    for l in 0..LANES {
+        // Columns first: (T x)[·][s] = t(x[·][s]); then rows: (T x Tᵀ)[r][·] = t((T x)[r][·]).
+        let mut left = [[0.0; I]; O];
+        for s in 0..I {
+            let column = t(std::array::from_fn(|r| x[r][s][l]));
+            for r in 0..O {
+                left[r][s] = column[r];
+            }
+        }
+        for r in 0..O {
+            let row = t(left[r]);
+            for s in 0..O {
+                out[r][s][l] = row[s];
+            }
+        }
+    }
+}
+
+/// A tile of lanes: `I × I` positions, [`LANES`] channels each.
+type Grid<const I: usize> = [[Lane; I]; I];
+
+/// An all-zero grid.
+const fn zero_grid<const I: usize>() -> Grid<I> {
+    [[[0.0; LANES]; I]; I]
+}
+
+/// Copies the first `lanes` values of `src` into `lane`. The full-width case has a length
+/// known at compile time, so it is one vector load rather than a call to `memcpy`.
+#[inline(always)]
+fn read_lane(src: &[f32], lanes: usize, lane: &mut Lane) {
+    if lanes == LANES {
+        lane.copy_from_slice(&src[..LANES]);
+    } else {
+        lane[..lanes].copy_from_slice(&src[..lanes]);
+    }
+}
+
+/// `dst[i] = f(dst[i], lane[i])` for the first `lanes` values (one vector operation at full
+/// width, as in [`read_lane`]).
+#[inline(always)]
+fn update_lane(dst: &mut [f32], lane: &Lane, lanes: usize, f: impl Fn(f32, f32) -> f32) {
+    if lanes == LANES {
+        dst[..LANES]
+            .iter_mut()
+            .zip(lane)
+            .for_each(|(d, &v)| *d = f(*d, v));
+    } else {
+        dst[..lanes]
+            .iter_mut()
+            .zip(lane)
+            .for_each(|(d, &v)| *d = f(*d, v));
+    }
+}
+
+/// Fills `grid` with lane (r, s) = `lanes` floats at `src[(r·N + s)·stride + offset..]`.
+#[inline(always)]
+fn load_grid<const N: usize>(
+    src: &[f32],
+    stride: usize,
+    offset: usize,
+    lanes: usize,
+    grid: &mut Grid<N>,
+) {
+    for r in 0..N {
+        for s in 0..N {
+            read_lane(
+                &src[(r * N + s) * stride + offset..],
+                lanes,
+                &mut grid[r][s],
+            );
+        }
+    }
+}
+
+/// Applies `f` to `dst` at `[(r·N + s)·stride + offset..]` and lane (r, s) of `grid`.
+#[inline(always)]
+fn update_grid<const N: usize>(
+    dst: &mut [f32],
+    stride: usize,
+    offset: usize,
+    lanes: usize,
+    grid: &Grid<N>,
+    f: impl Fn(f32, f32) -> f32 + Copy,
+) {
+    for r in 0..N {
+        for s in 0..N {
+            update_lane(
+                &mut dst[(r * N + s) * stride + offset..],
+                &grid[r][s],
+                lanes,
+                f,
+            );
+        }
+    }
+}
+
+/// Whether the Winograd lowering computes this convolution.
+pub fn applies(spec: &ConvSpec) -> bool {
+    spec.kernel == 3 && spec.stride == 1 && spec.padding == 1 && spec.groups == 1
+}
+
+/// Tile rows and columns covering an output of side `side`.
+fn tiles_per_side(side: usize) -> usize {
+    side.div_ceil(2)
+}
+
+/// The Winograd form of one convolution layer: the transformed weights and, from the last
+/// forward pass, the transformed input and per-thread scratch.
+#[derive(Debug, Clone, Default)]
+pub struct Winograd {
+    /// `U`, `[ξ][ci][co]`.
+    u: Vec<f32>,
+    /// `V` of the last forward input, `[tile][ξ][ci]`.
+    v: Vec<f32>,
+    /// Per-thread block scratch: `M` or `M̄` (`[tile][ξ][co]`), then `dV` (`[tile][ξ][ci]`).
+    scratch: Vec<f32>,
+    /// Dimensions of the last forward input.
+    input_dims: [usize; 4],
+}
+
+/// Sizes of one pass over a batch.
+#[derive(Debug, Clone, Copy)]
+struct Plan {
+    side: [usize; 2],
+    tiles: [usize; 2],
+    tiles_per_image: usize,
+    images_per_task: usize,
+    images_per_block: usize,
+    cin: usize,
+    cout: usize,
+}
+
+impl Plan {
+    fn new(dims: [usize; 4], cout: usize) -> Plan {
+        let tiles = [tiles_per_side(dims[1]), tiles_per_side(dims[2])];
+        let tiles_per_image = tiles[0] * tiles[1];
+        let tile_bytes = XI * (dims[3] + cout) * std::mem::size_of::<f32>();
+        Plan {
+            side: [dims[1], dims[2]],
+            tiles,
+            tiles_per_image,
+            images_per_task: items_per_task(dims[0]),
+            images_per_block: (BLOCK_BYTES / (tile_bytes * tiles_per_image)).max(1),
+            cin: dims[3],
+            cout,
+        }
+    }
+
+    /// Scratch floats one thread needs for a block.
+    fn block_scratch(&self) -> usize {
+        self.images_per_block * self.tiles_per_image * XI * (self.cin + self.cout)
+    }
+}
+
+/// Input row (or column) of position `r` of a tile starting at output row `2·t`, if it is
+/// inside the input (padding 1).
+#[inline(always)]
+fn patch_index(t: usize, r: usize, side: usize) -> Option<usize> {
+    (2 * t + r).checked_sub(1).filter(|&i| i < side)
+}
+
+/// Loads the 4×4 patch of tile (ty, tx), channels c0.., from one NHWC image (zero outside).
+#[inline(always)]
+fn load_patch(x: &[f32], plan: &Plan, (ty, tx): (usize, usize), c0: usize, d: &mut Grid<4>) {
+    let lanes = LANES.min(plan.cin - c0);
+    *d = zero_grid();
+    for (r, row) in d.iter_mut().enumerate() {
+        let Some(iy) = patch_index(ty, r, plan.side[0]) else {
+            continue;
+        };
+        for (s, lane) in row.iter_mut().enumerate() {
+            if let Some(ix) = patch_index(tx, s, plan.side[1]) {
+                read_lane(&x[(iy * plan.side[1] + ix) * plan.cin + c0..], lanes, lane);
+            }
+        }
+    }
+}
+
+/// Adds the 4×4 patch gradient `dd` onto tile (ty, tx) of one NHWC image's input gradient.
+#[inline(always)]
+fn add_patch(dx: &mut [f32], plan: &Plan, (ty, tx): (usize, usize), c0: usize, dd: &Grid<4>) {
+    let lanes = LANES.min(plan.cin - c0);
+    for (r, row) in dd.iter().enumerate() {
+        let Some(iy) = patch_index(ty, r, plan.side[0]) else {
+            continue;
+        };
+        for (s, lane) in row.iter().enumerate() {
+            if let Some(ix) = patch_index(tx, s, plan.side[1]) {
+                let at = (iy * plan.side[1] + ix) * plan.cin + c0;
+                update_lane(&mut dx[at..], lane, lanes, |d, g| d + g);
+            }
+        }
+    }
+}
+
+impl Winograd {
+    /// Forward pass of the convolution with weights `[ky][kx][ci][co]` and `bias` into `out`;
+    /// keeps the transformed input and weights for the backward pass.
+    pub fn forward(
+        &mut self,
+        spec: &ConvSpec,
+        weight: &[f32],
+        bias: &[f32],
+        input: &Tensor,
+        out: &mut Tensor,
+    ) {
+        debug_assert!(applies(spec));
+        let plan = Plan::new(input.dims, spec.out_channels);
+        self.input_dims = input.dims;
+        self.transform_weights(weight, plan.cin, plan.cout);
+        let tasks = input.batch().div_ceil(plan.images_per_task);
+        self.v
+            .resize(input.batch() * plan.tiles_per_image * XI * plan.cin, 0.0);
+        self.scratch.resize(tasks * plan.block_scratch(), 0.0);
+        out.resize([input.batch(), input.dims[1], input.dims[2], plan.cout]);
+        let item_in = input.item_len();
+        let item_out = input.dims[1] * input.dims[2] * plan.cout;
+        let tile_in = XI * plan.cin;
+        let u = &self.u;
+        input
+            .data
+            .par_chunks(plan.images_per_task * item_in)
+            .zip(
+                self.v
+                    .par_chunks_mut(plan.images_per_task * plan.tiles_per_image * tile_in),
+            )
+            .zip(out.data.par_chunks_mut(plan.images_per_task * item_out))
+            .zip(self.scratch.par_chunks_mut(plan.block_scratch()))
+            .for_each(|(((x, v), y), scratch)| {
+                let images = x.len() / item_in;
+                for first in (0..images).step_by(plan.images_per_block) {
+                    let count = plan.images_per_block.min(images - first);
+                    let rows = count * plan.tiles_per_image;
+                    let v = &mut v[first * plan.tiles_per_image * tile_in..][..rows * tile_in];
+                    for i in 0..count {
+                        let image = &x[(first + i) * item_in..][..item_in];
+                        let v = &mut v[i * plan.tiles_per_image * tile_in..];
+                        transform_input(image, &plan, v);
+                    }
+                    let m = &mut scratch[..rows * XI * plan.cout];
+                    for xi in 0..XI {
+                        matmul(
+                            rows,
+                            plan.cout,
+                            plan.cin,
+                            MatRef::rows(v, xi * plan.cin, tile_in),
+                            MatRef::rows(u, xi * plan.cin * plan.cout, plan.cout),
+                            m,
+                            xi * plan.cout,
+                            XI * plan.cout,
+                            false,
+                        );
+                    }
+                    for i in 0..count {
+                        let image = &mut y[(first + i) * item_out..][..item_out];
+                        let m = &m[i * plan.tiles_per_image * XI * plan.cout..];
+                        transform_output(m, &plan, bias, image);
+                    }
+                }
+            });
+    }
+
+    /// Backward pass from `dout`: returns the weight (`[ky][kx][ci][co]`) and bias gradients
+    /// when `param_grads` is set, and writes the input gradient into `dinput` when one is given.
+    pub fn backward(
+        &mut self,
+        dout: &Tensor,
+        param_grads: bool,
+        dinput: Option<&mut Tensor>,
+    ) -> Option<(Vec<f32>, Vec<f32>)> {
+        let plan = Plan::new(self.input_dims, dout.channels());
+        let (cin, cout) = (plan.cin, plan.cout);
+        let item_out = dout.item_len();
+        let item_in = plan.side[0] * plan.side[1] * cin;
+        let tile_in = XI * cin;
+        let tasks = dout.batch().div_ceil(plan.images_per_task);
+        // One input-gradient chunk per task; empty ones when no input gradient is wanted.
+        let dx_chunks: Vec<&mut [f32]> = match dinput {
+            Some(dx) => {
+                dx.resize(self.input_dims);
+                dx.data.chunks_mut(plan.images_per_task * item_in).collect()
+            }
+            None => (0..tasks).map(|_| &mut [][..]).collect(),
+        };
+        let u = &self.u;
+        let partials: Vec<(Vec<f32>, Vec<f32>)> = dout
+            .data
+            .par_chunks(plan.images_per_task * item_out)
+            .zip(
+                self.v
+                    .par_chunks(plan.images_per_task * plan.tiles_per_image * tile_in),
+            )
+            .zip(dx_chunks.into_par_iter())
+            .zip(self.scratch.par_chunks_mut(plan.block_scratch()))
+            .map(|(((dy, v), dx), scratch)| {
+                let images = dy.len() / item_out;
+                let mut du = vec![0.0; if param_grads { XI * cin * cout } else { 0 }];
+                let (mbar, dv) = scratch.split_at_mut(plan.block_scratch() / (cin + cout) * cout);
+                for first in (0..images).step_by(plan.images_per_block) {
+                    let count = plan.images_per_block.min(images - first);
+                    let rows = count * plan.tiles_per_image;
+                    for i in 0..count {
+                        let image = &dy[(first + i) * item_out..][..item_out];
+                        let mbar = &mut mbar[i * plan.tiles_per_image * XI * cout..];
+                        transform_output_grad(image, &plan, mbar);
+                    }
+                    let v = &v[first * plan.tiles_per_image * tile_in..][..rows * tile_in];
+                    for xi in 0..XI {
+                        let mbar_xi = MatRef::rows(mbar, xi * cout, XI * cout);
+                        if param_grads {
+                            matmul(
+                                cin,
+                                cout,
+                                rows,
+                                MatRef::transposed(v, xi * cin, tile_in),
+                                mbar_xi,
+                                &mut du,
+                                xi * cin * cout,
+                                cout,
+                                true,
+                            );
+                        }
+                        if !dx.is_empty() {
+                            matmul(
+                                rows,
+                                cin,
+                                cout,
+                                mbar_xi,
+                                MatRef::transposed(u, xi * cin * cout, cout),
+                                dv,
+                                xi * cin,
+                                tile_in,
+                                false,
+                            );
+                        }
+                    }
+                    if !dx.is_empty() {
+                        for i in 0..count {
+                            let image = &mut dx[(first + i) * item_in..][..item_in];
+                            transform_input_grad(
+                                &dv[i * plan.tiles_per_image * tile_in..],
+                                &plan,
+                                image,
+                            );
+                        }
+                    }
+                }
+                let db = if param_grads {
+                    channel_sums(dy, cout)
+                } else {
+                    Vec::new()
+                };
+                (du, db)
+            })
+            .collect();
+        param_grads.then(|| {
+            let (mut du, mut db) = (vec![0.0; XI * cin * cout], vec![0.0; cout]);
+            for (partial_du, partial_db) in &partials {
+                du.iter_mut().zip(partial_du).for_each(|(a, b)| *a += b);
+                db.iter_mut().zip(partial_db).for_each(|(a, b)| *a += b);
+            }
+            (weight_grad(&du, cin * cout), db)
+        })
+    }
+
+    /// `U = G g Gᵀ` for every (ci, co), from weights `[ky][kx][ci][co]`.
+    fn transform_weights(&mut self, weight: &[f32], cin: usize, cout: usize) {
+        let pairs = cin * cout;
+        self.u.resize(XI * pairs, 0.0);
+        let (mut kernel, mut u) = (zero_grid::<3>(), zero_grid::<4>());
+        for p0 in (0..pairs).step_by(LANES) {
+            let lanes = LANES.min(pairs - p0);
+            load_grid(weight, pairs, p0, lanes, &mut kernel);
+            both_sides(&kernel, g, &mut u);
+            update_grid(&mut self.u, pairs, p0, lanes, &u, |_, v| v);
+        }
+    }
+}
+
+/// `dg = Gᵀ dU G` for every (ci, co) (`pairs` of them), as weights `[ky][kx][ci][co]`.
+fn weight_grad(du: &[f32], pairs: usize) -> Vec<f32> {
+    let mut dw = vec![0.0; 9 * pairs];
+    let (mut grid, mut dg) = (zero_grid::<4>(), zero_grid::<3>());
+    for p0 in (0..pairs).step_by(LANES) {
+        let lanes = LANES.min(pairs - p0);
+        load_grid(du, pairs, p0, lanes, &mut grid);
+        both_sides(&grid, gt, &mut dg);
+        update_grid(&mut dw, pairs, p0, lanes, &dg, |_, v| v);
+    }
+    dw
+}
+
+/// Per-channel sums over the rows of the channels-last `dy` (the bias gradient).
+fn channel_sums(dy: &[f32], channels: usize) -> Vec<f32> {
+    let mut sums = vec![0.0; channels];
+    for row in dy.chunks_exact(channels) {
+        sums.iter_mut().zip(row).for_each(|(s, g)| *s += g);
+    }
+    sums
+}
+
+/// The tiles of one image, row by row, with their index.
+fn tiles(plan: &Plan) -> impl Iterator<Item = (usize, (usize, usize))> + use<> {
+    let columns = plan.tiles[1];
+    (0..plan.tiles_per_image).map(move |t| (t, (t / columns, t % columns)))
+}
+
+/// `V_t = Bᵀ d_t B` for every tile of one image, into `v` (`[tile][ξ][ci]`).
+fn transform_input(image: &[f32], plan: &Plan, v: &mut [f32]) {
+    let (mut d, mut transformed) = (zero_grid(), zero_grid());
+    for (t, tile) in tiles(plan) {
+        let v = &mut v[t * XI * plan.cin..][..XI * plan.cin];
+        for c0 in (0..plan.cin).step_by(LANES) {
+            load_patch(image, plan, tile, c0, &mut d);
+            both_sides(&d, bt, &mut transformed);
+            update_grid(
+                v,
+                plan.cin,
+                c0,
+                LANES.min(plan.cin - c0),
+                &transformed,
+                |_, v| v,
+            );
+        }
+    }
+}
+
+/// `dx = Σ_t B dV_t Bᵀ` on the tiles' patches of one image's input gradient.
+fn transform_input_grad(dv: &[f32], plan: &Plan, dx: &mut [f32]) {
+    dx.fill(0.0);
+    let (mut grid, mut dd) = (zero_grid(), zero_grid());
+    for (t, tile) in tiles(plan) {
+        let dv = &dv[t * XI * plan.cin..][..XI * plan.cin];
+        for c0 in (0..plan.cin).step_by(LANES) {
+            load_grid(dv, plan.cin, c0, LANES.min(plan.cin - c0), &mut grid);
+            both_sides(&grid, b, &mut dd);
+            add_patch(dx, plan, tile, c0, &dd);
+        }
+    }
+}
+
+/// `Y_t = Aᵀ M_t A + b` for every tile of one image, written where it falls inside the output.
+fn transform_output(m: &[f32], plan: &Plan, bias: &[f32], y: &mut [f32]) {
+    let cout = plan.cout;
+    let (mut grid, mut out, mut bias_lane) = (zero_grid(), zero_grid::<2>(), [0.0; LANES]);
+    for (t, (ty, tx)) in tiles(plan) {
+        let m = &m[t * XI * cout..][..XI * cout];
+        for c0 in (0..cout).step_by(LANES) {
+            let lanes = LANES.min(cout - c0);
+            read_lane(&bias[c0..], lanes, &mut bias_lane);
+            load_grid(m, cout, c0, lanes, &mut grid);
+            both_sides(&grid, at, &mut out);
+            for (r, row) in out.iter().enumerate() {
+                for (s, lane) in row.iter().enumerate() {
+                    let (oy, ox) = (2 * ty + r, 2 * tx + s);
+                    if oy < plan.side[0] && ox < plan.side[1] {
+                        let at = (oy * plan.side[1] + ox) * cout + c0;
+                        update_lane(&mut y[at..], lane, lanes, |_, v| v);
+                        update_lane(&mut y[at..], &bias_lane, lanes, |y, b| y + b);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `M̄_t = A dY_t Aᵀ` for every tile of one image's output gradient, into `mbar`
+/// (`[tile][ξ][co]`); positions past the output's edge have zero gradient.
+fn transform_output_grad(dy: &[f32], plan: &Plan, mbar: &mut [f32]) {
+    let cout = plan.cout;
+    let mut transformed = zero_grid();
+    for (t, (ty, tx)) in tiles(plan) {
+        let mbar = &mut mbar[t * XI * cout..][..XI * cout];
+        for c0 in (0..cout).step_by(LANES) {
+            let lanes = LANES.min(cout - c0);
+            let mut grad = zero_grid::<2>();
+            for (r, row) in grad.iter_mut().enumerate() {
+                for (s, lane) in row.iter_mut().enumerate() {
+                    let (oy, ox) = (2 * ty + r, 2 * tx + s);
+                    if oy < plan.side[0] && ox < plan.side[1] {
+                        read_lane(&dy[(oy * plan.side[1] + ox) * cout + c0..], lanes, lane);
+                    }
+                }
+            }
+            both_sides(&grad, a, &mut transformed);
+            update_grid(mbar, cout, c0, lanes, &transformed, |_, v| v);
+        }
+    }
+}
