@@ -33,3 +33,47 @@ pub fn neg_entropy(
         },
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::softmax::ROWS_PER_BLOCK;
+
+    /// Over several parallel blocks of rows, the value is the mean of the rows' own values and
+    /// each row's gradient is its own gradient divided by the number of rows.
+    #[test]
+    fn many_rows_match_row_by_row_results() {
+        let (classes, stride, offset) = (8, 24, 16);
+        let rows = ROWS_PER_BLOCK + 333;
+        let logits: Vec<f32> = (0..rows * stride)
+            .map(|i| (i as f32 * 0.37).cos() * 2.0)
+            .collect();
+        let mut grad = vec![0.0; rows * stride];
+        let value = neg_entropy(&logits, stride, offset, classes, rows, 0.5, Some(&mut grad));
+        let mut want_total = 0f64;
+        for r in 0..rows {
+            let row = &logits[r * stride..][..stride];
+            let mut g = vec![0.0; stride];
+            want_total += f64::from(neg_entropy(
+                row,
+                stride,
+                offset,
+                classes,
+                1,
+                0.5,
+                Some(&mut g),
+            ));
+            for (k, g) in g.iter().enumerate() {
+                let got = grad[r * stride + k];
+                let want = g / rows as f32;
+                assert!((got - want).abs() < 1e-7, "row {r}, {k}: {got} vs {want}");
+            }
+        }
+        let want = (want_total / rows as f64) as f32;
+        assert!(
+            (value - want).abs() < 1e-5 * want.abs(),
+            "{value} vs {want}"
+        );
+        assert!(value < 0.0 && grad.iter().any(|&g| g.abs() > 1e-7));
+    }
+}

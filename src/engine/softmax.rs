@@ -1,4 +1,7 @@
-//! Numerically stable softmax and log-softmax of one row of logits.
+//! Numerically stable softmax and log-softmax of one row of logits, and the parallel loop over
+//! rows that the row-wise losses share.
+
+use rayon::prelude::*;
 
 /// Writes `log softmax(z)` into `out`: `z_k − max − log Σ exp(z_j − max)`.
 pub fn log_softmax_into(z: &[f32], out: &mut [f32]) {
@@ -6,6 +9,37 @@ pub fn log_softmax_into(z: &[f32], out: &mut [f32]) {
     let sum: f32 = z.iter().map(|v| (v - max).exp()).sum();
     let log_sum = sum.ln() + max;
     out.iter_mut().zip(z).for_each(|(o, v)| *o = v - log_sum);
+}
+
+/// Rows per parallel block of the row losses: enough work to be worth a task.
+pub const ROWS_PER_BLOCK: usize = 4096;
+
+/// Sums `block_total(logits_block, grad_block, first_row)` over blocks of [`ROWS_PER_BLOCK`]
+/// rows of `row_stride` values, in parallel; `grad` (when given) is split like `logits`. The
+/// partial sums are added in block order, so the result does not depend on the scheduling.
+pub fn sum_over_row_blocks(
+    logits: &[f32],
+    row_stride: usize,
+    rows: usize,
+    grad: Option<&mut [f32]>,
+    block_total: impl Fn(&[f32], Option<&mut [f32]>, usize) -> f64 + Sync,
+) -> f64 {
+    let block = ROWS_PER_BLOCK * row_stride;
+    let logits = &logits[..rows * row_stride];
+    let partials: Vec<f64> = match grad {
+        Some(grad) => logits
+            .par_chunks(block)
+            .zip(grad[..rows * row_stride].par_chunks_mut(block))
+            .enumerate()
+            .map(|(b, (l, g))| block_total(l, Some(g), b * ROWS_PER_BLOCK))
+            .collect(),
+        None => logits
+            .par_chunks(block)
+            .enumerate()
+            .map(|(b, l)| block_total(l, None, b * ROWS_PER_BLOCK))
+            .collect(),
+    };
+    partials.iter().sum()
 }
 
 /// The mean over `rows` rows of logits (row r at `r·row_stride + offset`, `classes` wide) of a
@@ -21,22 +55,23 @@ pub fn mean_row_loss(
     rows: usize,
     scale: f32,
     grad: Option<&mut [f32]>,
-    row_loss: impl Fn(&[f32], &mut [f32]) -> f32,
+    row_loss: impl Fn(&[f32], &mut [f32]) -> f32 + Sync,
 ) -> f32 {
     let weight = scale / rows as f32;
-    let (mut log_p, mut d) = (vec![0f32; classes], vec![0f32; classes]);
-    let mut total = 0f64;
-    let mut grad = grad;
-    for r in 0..rows {
-        let start = r * row_stride + offset;
-        log_softmax_into(&logits[start..start + classes], &mut log_p);
-        total += f64::from(row_loss(&log_p, &mut d));
-        if let Some(g) = grad.as_deref_mut() {
-            g[start..start + classes]
-                .iter_mut()
-                .zip(&d)
-                .for_each(|(g, d)| *g += weight * d);
+    let total = sum_over_row_blocks(logits, row_stride, rows, grad, |logits, mut grad, _| {
+        let (mut log_p, mut d) = (vec![0f32; classes], vec![0f32; classes]);
+        let mut total = 0f64;
+        for start in (offset..logits.len()).step_by(row_stride) {
+            log_softmax_into(&logits[start..start + classes], &mut log_p);
+            total += f64::from(row_loss(&log_p, &mut d));
+            if let Some(g) = grad.as_deref_mut() {
+                g[start..start + classes]
+                    .iter_mut()
+                    .zip(&d)
+                    .for_each(|(g, d)| *g += weight * d);
+            }
         }
-    }
+        total
+    });
     (total / rows as f64) as f32
 }
