@@ -12,7 +12,8 @@
 use crate::engine::batch_norm::BatchNorm2d;
 use crate::engine::conv2d::Conv2d;
 use crate::engine::param::Param;
-use crate::engine::tensor::Tensor;
+use crate::engine::tensor::{Tensor, items_per_task};
+use rayon::prelude::*;
 
 /// The fused input batch norm and first convolution.
 #[derive(Debug, Clone)]
@@ -107,9 +108,9 @@ impl InputConv {
                 }
             }
         }
-        for image in out.data.chunks_exact_mut(oh * ow * cout) {
-            image.iter_mut().zip(&table).for_each(|(o, t)| *o += t);
-        }
+        out.data
+            .par_chunks_exact_mut(oh * ow * cout)
+            .for_each(|image| image.iter_mut().zip(&table).for_each(|(o, t)| *o += t));
     }
 
     /// Backward from `dout` (of the last forward, which must have been in training mode): adds
@@ -124,9 +125,21 @@ impl InputConv {
         let g = &self.scaled.weight.grad;
         // R[p,o] = Σ_n dout[n,p,o]; S[t,o] = Σ_{p: t valid at p} R[p,o].
         let [_, oh, ow, _] = dout.dims;
-        let mut r = vec![0f32; oh * ow * cout];
-        for image in dout.data.chunks_exact(oh * ow * cout) {
-            r.iter_mut().zip(image).for_each(|(r, d)| *r += d);
+        let item = oh * ow * cout;
+        let partials: Vec<Vec<f32>> = dout
+            .data
+            .par_chunks(items_per_task(dout.batch()) * item)
+            .map(|images| {
+                let mut r = vec![0f32; item];
+                for image in images.chunks_exact(item) {
+                    r.iter_mut().zip(image).for_each(|(r, d)| *r += d);
+                }
+                r
+            })
+            .collect();
+        let mut r = vec![0f32; item];
+        for partial in &partials {
+            r.iter_mut().zip(partial).for_each(|(r, p)| *r += p);
         }
         let side_in = [self.normalized.dims[1], self.normalized.dims[2]];
         let mut s = vec![0f32; taps * cout];
