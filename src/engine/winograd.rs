@@ -31,7 +31,7 @@ const XI: usize = 16;
 /// Bytes of transformed tiles (input and output side) per block: enough rows for efficient
 /// products, few enough that a block stays in a core's L2 cache between the products and the
 /// transforms.
-const BLOCK_BYTES: usize = 512 << 10;
+const BLOCK_BYTES: usize = 1 << 20;
 
 /// One value per channel of a group of [`LANES`] channels.
 type Lane = [f32; LANES];
