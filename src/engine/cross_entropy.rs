@@ -2,7 +2,7 @@
 //! ignored (PyTorch's `CrossEntropyLoss(ignore_index=…)` with mean reduction).
 //! Gradient: `(softmax(z) − onehot(y)) / count` on counted rows, 0 on ignored ones.
 
-use crate::engine::softmax::{log_softmax_into, sum_over_row_blocks};
+use crate::engine::softmax::{softmax_into, sum_over_row_blocks};
 
 /// Loss and gradient of mean cross-entropy over `labels.len()` rows of `classes` logits, where
 /// row r starts at `r·row_stride + offset` in `logits`. Rows labelled `ignore` do not count.
@@ -25,7 +25,7 @@ pub fn cross_entropy(
     let inv = 1.0 / counted as f32;
     let rows = labels.len();
     let total = sum_over_row_blocks(logits, row_stride, rows, grad, |logits, mut grad, first| {
-        let mut logp = vec![0f32; classes];
+        let (mut p, mut logp) = (vec![0f32; classes], vec![0f32; classes]);
         let mut total = 0f64;
         let block_labels = &labels[first..first + logits.len() / row_stride];
         for (r, &label) in block_labels.iter().enumerate() {
@@ -33,7 +33,7 @@ pub fn cross_entropy(
                 continue;
             }
             let start = r * row_stride + offset;
-            log_softmax_into(&logits[start..start + classes], &mut logp);
+            softmax_into(&logits[start..start + classes], &mut p, &mut logp);
             let label = usize::from(label);
             assert!(
                 label < classes,
@@ -44,7 +44,7 @@ pub fn cross_entropy(
                 let g = &mut g[start..start + classes];
                 for k in 0..classes {
                     let onehot = if k == label { 1.0 } else { 0.0 };
-                    g[k] += scale * inv * (logp[k].exp() - onehot);
+                    g[k] += scale * inv * (p[k] - onehot);
                 }
             }
         }

@@ -1,7 +1,8 @@
 //! The LNTL regularizer: the mean over rows of `Σ_k p_k log p_k` (the negative entropy of the
 //! softmax `p` of each row of logits). Minimizing it drives predictions towards uniform.
 //! Gradient per row: `∂/∂z_j = p_j·(log p_j − Σ_k p_k log p_k)`. Computed from log-softmax, so
-//! a probability that underflows to 0 contributes 0 (the original code's `p·log(p)` gives NaN).
+//! a probability that underflows to 0 contributes 0·(finite log p) = 0 (the original code's
+//! `p·log(p)` gives NaN).
 
 use crate::engine::softmax::mean_row_loss;
 
@@ -24,11 +25,11 @@ pub fn neg_entropy(
         rows,
         scale,
         grad,
-        |log_p, d| {
-            let value: f32 = log_p.iter().map(|&l| l.exp() * l).sum();
+        |p, log_p, d| {
+            let value: f32 = p.iter().zip(log_p).map(|(p, l)| p * l).sum();
             d.iter_mut()
-                .zip(log_p)
-                .for_each(|(d, &l)| *d = l.exp() * (l - value));
+                .zip(p.iter().zip(log_p))
+                .for_each(|(d, (p, l))| *d = p * (l - value));
             value
         },
     )
@@ -75,5 +76,16 @@ mod tests {
             "{value} vs {want}"
         );
         assert!(value < 0.0 && grad.iter().any(|&g| g.abs() > 1e-7));
+    }
+
+    /// A probability that underflows to 0 contributes 0, not NaN: the value of a row that is
+    /// certain is 0 and its gradient is finite.
+    #[test]
+    fn underflowing_probabilities_give_finite_results() {
+        let logits = [0.0, -200.0, -300.0, 150.0];
+        let mut grad = [0.0; 4];
+        let value = neg_entropy(&logits, 4, 0, 4, 1, 1.0, Some(&mut grad));
+        assert_eq!(value, 0.0);
+        assert!(grad.iter().all(|g| g.is_finite()), "{grad:?}");
     }
 }

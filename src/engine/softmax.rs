@@ -3,12 +3,15 @@
 
 use rayon::prelude::*;
 
-/// Writes `log softmax(z)` into `out`: `z_k − max − log Σ exp(z_j − max)`.
-pub fn log_softmax_into(z: &[f32], out: &mut [f32]) {
+/// Writes `p = softmax(z)` and `log p = z − max − log Σ exp(z_j − max)`, with one `exp` per
+/// logit.
+pub fn softmax_into(z: &[f32], p: &mut [f32], log_p: &mut [f32]) {
     let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let sum: f32 = z.iter().map(|v| (v - max).exp()).sum();
-    let log_sum = sum.ln() + max;
-    out.iter_mut().zip(z).for_each(|(o, v)| *o = v - log_sum);
+    p.iter_mut().zip(z).for_each(|(p, v)| *p = (v - max).exp());
+    let sum: f32 = p.iter().sum();
+    let (inv_sum, log_sum) = (1.0 / sum, sum.ln() + max);
+    p.iter_mut().for_each(|p| *p *= inv_sum);
+    log_p.iter_mut().zip(z).for_each(|(l, v)| *l = v - log_sum);
 }
 
 /// Rows per parallel block of the row losses: enough work to be worth a task.
@@ -43,7 +46,7 @@ pub fn sum_over_row_blocks(
 }
 
 /// The mean over `rows` rows of logits (row r at `r·row_stride + offset`, `classes` wide) of a
-/// per-row loss written in terms of the row's log-softmax: `row_loss(log_p, d)` returns the
+/// per-row loss written in terms of the row's softmax: `row_loss(p, log_p, d)` returns the
 /// row's value and writes its gradient with respect to the logits into `d`. Adds `scale/rows`
 /// times those gradients to `grad` when given.
 #[allow(clippy::too_many_arguments)]
@@ -55,15 +58,19 @@ pub fn mean_row_loss(
     rows: usize,
     scale: f32,
     grad: Option<&mut [f32]>,
-    row_loss: impl Fn(&[f32], &mut [f32]) -> f32 + Sync,
+    row_loss: impl Fn(&[f32], &[f32], &mut [f32]) -> f32 + Sync,
 ) -> f32 {
     let weight = scale / rows as f32;
     let total = sum_over_row_blocks(logits, row_stride, rows, grad, |logits, mut grad, _| {
-        let (mut log_p, mut d) = (vec![0f32; classes], vec![0f32; classes]);
+        let (mut p, mut log_p, mut d) = (
+            vec![0f32; classes],
+            vec![0f32; classes],
+            vec![0f32; classes],
+        );
         let mut total = 0f64;
         for start in (offset..logits.len()).step_by(row_stride) {
-            log_softmax_into(&logits[start..start + classes], &mut log_p);
-            total += f64::from(row_loss(&log_p, &mut d));
+            softmax_into(&logits[start..start + classes], &mut p, &mut log_p);
+            total += f64::from(row_loss(&p, &log_p, &mut d));
             if let Some(g) = grad.as_deref_mut() {
                 g[start..start + classes]
                     .iter_mut()

@@ -24,10 +24,8 @@ pub fn uniform_confusion(
         rows,
         scale,
         grad,
-        |log_p, d| {
-            d.iter_mut()
-                .zip(log_p)
-                .for_each(|(d, &l)| *d = l.exp() - uniform);
+        |p, log_p, d| {
+            d.iter_mut().zip(p).for_each(|(d, p)| *d = p - uniform);
             -uniform * log_p.iter().sum::<f32>()
         },
     )
