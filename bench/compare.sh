@@ -14,6 +14,6 @@ import json, sys
 ours, theirs = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 print(f"threads {ours['threads']}, batch {ours['batch']}, GEMM peak {ours['gemm_peak_gflops']:.0f} GFLOP/s, torch {theirs['torch']}")
 print(f"{'step':<16}{'lntl ms':>10}{'PyTorch ms':>12}{'PyTorch/lntl':>14}")
-for key, name in [("forward_ms", "forward"), ("baseline_step_ms", "baseline step"), ("lntl_step_ms", "LNTL iteration")]:
+for key, name in [("forward_ms", "forward"), ("baseline_step_ms", "baseline step"), ("lntl_step_ms", "LNTL iteration"), ("inference_10k_ms", "inference 10k")]:
     print(f"{name:<16}{ours[key]:>10.1f}{theirs[key]:>12.1f}{theirs[key] / ours[key]:>13.2f}x")
 PY

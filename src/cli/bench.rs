@@ -46,5 +46,6 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     println!("{}", line("forward", &report.forward));
     println!("{}", line("baseline step", &report.baseline_step));
     println!("{}", line("LNTL iteration", &report.lntl_step));
+    println!("{}", line("inference 10k", &report.inference_10k));
     Ok(())
 }

@@ -149,7 +149,10 @@ impl TrainArgs {
 
 fn print_summary(summary: &RunSummary) {
     let e = &summary.evaluation;
-    println!("test accuracy      {:.4} ({} images)", e.accuracy, e.images);
+    println!(
+        "test accuracy      {:.4} ({} images, inference {:.2} s)",
+        e.accuracy, e.images, e.inference_seconds
+    );
     if let (Some(a), Some(c)) = (e.bias_aligned_accuracy, e.bias_conflicting_accuracy) {
         println!("bias-aligned       {a:.4}\nbias-conflicting   {c:.4}");
     }

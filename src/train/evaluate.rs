@@ -9,6 +9,7 @@ use crate::methods::batch::{Batch, ImageMode};
 use crate::models::convnet::ConvNet;
 use crate::train::progress::Progress;
 use serde::Serialize;
+use std::time::Instant;
 
 /// Images per evaluation batch: the training batch size, so that the reused activation buffers
 /// do not grow beyond what training needs.
@@ -29,6 +30,8 @@ pub struct Evaluation {
     pub bias_aligned_accuracy: Option<f64>,
     /// Accuracy on digits colored with another class's color (when known).
     pub bias_conflicting_accuracy: Option<f64>,
+    /// Wall time of the predictions (batch assembly and forward passes), seconds.
+    pub inference_seconds: f64,
 }
 
 fn ratio(num: usize, den: usize) -> f64 {
@@ -72,7 +75,9 @@ pub fn evaluate(
     mode: ImageMode,
     show_progress: bool,
 ) -> Evaluation {
+    let started = Instant::now();
     let predictions = predict(net, split, mode, show_progress);
+    let inference_seconds = started.elapsed().as_secs_f64();
     let mut confusion = vec![vec![0u32; CLASSES]; CLASSES];
     for (&label, &p) in split.labels.iter().zip(&predictions) {
         confusion[usize::from(label)][p] += 1;
@@ -108,5 +113,6 @@ pub fn evaluate(
         confusion,
         bias_aligned_accuracy: aligned,
         bias_conflicting_accuracy: conflicting,
+        inference_seconds,
     }
 }
