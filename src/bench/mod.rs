@@ -3,6 +3,7 @@
 //! single-precision GEMM peak of this machine.
 
 pub mod flops;
+pub mod layers;
 
 use crate::engine::matmul::{MatRef, matmul};
 use crate::engine::sgd::SgdConfig;

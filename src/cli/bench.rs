@@ -1,5 +1,6 @@
 //! `lntl bench`.
 
+use crate::bench::layers::{LayerTiming, layer_timings};
 use crate::bench::{BenchReport, Timing, run_bench};
 use anyhow::Result;
 use clap::Args;
@@ -13,9 +14,12 @@ pub struct BenchArgs {
     /// Timed runs per measurement.
     #[arg(long, default_value_t = 10)]
     pub runs: usize,
-    /// Print one JSON object instead of a table.
+    /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Time each layer alone (forward, weight gradient, input gradient) instead of whole steps.
+    #[arg(long)]
+    pub layers: bool,
 }
 
 fn line(name: &str, t: &Timing) -> String {
@@ -29,10 +33,47 @@ fn line(name: &str, t: &Timing) -> String {
     )
 }
 
+fn milliseconds(ms: Option<f64>) -> String {
+    ms.map_or_else(|| "-".to_string(), |ms| format!("{ms:.2}"))
+}
+
+fn print_layers(timings: &[LayerTiming]) {
+    println!(
+        "{:<14}{:<15}{:>10}{:>13}{:>12}{:>10}",
+        "layer", "method", "forward", "weight grad", "input grad", "GFLOP/s"
+    );
+    for t in timings {
+        // Rate of the forward pass; each backward pass does the same multiply-adds.
+        let rate = t.gflop.map(|g| format!("{:.0}", g / (t.forward_ms / 1e3)));
+        println!(
+            "{:<14}{:<15}{:>10.2}{:>13}{:>12}{:>10}",
+            t.layer,
+            t.method,
+            t.forward_ms,
+            milliseconds(t.weight_grad_ms),
+            milliseconds(t.input_grad_ms),
+            rate.unwrap_or_else(|| "-".to_string())
+        );
+    }
+    println!(
+        "ms, fastest of the runs; GFLOP/s of the forward pass counts a direct convolution's \
+         multiply-adds (Winograd does 2.25x fewer); heads.bn's backward computes both gradients"
+    );
+}
+
 /// Runs the benchmark and prints it.
 pub fn run(args: &BenchArgs) -> Result<()> {
     if cfg!(debug_assertions) {
         eprintln!("warning: this is a debug build; benchmark with `cargo run --release -- bench`");
+    }
+    if args.layers {
+        let timings = layer_timings(args.batch, args.runs.max(1));
+        if args.json {
+            println!("{}", serde_json::to_string(&timings)?);
+        } else {
+            print_layers(&timings);
+        }
+        return Ok(());
     }
     let report: BenchReport = run_bench(args.batch, args.runs.max(1));
     if args.json {

@@ -1,0 +1,161 @@
+//! `lntl bench --layers`: each layer of the paper's networks timed alone at batch size N, pass
+//! by pass (forward, weight gradient, input gradient), best of several runs. It shows where a
+//! step's time goes and how close each convolution comes to the GEMM peak.
+
+use crate::bench::time_runs;
+use crate::engine::batch_norm::BatchNorm2d;
+use crate::engine::conv2d::{Conv2d, ConvSpec};
+use crate::engine::max_pool::MaxPool2d;
+use crate::engine::tensor::Tensor;
+use crate::models::bias_heads::{CONV_A, CONV_B};
+use crate::models::convnet::CONV_SPECS;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+/// The timings of one layer; a pass the layer does not have is `None`.
+#[derive(Debug, Clone, Serialize)]
+pub struct LayerTiming {
+    /// Layer name, as in the networks.
+    pub layer: String,
+    /// How a convolution is computed (its lowering), empty for other layers.
+    pub method: String,
+    /// Fastest forward pass, ms.
+    pub forward_ms: f64,
+    /// Fastest backward pass computing only the parameter gradients, ms.
+    pub weight_grad_ms: Option<f64>,
+    /// Fastest backward pass computing only the input gradient, ms.
+    pub input_grad_ms: Option<f64>,
+    /// Multiply-adds of one pass (convolutions: as counted for SPEC.md §3), GFLOP.
+    pub gflop: Option<f64>,
+}
+
+fn random_tensor(rng: &mut ChaCha8Rng, dims: [usize; 4]) -> Tensor {
+    let len = dims.iter().product();
+    Tensor::from_vec(
+        dims,
+        (0..len).map(|_| rng.random_range(-1.0..1.0)).collect(),
+    )
+}
+
+fn conv_timing(
+    name: &str,
+    spec: ConvSpec,
+    side: usize,
+    batch: usize,
+    runs: usize,
+    rng: &mut ChaCha8Rng,
+) -> LayerTiming {
+    let weights = (0..spec.groups * spec.group_weights())
+        .map(|_| rng.random_range(-0.1..0.1))
+        .collect();
+    let mut conv = Conv2d::new(name, spec, weights, vec![0.0; spec.out_channels]);
+    let x = random_tensor(rng, [batch, side, side, spec.in_channels]);
+    let dout = random_tensor(rng, conv.output_dims(x.dims));
+    let (mut out, mut dx) = (Tensor::empty(), Tensor::empty());
+    let (_, forward_ms) = time_runs(runs, || conv.forward(&x, &mut out));
+    // A backward pass follows its own forward pass, which is not timed.
+    let mut backward_ms = |param_grads: bool, dx: Option<&mut Tensor>| {
+        let mut dx = dx;
+        let mut best = f64::INFINITY;
+        for _ in 0..=runs {
+            conv.forward(&x, &mut out);
+            let started = std::time::Instant::now();
+            conv.backward(&dout, param_grads, dx.as_deref_mut());
+            best = best.min(started.elapsed().as_secs_f64() * 1e3);
+        }
+        best
+    };
+    let weight_grad_ms = backward_ms(true, None);
+    let input_grad_ms = backward_ms(false, Some(&mut dx));
+    let positions = spec.out_side(side).pow(2);
+    let macs = batch * positions * spec.out_channels * spec.group_cols();
+    LayerTiming {
+        layer: name.to_string(),
+        method: format!("{:?}", conv.lowering),
+        forward_ms,
+        weight_grad_ms: Some(weight_grad_ms),
+        input_grad_ms: Some(input_grad_ms),
+        gflop: Some(2.0 * macs as f64 / 1e9),
+    }
+}
+
+/// Times every layer of f, g and the color heads at batch size `batch`.
+pub fn layer_timings(batch: usize, runs: usize) -> Vec<LayerTiming> {
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let convs = [
+        ("conv1", CONV_SPECS[0], 28),
+        ("conv2", CONV_SPECS[1], 14),
+        ("conv3", CONV_SPECS[2], 14),
+        ("conv4", CONV_SPECS[3], 7),
+        ("heads.conv_a", CONV_A, 14),
+        ("heads.conv_b", CONV_B, 14),
+    ];
+    let mut timings: Vec<LayerTiming> = convs
+        .iter()
+        .map(|&(name, spec, side)| conv_timing(name, spec, side, batch, runs, &mut rng))
+        .collect();
+    let other = |layer: &str, forward_ms, input_grad_ms| LayerTiming {
+        layer: layer.to_string(),
+        method: String::new(),
+        forward_ms,
+        weight_grad_ms: None,
+        input_grad_ms,
+        gflop: None,
+    };
+    let x = random_tensor(&mut rng, [batch, 28, 28, 32]);
+    let pool = MaxPool2d::new(3, 2, 1);
+    let (mut y, mut dx) = (Tensor::empty(), Tensor::empty());
+    let (_, pool_forward) = time_runs(runs, || pool.forward(&x, &mut y));
+    let dy = y.clone();
+    let (_, pool_backward) = time_runs(runs, || pool.backward(&x, &y, &dy, &mut dx));
+    timings.push(other("pool", pool_forward, Some(pool_backward)));
+    let x = random_tensor(&mut rng, [batch, 14, 14, CONV_A.out_channels]);
+    let mut bn = BatchNorm2d::new("heads.bn", CONV_A.out_channels);
+    let (_, bn_forward) = time_runs(runs, || bn.forward_train(&x, &mut y));
+    // Batch norm's backward computes both gradients in one pass.
+    let (_, bn_backward) = time_runs(runs, || bn.backward(&x, true, Some(&mut dx)));
+    timings.push(other("heads.bn", bn_forward, Some(bn_backward)));
+    let x = random_tensor(&mut rng, [batch, 28, 28, 3]);
+    let mut bn0 = BatchNorm2d::new("bn0", 3);
+    let (_, bn0_forward) = time_runs(runs, || bn0.normalize(&x, true, &mut y));
+    timings.push(other("bn0", bn0_forward, None));
+    timings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every layer runs every pass it has at a small batch, in a positive, finite time, and the
+    /// convolutions report the multiply-adds of their shapes.
+    #[test]
+    fn every_layer_is_timed() {
+        let timings = layer_timings(2, 1);
+        let names: Vec<&str> = timings.iter().map(|t| t.layer.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "conv1",
+                "conv2",
+                "conv3",
+                "conv4",
+                "heads.conv_a",
+                "heads.conv_b",
+                "pool",
+                "heads.bn",
+                "bn0"
+            ]
+        );
+        for t in &timings {
+            let passes = [Some(t.forward_ms), t.weight_grad_ms, t.input_grad_ms];
+            for ms in passes.into_iter().flatten() {
+                assert!(ms.is_finite() && ms > 0.0, "{t:?}");
+            }
+        }
+        // conv1: 2 images × 28·28 positions × 32 outputs × 5·5·3 taps, 2 FLOP each.
+        let conv1 = timings[0].gflop.expect("conv1 counts multiply-adds");
+        assert!((conv1 - 2.0 * 2.0 * 784.0 * 32.0 * 75.0 / 1e9).abs() < 1e-12);
+        assert_eq!(timings[1].method, "Winograd");
+    }
+}
