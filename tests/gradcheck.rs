@@ -165,32 +165,60 @@ fn conv2d_every_shape_the_networks_use() {
     }
 }
 
+/// Both forms of batch norm: alone, and with the ReLU that follows it fused in. Shifting one
+/// input moves every output of its channel, so the fused form takes the whole networks' smaller
+/// step, which keeps the differences off the ReLU's kink.
 #[test]
 fn batch_norm_training_mode() {
-    let mut rng = ChaCha8Rng::seed_from_u64(2);
-    let mut bn = BatchNorm2d::new("bn", 5);
-    bn.gamma.value = random(&mut rng, 5, 1.0).iter().map(|v| v + 1.5).collect();
-    bn.beta.value = random(&mut rng, 5, 1.0);
-    let x = random_tensor(&mut rng, [3, 4, 4, 5]);
-    let out = run(|o| bn.forward_train(&x, o));
-    let dy = random(&mut rng, out.data.len(), 1.0);
-    let dx = run(|dx| bn.backward(&Tensor::from_vec(out.dims, dy.clone()), true, Some(dx)));
-    check("bn dx", &mut rng, &dx.data, |i, d| {
-        weighted_sum(
-            &run(|o| bn.clone().forward_train(&shifted(&x, i, d), o)).data,
-            &dy,
-        )
-    });
-    check("bn dγ", &mut rng, &bn.gamma.grad, |i, d| {
-        let mut b = bn.clone();
-        b.gamma.value[i] += d;
-        weighted_sum(&run(|o| b.forward_train(&x, o)).data, &dy)
-    });
-    check("bn dβ", &mut rng, &bn.beta.grad, |i, d| {
-        let mut b = bn.clone();
-        b.beta.value[i] += d;
-        weighted_sum(&run(|o| b.forward_train(&x, o)).data, &dy)
-    });
+    for (what, make, eps) in [
+        (
+            "bn",
+            BatchNorm2d::new as fn(&str, usize) -> BatchNorm2d,
+            EPS,
+        ),
+        ("bn+relu", BatchNorm2d::with_relu, NETWORK_EPS),
+    ] {
+        let mut rng = ChaCha8Rng::seed_from_u64(2);
+        let mut bn = make("bn", 5);
+        bn.gamma.value = random(&mut rng, 5, 1.0).iter().map(|v| v + 1.5).collect();
+        bn.beta.value = random(&mut rng, 5, 1.0);
+        let x = random_tensor(&mut rng, [3, 4, 4, 5]);
+        let out = run(|o| bn.forward_train(&x, o));
+        if what == "bn+relu" {
+            assert!(out.data.iter().all(|&v| v >= 0.0));
+            assert!(out.data.contains(&0.0), "the ReLU clamps something");
+        }
+        let dy = random(&mut rng, out.data.len(), 1.0);
+        let dx = run(|dx| bn.backward(&Tensor::from_vec(out.dims, dy.clone()), true, Some(dx)));
+        check_with_step(&format!("{what} dx"), &mut rng, &dx.data, eps, |i, d| {
+            weighted_sum(
+                &run(|o| bn.clone().forward_train(&shifted(&x, i, d), o)).data,
+                &dy,
+            )
+        });
+        check_with_step(
+            &format!("{what} dγ"),
+            &mut rng,
+            &bn.gamma.grad,
+            eps,
+            |i, d| {
+                let mut b = bn.clone();
+                b.gamma.value[i] += d;
+                weighted_sum(&run(|o| b.forward_train(&x, o)).data, &dy)
+            },
+        );
+        check_with_step(
+            &format!("{what} dβ"),
+            &mut rng,
+            &bn.beta.grad,
+            eps,
+            |i, d| {
+                let mut b = bn.clone();
+                b.beta.value[i] += d;
+                weighted_sum(&run(|o| b.forward_train(&x, o)).data, &dy)
+            },
+        );
+    }
 }
 
 /// Distinct values at least 0.05 apart and 0.025 away from 0, in random order, so that ±ε never

@@ -5,6 +5,9 @@
 //! `σ²·n/(n − 1)`. Backward: `dγ = Σ dy·x̂`, `dβ = Σ dy`,
 //! `dx = γ/√(σ² + ε) · (dy − mean(dy) − x̂·mean(dy·x̂))`.
 //! Evaluation: the running stats replace the batch stats.
+//! A layer built with [`BatchNorm2d::with_relu`] applies the ReLU that follows it in the same
+//! pass: it outputs `max(0, y)`, and its backward uses `dy·[y > 0]`, with `y > 0` recomputed
+//! from x̂ as `γ·x̂ + β > 0`, so no pass of its own and no stored output.
 
 use crate::engine::param::Param;
 use crate::engine::tensor::{Tensor, items_per_task};
@@ -30,6 +33,8 @@ pub struct BatchNorm2d {
     normalized: Vec<f32>,
     /// 1/√(σ² + ε) of the last training forward.
     inv_std: Vec<f32>,
+    /// Whether the ReLU that follows is fused in.
+    relu: bool,
 }
 
 /// Rows summed in f32 before the block's sums join the f64 totals: short enough that f32
@@ -42,13 +47,14 @@ fn add_vectors(a: Vec<f64>, b: Vec<f64>) -> Vec<f64> {
     a.iter().zip(&b).map(|(x, y)| x + y).collect()
 }
 
-/// Per-channel sums over the rows of two channels-last buffers of the same shape, computed in
+/// `sums` sums over the rows of two channels-last buffers of the same shape, computed in
 /// parallel: `add_row(sums, x_row, y_row)` adds one row's terms to the f32 sums of a block of
 /// rows, and the blocks are totalled in f64.
 fn channel_sums(
     x: &[f32],
     y: &[f32],
     channels: usize,
+    sums: usize,
     add_row: impl Fn(&mut [f32], &[f32], &[f32]) + Sync,
 ) -> Vec<f64> {
     let chunk = x
@@ -60,8 +66,8 @@ fn channel_sums(
     x.par_chunks(chunk)
         .zip(y.par_chunks(chunk))
         .map(|(xs, ys)| {
-            let mut total = vec![0f64; channels];
-            let mut block = vec![0f32; channels];
+            let mut total = vec![0f64; sums];
+            let mut block = vec![0f32; sums];
             let block_len = BLOCK_ROWS * channels;
             for (xb, yb) in xs.chunks(block_len).zip(ys.chunks(block_len)) {
                 block.fill(0.0);
@@ -77,12 +83,12 @@ fn channel_sums(
         })
         .collect::<Vec<_>>()
         .into_iter()
-        .fold(vec![0f64; channels], add_vectors)
+        .fold(vec![0f64; sums], add_vectors)
 }
 
-/// Writes `out_row = scale ⊙ in_row + shift` for every row of the channels-last `input` into
-/// `out`, in parallel.
-fn scale_shift(input: &Tensor, scale: &[f32], shift: &[f32], out: &mut Tensor) {
+/// Writes `out_row = scale ⊙ in_row + shift` (then `max(0, ·)` when `relu`) for every row of the
+/// channels-last `input` into `out`, in parallel.
+fn scale_shift(input: &Tensor, scale: &[f32], shift: &[f32], relu: bool, out: &mut Tensor) {
     let c = input.channels();
     out.resize(input.dims);
     out.data
@@ -91,10 +97,18 @@ fn scale_shift(input: &Tensor, scale: &[f32], shift: &[f32], out: &mut Tensor) {
         .for_each(|(out, x)| {
             for (o, x) in out.chunks_exact_mut(c).zip(x.chunks_exact(c)) {
                 for (((o, x), a), b) in o.iter_mut().zip(x).zip(scale).zip(shift) {
-                    *o = x * a + b;
+                    let y = x * a + b;
+                    *o = if relu { y.max(0.0) } else { y };
                 }
             }
         });
+}
+
+/// The gradient `g` of a fused ReLU's output, passed back where its input `y` was positive
+/// (everywhere without a fused ReLU). A select, so the loops that call it stay vectorized.
+#[inline(always)]
+fn through_relu(relu: bool, g: f32, y: f32) -> f32 {
+    if !relu || y > 0.0 { g } else { 0.0 }
 }
 
 impl BatchNorm2d {
@@ -111,6 +125,15 @@ impl BatchNorm2d {
             running_var: vec![1.0; channels],
             normalized: Vec::new(),
             inv_std: Vec::new(),
+            relu: false,
+        }
+    }
+
+    /// A batch norm followed by a ReLU, the two computed as one layer.
+    pub fn with_relu(name: &str, channels: usize) -> BatchNorm2d {
+        BatchNorm2d {
+            relu: true,
+            ..BatchNorm2d::new(name, channels)
         }
     }
 
@@ -125,7 +148,7 @@ impl BatchNorm2d {
         assert_eq!(input.channels(), c, "batch norm channels");
         let n = input.rows() as f64;
         let x = &input.data;
-        let mean = channel_sums(x, x, c, |s, xr, _| {
+        let mean = channel_sums(x, x, c, c, |s, xr, _| {
             s.iter_mut().zip(xr).for_each(|(s, v)| *s += v)
         })
         .iter()
@@ -133,7 +156,7 @@ impl BatchNorm2d {
         .collect::<Vec<_>>();
         // Σ (x − μ)² about the f32 mean, so that the block sums in f32 stay small.
         let mean32: Vec<f32> = mean.iter().map(|&m| m as f32).collect();
-        let var = channel_sums(x, x, c, |s, xr, _| {
+        let var = channel_sums(x, x, c, c, |s, xr, _| {
             for ((s, v), m) in s.iter_mut().zip(xr).zip(&mean32) {
                 *s += (v - m) * (v - m);
             }
@@ -171,7 +194,7 @@ impl BatchNorm2d {
         };
         // x̂ = (x − μ)/σ = x·(1/σ) − μ/σ.
         let shift: Vec<f32> = mean.iter().zip(&inv_std).map(|(m, i)| -m * i).collect();
-        scale_shift(input, &inv_std, &shift, out);
+        scale_shift(input, &inv_std, &shift, false, out);
     }
 
     /// Training-mode forward into `out`: normalizes with batch statistics and updates the
@@ -186,6 +209,7 @@ impl BatchNorm2d {
         // Every per-channel slice cut to length c, so the inner loops run without bounds checks.
         let (mean, inv_std) = (&mean32[..c], &self.inv_std[..c]);
         let (gamma, beta) = (&self.gamma.value[..c], &self.beta.value[..c]);
+        let relu = self.relu;
         out.data
             .par_chunks_mut(rows_per_task)
             .zip(self.normalized.par_chunks_mut(rows_per_task))
@@ -199,7 +223,8 @@ impl BatchNorm2d {
                     let (o, h, x) = (&mut o[..c], &mut h[..c], &x[..c]);
                     for ch in 0..c {
                         h[ch] = (x[ch] - mean[ch]) * inv_std[ch];
-                        o[ch] = gamma[ch] * h[ch] + beta[ch];
+                        let y = gamma[ch] * h[ch] + beta[ch];
+                        o[ch] = if relu { y.max(0.0) } else { y };
                     }
                 }
             });
@@ -214,7 +239,7 @@ impl BatchNorm2d {
         let shift: Vec<f32> = (0..c)
             .map(|ch| self.beta.value[ch] - self.running_mean[ch] * scale[ch])
             .collect();
-        scale_shift(input, &scale, &shift, out);
+        scale_shift(input, &scale, &shift, self.relu, out);
     }
 
     /// Backward of the last training forward. Adds dγ, dβ when `param_grads`; writes dx into
@@ -223,15 +248,19 @@ impl BatchNorm2d {
         let c = self.channels();
         let n = dout.rows() as f64;
         let xhat = &self.normalized;
-        let dy = &dout.data;
-        let dbeta = channel_sums(dy, dy, c, |s, gr, _| {
-            s.iter_mut().zip(gr).for_each(|(s, g)| *s += g)
-        });
-        let dgamma = channel_sums(dy, xhat, c, |s, gr, hr| {
-            for ((s, g), h) in s.iter_mut().zip(gr).zip(hr) {
-                *s += g * h;
+        let (gamma, beta) = (self.gamma.value.clone(), self.beta.value.clone());
+        let (gamma, beta, relu) = (&gamma[..c], &beta[..c], self.relu);
+        // One pass for both sums: dβ = Σ dy (first c), dγ = Σ dy·x̂ (last c).
+        let sums = channel_sums(&dout.data, xhat, c, 2 * c, |s, gr, hr| {
+            let (sb, sg) = s.split_at_mut(c);
+            let (sb, sg, gr, hr) = (&mut sb[..c], &mut sg[..c], &gr[..c], &hr[..c]);
+            for ch in 0..c {
+                let g = through_relu(relu, gr[ch], gamma[ch] * hr[ch] + beta[ch]);
+                sb[ch] += g;
+                sg[ch] += g * hr[ch];
             }
         });
+        let (dbeta, dgamma) = sums.split_at(c);
         if param_grads {
             let dg: Vec<f32> = dgamma.iter().map(|&v| v as f32).collect();
             let db: Vec<f32> = dbeta.iter().map(|&v| v as f32).collect();
@@ -243,9 +272,7 @@ impl BatchNorm2d {
         };
         let mean_dy: Vec<f32> = dbeta.iter().map(|s| (s / n) as f32).collect();
         let mean_dy_xhat: Vec<f32> = dgamma.iter().map(|s| (s / n) as f32).collect();
-        let scale: Vec<f32> = (0..c)
-            .map(|ch| self.gamma.value[ch] * self.inv_std[ch])
-            .collect();
+        let scale: Vec<f32> = (0..c).map(|ch| gamma[ch] * self.inv_std[ch]).collect();
         let (scale, mean_dy, mean_dy_xhat) = (&scale[..c], &mean_dy[..c], &mean_dy_xhat[..c]);
         dx.resize(dout.dims);
         let rows_per_task = items_per_task(dout.batch()) * dout.item_len();
@@ -261,7 +288,8 @@ impl BatchNorm2d {
                 {
                     let (dxr, dyr, hr) = (&mut dxr[..c], &dyr[..c], &hr[..c]);
                     for ch in 0..c {
-                        dxr[ch] = scale[ch] * (dyr[ch] - mean_dy[ch] - hr[ch] * mean_dy_xhat[ch]);
+                        let g = through_relu(relu, dyr[ch], gamma[ch] * hr[ch] + beta[ch]);
+                        dxr[ch] = scale[ch] * (g - mean_dy[ch] - hr[ch] * mean_dy_xhat[ch]);
                     }
                 }
             });

@@ -11,7 +11,6 @@ use crate::engine::batch_norm::BatchNorm2d;
 use crate::engine::conv2d::{Conv2d, ConvSpec};
 use crate::engine::init::pytorch_default_uniform;
 use crate::engine::param::Param;
-use crate::engine::relu::{relu_backward, relu_forward};
 use crate::engine::tensor::Tensor;
 use crate::models::convnet::FEATURE_CHANNELS;
 use crate::models::pytorch_layout::{conv_weight_from_oihw, conv_weight_to_oihw};
@@ -46,7 +45,7 @@ pub const CONV_B: ConvSpec = ConvSpec {
 pub struct BiasHeads {
     /// First convolutions of the three heads.
     pub conv_a: Conv2d,
-    /// Batch norms of the three heads.
+    /// Batch norms of the three heads, each with the ReLU that follows it.
     pub bn: BatchNorm2d,
     /// Second convolutions of the three heads.
     pub conv_b: Conv2d,
@@ -103,7 +102,7 @@ impl BiasHeads {
                 vec![0.0; CONV_A.group_weights()],
                 vec![0.0; CONV_A.out_channels],
             ),
-            bn: BatchNorm2d::new("heads.bn", HEADS * FEATURE_CHANNELS),
+            bn: BatchNorm2d::with_relu("heads.bn", HEADS * FEATURE_CHANNELS),
             conv_b: Conv2d::new(
                 "heads.conv_b",
                 CONV_B,
@@ -184,7 +183,6 @@ impl BiasHeads {
         } else {
             self.bn.forward_eval(&self.pre_norm, &mut self.hidden);
         }
-        relu_forward(&mut self.hidden);
         self.conv_b.forward(&self.hidden, &mut self.logits);
         &self.logits
     }
@@ -194,7 +192,6 @@ impl BiasHeads {
     pub fn backward(&mut self, dlogits: &Tensor, param_grads: bool) -> &Tensor {
         self.conv_b
             .backward(dlogits, param_grads, Some(&mut self.dhidden));
-        relu_backward(&self.hidden, &mut self.dhidden);
         self.bn
             .backward(&self.dhidden, param_grads, Some(&mut self.dpre_norm));
         self.conv_a
