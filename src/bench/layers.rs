@@ -26,7 +26,8 @@ pub struct LayerTiming {
     pub weight_grad_ms: Option<f64>,
     /// Fastest backward pass computing only the input gradient, ms.
     pub input_grad_ms: Option<f64>,
-    /// Multiply-adds of one pass (convolutions: as counted for SPEC.md §3), GFLOP.
+    /// GFLOP of one pass (convolutions only: 2 per multiply-add of a direct convolution, as
+    /// SPEC.md §3 counts them).
     pub gflop: Option<f64>,
 }
 
@@ -111,7 +112,7 @@ pub fn layer_timings(batch: usize, runs: usize) -> Vec<LayerTiming> {
     let (_, pool_backward) = time_runs(runs, || pool.backward(&x, &y, &dy, &mut dx));
     timings.push(other("pool", pool_forward, Some(pool_backward)));
     let x = random_tensor(&mut rng, [batch, 14, 14, CONV_A.out_channels]);
-    let mut bn = BatchNorm2d::new("heads.bn", CONV_A.out_channels);
+    let mut bn = BatchNorm2d::with_relu("heads.bn", CONV_A.out_channels);
     let (_, bn_forward) = time_runs(runs, || bn.forward_train(&x, &mut y));
     // Batch norm's backward computes both gradients in one pass.
     let (_, bn_backward) = time_runs(runs, || bn.backward(&x, true, Some(&mut dx)));

@@ -47,9 +47,9 @@ fn add_vectors(a: Vec<f64>, b: Vec<f64>) -> Vec<f64> {
     a.iter().zip(&b).map(|(x, y)| x + y).collect()
 }
 
-/// `sums` sums over the rows of two channels-last buffers of the same shape, computed in
-/// parallel: `add_row(sums, x_row, y_row)` adds one row's terms to the f32 sums of a block of
-/// rows, and the blocks are totalled in f64.
+/// Sums over the rows of two channels-last buffers of the same shape (`sums` of them: one or two
+/// per channel), computed in parallel: `add_row(sums, x_row, y_row)` adds one row's terms to
+/// the f32 sums of a block of rows, and the blocks are totalled in f64.
 fn channel_sums(
     x: &[f32],
     y: &[f32],

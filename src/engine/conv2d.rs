@@ -22,7 +22,7 @@
 use crate::engine::im2col::{col2im_image, im2col_image};
 use crate::engine::matmul::{MatRef, matmul};
 use crate::engine::param::Param;
-use crate::engine::tensor::{Tensor, items_per_task};
+use crate::engine::tensor::{Tensor, items_per_task, sum_positions};
 use crate::engine::winograd::{self, Winograd};
 use rayon::prelude::*;
 
@@ -160,15 +160,6 @@ fn add_bias(out: &mut [f32], b: &[f32]) {
     for row in out.chunks_exact_mut(b.len()) {
         row.iter_mut().zip(b).for_each(|(o, b)| *o += b);
     }
-}
-
-/// Per-channel sums of the rows of the channels-last `dout` (the bias gradient).
-fn row_sums(dout: &[f32], channels: usize) -> Vec<f32> {
-    let mut db = vec![0.0; channels];
-    for row in dout.chunks_exact(channels) {
-        db.iter_mut().zip(row).for_each(|(d, g)| *d += g);
-    }
-    db
 }
 
 impl Conv2d {
@@ -319,7 +310,7 @@ impl Conv2d {
                             false,
                         );
                     }
-                    (dw, row_sums(dout, cout))
+                    (dw, sum_positions(dout, cout))
                 })
                 .collect();
             for (dw, db) in partials {
@@ -492,7 +483,7 @@ impl Conv2d {
                             false,
                         );
                     }
-                    (dm, row_sums(dout, cout))
+                    (dm, sum_positions(dout, cout))
                 })
                 .collect();
             let mut dw = vec![0.0; self.weight.value.len()];

@@ -132,8 +132,8 @@ mod tests {
     /// PyTorch routes it), per channel; overlapping windows add up.
     #[test]
     fn gradient_goes_to_the_first_maximum_of_each_window() {
-        // One 3×3 image, 2 channels; channel 0 is constant (every element ties), channel 1 has
-        // its maximum at (2, 2) only.
+        // One 3×3 image, 2 channels; channel 0 is constant (every element ties), channel 1 holds
+        // 0..8 in scan order (one maximum per window).
         let mut x = Tensor::zeros([1, 3, 3, 2]);
         for p in 0..9 {
             x.data[p * 2] = 5.0;

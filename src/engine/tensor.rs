@@ -76,3 +76,12 @@ impl Tensor {
 pub fn items_per_task(batch: usize) -> usize {
     batch.div_ceil(rayon::current_num_threads()).max(1)
 }
+
+/// Per-channel sums over every position of the channels-last `data` (a bias gradient).
+pub fn sum_positions(data: &[f32], channels: usize) -> Vec<f32> {
+    let mut sums = vec![0.0; channels];
+    for row in data.chunks_exact(channels) {
+        sums.iter_mut().zip(row).for_each(|(s, v)| *s += v);
+    }
+    sums
+}

@@ -21,7 +21,7 @@
 
 use crate::engine::conv2d::ConvSpec;
 use crate::engine::matmul::{MatRef, matmul};
-use crate::engine::tensor::{Tensor, items_per_task};
+use crate::engine::tensor::{Tensor, items_per_task, sum_positions};
 use rayon::prelude::*;
 
 /// Channels one transform handles at a time (one AVX-512 register of f32).
@@ -435,7 +435,7 @@ impl Winograd {
                     }
                 }
                 let db = if param_grads {
-                    channel_sums(dy, cout)
+                    sum_positions(dy, cout)
                 } else {
                     Vec::new()
                 };
@@ -477,15 +477,6 @@ fn weight_grad(du: &[f32], pairs: usize) -> Vec<f32> {
         update_grid(&mut dw, pairs, p0, lanes, &dg, |_, v| v);
     }
     dw
-}
-
-/// Per-channel sums over the rows of the channels-last `dy` (the bias gradient).
-fn channel_sums(dy: &[f32], channels: usize) -> Vec<f32> {
-    let mut sums = vec![0.0; channels];
-    for row in dy.chunks_exact(channels) {
-        sums.iter_mut().zip(row).for_each(|(s, g)| *s += g);
-    }
-    sums
 }
 
 /// The tiles of one image, row by row, with their index.
