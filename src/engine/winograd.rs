@@ -248,38 +248,44 @@ fn patch_index(t: usize, r: usize, side: usize) -> Option<usize> {
     (2 * t + r).checked_sub(1).filter(|&i| i < side)
 }
 
-/// Loads the 4×4 patch of tile (ty, tx), channels c0.., from one NHWC image (zero outside).
+/// Calls `f(r, s, at)` for each position (r, s) of tile (ty, tx)'s 4×4 patch that lies inside
+/// the image, with `at` the offset of its channel c0 in one NHWC image.
 #[inline(always)]
-fn load_patch(x: &[f32], plan: &Plan, (ty, tx): (usize, usize), c0: usize, d: &mut Grid<4>) {
-    let lanes = LANES.min(plan.cin - c0);
-    *d = zero_grid();
-    for (r, row) in d.iter_mut().enumerate() {
+fn for_each_patch_position(
+    plan: &Plan,
+    (ty, tx): (usize, usize),
+    c0: usize,
+    mut f: impl FnMut(usize, usize, usize),
+) {
+    for r in 0..4 {
         let Some(iy) = patch_index(ty, r, plan.side[0]) else {
             continue;
         };
-        for (s, lane) in row.iter_mut().enumerate() {
+        for s in 0..4 {
             if let Some(ix) = patch_index(tx, s, plan.side[1]) {
-                read_lane(&x[(iy * plan.side[1] + ix) * plan.cin + c0..], lanes, lane);
+                f(r, s, (iy * plan.side[1] + ix) * plan.cin + c0);
             }
         }
     }
 }
 
+/// Loads the 4×4 patch of tile (ty, tx), channels c0.., from one NHWC image (zero outside).
+#[inline(always)]
+fn load_patch(x: &[f32], plan: &Plan, tile: (usize, usize), c0: usize, d: &mut Grid<4>) {
+    let lanes = LANES.min(plan.cin - c0);
+    *d = zero_grid();
+    for_each_patch_position(plan, tile, c0, |r, s, at| {
+        read_lane(&x[at..], lanes, &mut d[r][s]);
+    });
+}
+
 /// Adds the 4×4 patch gradient `dd` onto tile (ty, tx) of one NHWC image's input gradient.
 #[inline(always)]
-fn add_patch(dx: &mut [f32], plan: &Plan, (ty, tx): (usize, usize), c0: usize, dd: &Grid<4>) {
+fn add_patch(dx: &mut [f32], plan: &Plan, tile: (usize, usize), c0: usize, dd: &Grid<4>) {
     let lanes = LANES.min(plan.cin - c0);
-    for (r, row) in dd.iter().enumerate() {
-        let Some(iy) = patch_index(ty, r, plan.side[0]) else {
-            continue;
-        };
-        for (s, lane) in row.iter().enumerate() {
-            if let Some(ix) = patch_index(tx, s, plan.side[1]) {
-                let at = (iy * plan.side[1] + ix) * plan.cin + c0;
-                update_lane(&mut dx[at..], lane, lanes, |d, g| d + g);
-            }
-        }
-    }
+    for_each_patch_position(plan, tile, c0, |r, s, at| {
+        update_lane(&mut dx[at..], &dd[r][s], lanes, |d, g| d + g);
+    });
 }
 
 impl Winograd {
