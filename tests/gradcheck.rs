@@ -253,11 +253,16 @@ fn relu_max_pool_and_global_average_pool() {
     });
 
     let pool = MaxPool2d::new(3, 2, 1);
-    let y = run(|o| pool.forward(&x, o));
+    let mut routes = Vec::new();
+    let y = run(|o| pool.forward(&x, o, &mut routes));
     let dy = random(&mut rng, y.data.len(), 1.0);
-    let dx = run(|dx| pool.backward(&x, &y, &Tensor::from_vec(y.dims, dy.clone()), dx));
+    let dx = run(|dx| pool.backward(&Tensor::from_vec(y.dims, dy.clone()), &routes, x.dims, dx));
     check("max pool", &mut rng, &dx.data, |i, d| {
-        weighted_sum(&run(|o| pool.forward(&shifted(&x, i, d), o)).data, &dy)
+        let mut routes = Vec::new();
+        weighted_sum(
+            &run(|o| pool.forward(&shifted(&x, i, d), o, &mut routes)).data,
+            &dy,
+        )
     });
 
     let y = run(|o| global_avg_pool_forward(&x, o));

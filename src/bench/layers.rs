@@ -106,10 +106,10 @@ pub fn layer_timings(batch: usize, runs: usize) -> Vec<LayerTiming> {
     };
     let x = random_tensor(&mut rng, [batch, 28, 28, 32]);
     let pool = MaxPool2d::new(3, 2, 1);
-    let (mut y, mut dx) = (Tensor::empty(), Tensor::empty());
-    let (_, pool_forward) = time_runs(runs, || pool.forward(&x, &mut y));
+    let (mut y, mut dx, mut routes) = (Tensor::empty(), Tensor::empty(), Vec::new());
+    let (_, pool_forward) = time_runs(runs, || pool.forward(&x, &mut y, &mut routes));
     let dy = y.clone();
-    let (_, pool_backward) = time_runs(runs, || pool.backward(&x, &y, &dy, &mut dx));
+    let (_, pool_backward) = time_runs(runs, || pool.backward(&dy, &routes, x.dims, &mut dx));
     timings.push(other("pool", pool_forward, Some(pool_backward)));
     let x = random_tensor(&mut rng, [batch, 14, 14, CONV_A.out_channels]);
     let mut bn = BatchNorm2d::with_relu("heads.bn", CONV_A.out_channels);

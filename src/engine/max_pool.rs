@@ -1,16 +1,20 @@
 //! Max pooling with a square window, stride and implicit −∞ padding (PyTorch's MaxPool2d).
 //!
-//! Forward keeps only the maxima, so its inner loop is a plain vectorized `max` over the
-//! channels. Backward routes each output's gradient to the first element of its window (in scan
-//! order, the element PyTorch picks) that equals the output, channel by channel with a mask of
-//! the channels already routed, so it too is a vectorized loop with no index scatter. The caller
-//! passes the forward's input and output back in; an output that a following ReLU clamped to 0
-//! has a zero gradient, so where it is routed does not matter.
+//! The forward pass records, per output value, its route: the slot `ky·k + kx` of the window
+//! element it came from, the first maximum in scan order (the element PyTorch picks). The
+//! backward pass adds each output's gradient to that element. Both run on chunks of [`LANES`]
+//! channels held in fixed-size arrays, with selects rather than branches, so they vectorize;
+//! channels left over after the last whole chunk go one at a time through the same code. The
+//! functions work on one image at a time, so that a caller can pool a block of images while it
+//! is still in cache (see `engine::input_stem`).
 
 use crate::engine::tensor::{Tensor, items_per_task};
 use rayon::prelude::*;
 
-/// A max-pooling layer.
+/// Channels handled together: one AVX-512 register of f32.
+const LANES: usize = 16;
+
+/// A max-pooling layer's geometry.
 #[derive(Debug, Clone, Copy)]
 pub struct MaxPool2d {
     /// Window side.
@@ -21,16 +25,116 @@ pub struct MaxPool2d {
     pub padding: usize,
 }
 
-/// The in-bounds window rows (or columns) of output row `o`: `[start, end)` in input space.
-fn window(o: usize, pool: &MaxPool2d, side: usize) -> (usize, usize) {
-    let start = (o * pool.stride) as isize - pool.padding as isize;
-    let end = (start + pool.kernel as isize).min(side as isize);
-    (start.max(0) as usize, end.max(0) as usize)
+/// The in-bounds window rows (or columns) of output row `o`: `[start, end)` in input space,
+/// and the window's first row (or column), which may lie in the padding.
+fn window(o: usize, pool: &MaxPool2d, side: usize) -> (usize, usize, isize) {
+    let origin = (o * pool.stride) as isize - pool.padding as isize;
+    let end = (origin + pool.kernel as isize).min(side as isize);
+    (origin.max(0) as usize, end.max(0) as usize, origin)
+}
+
+/// The `W` values of `src` from `at` as an array (one vector load for a whole chunk).
+#[inline(always)]
+fn chunk<const W: usize, T: Copy>(src: &[T], at: usize) -> [T; W] {
+    *<&[T; W]>::try_from(&src[at..at + W]).expect("a chunk of W values")
+}
+
+/// Calls `visit::<LANES>` and then `visit::<1>` with the channel where each chunk starts, so
+/// that whole chunks of [`LANES`] channels and then the channels left over are visited.
+macro_rules! for_each_chunk {
+    ($c:expr, $visit:ident, $($arg:expr),*) => {{
+        let whole = $c - $c % LANES;
+        for lane in (0..whole).step_by(LANES) {
+            $visit::<LANES>(lane, $($arg),*);
+        }
+        for lane in whole..$c {
+            $visit::<1>(lane, $($arg),*);
+        }
+    }};
+}
+
+/// The in-bounds elements of every output's window, for one image size, computed once per
+/// batch.
+#[derive(Debug, Clone)]
+pub struct Windows {
+    /// Per element: offset of its channel 0 in the image's input, and its slot `ky·k + kx`.
+    elements: Vec<(usize, u8)>,
+    /// Output o's elements are `elements[starts[o]..starts[o + 1]]`, outputs in scan order.
+    starts: Vec<usize>,
+    /// Input (and output) channels.
+    channels: usize,
+}
+
+impl Windows {
+    fn output(&self, o: usize) -> &[(usize, u8)] {
+        &self.elements[self.starts[o]..self.starts[o + 1]]
+    }
+
+    fn outputs(&self) -> usize {
+        self.starts.len() - 1
+    }
+}
+
+/// Pools channels `lane..lane + W` of every output of one image.
+#[inline(always)]
+fn forward_chunk<const W: usize>(
+    lane: usize,
+    windows: &Windows,
+    x: &[f32],
+    out: &mut [f32],
+    routes: &mut [u8],
+) {
+    let c = windows.channels;
+    for o in 0..windows.outputs() {
+        // Slots as u32, the width of the comparison, so that the selects vectorize.
+        let (mut best, mut slot) = ([f32::NEG_INFINITY; W], [0u32; W]);
+        for &(i, s) in windows.output(o) {
+            let v: [f32; W] = chunk(x, i + lane);
+            for l in 0..W {
+                // Strictly greater: the first maximum in scan order keeps the route.
+                let larger = v[l] > best[l];
+                best[l] = if larger { v[l] } else { best[l] };
+                slot[l] = if larger { u32::from(s) } else { slot[l] };
+            }
+        }
+        let at = o * c + lane;
+        out[at..at + W].copy_from_slice(&best);
+        for (r, s) in routes[at..at + W].iter_mut().zip(slot) {
+            *r = s as u8;
+        }
+    }
+}
+
+/// Adds the gradients of channels `lane..lane + W` of every output of one image to `dx`.
+#[inline(always)]
+fn backward_chunk<const W: usize>(
+    lane: usize,
+    windows: &Windows,
+    dout: &[f32],
+    routes: &[u8],
+    dx: &mut [f32],
+) {
+    let c = windows.channels;
+    for o in 0..windows.outputs() {
+        let (g, slot): ([f32; W], [u8; W]) =
+            (chunk(dout, o * c + lane), chunk(routes, o * c + lane));
+        for &(i, s) in windows.output(o) {
+            let mut d: [f32; W] = chunk(dx, i + lane);
+            for l in 0..W {
+                d[l] += if slot[l] == s { g[l] } else { 0.0 };
+            }
+            dx[i + lane..i + lane + W].copy_from_slice(&d);
+        }
+    }
 }
 
 impl MaxPool2d {
     /// A pooling layer.
     pub fn new(kernel: usize, stride: usize, padding: usize) -> MaxPool2d {
+        assert!(
+            kernel * kernel <= usize::from(u8::MAX),
+            "window slots fit a u8"
+        );
         MaxPool2d {
             kernel,
             stride,
@@ -38,87 +142,94 @@ impl MaxPool2d {
         }
     }
 
-    fn out_side(&self, side: usize) -> usize {
+    /// Output side for an input of side `side`.
+    pub fn out_side(&self, side: usize) -> usize {
         (side + 2 * self.padding - self.kernel) / self.stride + 1
     }
 
-    /// Forward pass into `out`.
-    pub fn forward(&self, input: &Tensor, out: &mut Tensor) {
-        let [n, h, w, c] = input.dims;
-        let (oh, ow) = (self.out_side(h), self.out_side(w));
-        out.resize([n, oh, ow, c]);
-        let per_task = items_per_task(n);
-        out.data
-            .par_chunks_mut(per_task * oh * ow * c)
-            .zip(input.data.par_chunks(per_task * h * w * c))
-            .for_each(|(out, input)| {
-                for (out, x) in out.chunks_mut(oh * ow * c).zip(input.chunks(h * w * c)) {
-                    for oy in 0..oh {
-                        let (y0, y1) = window(oy, self, h);
-                        for ox in 0..ow {
-                            let (x0, x1) = window(ox, self, w);
-                            let m = &mut out[(oy * ow + ox) * c..][..c];
-                            m.fill(f32::NEG_INFINITY);
-                            for iy in y0..y1 {
-                                for ix in x0..x1 {
-                                    let v = &x[(iy * w + ix) * c..][..c];
-                                    m.iter_mut().zip(v).for_each(|(m, &v)| *m = m.max(v));
-                                }
-                            }
-                        }
+    /// Output dimensions for an input of `dims`.
+    pub fn output_dims(&self, [n, h, w, c]: [usize; 4]) -> [usize; 4] {
+        [n, self.out_side(h), self.out_side(w), c]
+    }
+
+    /// The windows of every output of an image of `[h, w, c]`.
+    pub fn windows(&self, [h, w, c]: [usize; 3]) -> Windows {
+        let k = self.kernel as isize;
+        let mut windows = Windows {
+            elements: Vec::new(),
+            starts: vec![0],
+            channels: c,
+        };
+        for oy in 0..self.out_side(h) {
+            let (y0, y1, y_origin) = window(oy, self, h);
+            for ox in 0..self.out_side(w) {
+                let (x0, x1, x_origin) = window(ox, self, w);
+                for iy in y0..y1 {
+                    for ix in x0..x1 {
+                        let slot = (iy as isize - y_origin) * k + (ix as isize - x_origin);
+                        windows.elements.push(((iy * w + ix) * c, slot as u8));
                     }
+                }
+                windows.starts.push(windows.elements.len());
+            }
+        }
+        windows
+    }
+
+    /// Pools one image `x` into `out`, and writes each output value's route.
+    pub fn forward_image(windows: &Windows, x: &[f32], out: &mut [f32], routes: &mut [u8]) {
+        for_each_chunk!(windows.channels, forward_chunk, windows, x, out, routes);
+    }
+
+    /// Writes the input gradient of one image into `dx`, given the output gradient `dout` and
+    /// the routes of its forward pass.
+    pub fn backward_image(windows: &Windows, dout: &[f32], routes: &[u8], dx: &mut [f32]) {
+        dx.fill(0.0);
+        for_each_chunk!(windows.channels, backward_chunk, windows, dout, routes, dx);
+    }
+
+    /// Forward pass of a batch into `out`, with the routes of every output value.
+    pub fn forward(&self, input: &Tensor, out: &mut Tensor, routes: &mut Vec<u8>) {
+        let [n, h, w, c] = input.dims;
+        out.resize(self.output_dims(input.dims));
+        routes.resize(out.data.len(), 0);
+        let (item_in, item_out) = (h * w * c, out.item_len());
+        let per_task = items_per_task(n);
+        let windows = self.windows([h, w, c]);
+        out.data
+            .par_chunks_mut(per_task * item_out)
+            .zip(routes.par_chunks_mut(per_task * item_out))
+            .zip(input.data.par_chunks(per_task * item_in))
+            .for_each(|((out, routes), x)| {
+                for ((out, routes), x) in out
+                    .chunks_mut(item_out)
+                    .zip(routes.chunks_mut(item_out))
+                    .zip(x.chunks(item_in))
+                {
+                    MaxPool2d::forward_image(&windows, x, out, routes);
                 }
             });
     }
 
-    /// Backward pass: writes the input gradient into `dx`, given the forward's `input`, its
-    /// `output` and the output gradient `dout`.
-    pub fn backward(&self, input: &Tensor, output: &Tensor, dout: &Tensor, dx: &mut Tensor) {
-        let [n, h, w, c] = input.dims;
-        let [_, oh, ow, _] = output.dims;
-        dx.resize(input.dims);
+    /// Backward pass of a batch: writes the gradient with respect to the input (of `dims`) into
+    /// `dx`, given the output gradient `dout` and the forward pass's routes.
+    pub fn backward(&self, dout: &Tensor, routes: &[u8], dims: [usize; 4], dx: &mut Tensor) {
+        let [n, h, w, c] = dims;
+        dx.resize(dims);
+        let (item_in, item_out) = (h * w * c, dout.item_len());
         let per_task = items_per_task(n);
+        let windows = self.windows([h, w, c]);
         dx.data
-            .par_chunks_mut(per_task * h * w * c)
-            .zip(input.data.par_chunks(per_task * h * w * c))
-            .zip(output.data.par_chunks(per_task * oh * ow * c))
-            .zip(dout.data.par_chunks(per_task * oh * ow * c))
-            .for_each(|(((dx, x), y), dy)| {
-                // Per channel: 1 once this output's gradient has been routed, else 0.
-                let mut routed = vec![0.0f32; c];
-                let items = dx
-                    .chunks_mut(h * w * c)
-                    .zip(x.chunks(h * w * c))
-                    .zip(y.chunks(oh * ow * c))
-                    .zip(dy.chunks(oh * ow * c));
-                for (((dx, x), y), dy) in items {
-                    // Cleared image by image, by the thread that fills it, while it is in cache.
-                    dx.fill(0.0);
-                    for oy in 0..oh {
-                        let (y0, y1) = window(oy, self, h);
-                        for ox in 0..ow {
-                            let (x0, x1) = window(ox, self, w);
-                            let o = (oy * ow + ox) * c;
-                            let (m, g) = (&y[o..o + c], &dy[o..o + c]);
-                            routed.fill(0.0);
-                            // Scan order; selects rather than branches keep the loop vectorized.
-                            for iy in y0..y1 {
-                                for ix in x0..x1 {
-                                    let i = (iy * w + ix) * c;
-                                    let lanes = dx[i..i + c]
-                                        .iter_mut()
-                                        .zip(&x[i..i + c])
-                                        .zip(m.iter().zip(g))
-                                        .zip(routed.iter_mut());
-                                    for (((d, &v), (&m, &g)), r) in lanes {
-                                        let hit = v == m && *r == 0.0;
-                                        *d += if hit { g } else { 0.0 };
-                                        *r = if hit { 1.0 } else { *r };
-                                    }
-                                }
-                            }
-                        }
-                    }
+            .par_chunks_mut(per_task * item_in)
+            .zip(dout.data.par_chunks(per_task * item_out))
+            .zip(routes.par_chunks(per_task * item_out))
+            .for_each(|((dx, dy), routes)| {
+                for ((dx, dy), routes) in dx
+                    .chunks_mut(item_in)
+                    .zip(dy.chunks(item_out))
+                    .zip(routes.chunks(item_out))
+                {
+                    MaxPool2d::backward_image(&windows, dy, routes, dx);
                 }
             });
     }
@@ -140,18 +251,57 @@ mod tests {
             x.data[p * 2 + 1] = p as f32;
         }
         let pool = MaxPool2d::new(3, 2, 1);
-        let mut y = Tensor::empty();
-        pool.forward(&x, &mut y);
+        let (mut y, mut routes) = (Tensor::empty(), Vec::new());
+        pool.forward(&x, &mut y, &mut routes);
         assert_eq!(y.dims, [1, 2, 2, 2]);
         assert_eq!(y.data, [5.0, 4.0, 5.0, 5.0, 5.0, 7.0, 5.0, 8.0]);
         let dy = Tensor::from_vec(y.dims, vec![1.0, 10.0, 2.0, 20.0, 3.0, 30.0, 4.0, 40.0]);
         let mut dx = Tensor::empty();
-        pool.backward(&x, &y, &dy, &mut dx);
+        pool.backward(&dy, &routes, x.dims, &mut dx);
         // Output (oy, ox) reads rows oy..oy+2 and columns ox..ox+2 (clipped), so channel 0's
         // first elements are positions 0, 1, 3, 4, and channel 1's maxima are 4, 5, 7, 8.
         let channel0: Vec<f32> = dx.data.iter().step_by(2).copied().collect();
         assert_eq!(channel0, [1.0, 2.0, 0.0, 3.0, 4.0, 0.0, 0.0, 0.0, 0.0]);
         let channel1: Vec<f32> = dx.data.iter().skip(1).step_by(2).copied().collect();
         assert_eq!(channel1, [0.0, 0.0, 0.0, 0.0, 10.0, 20.0, 0.0, 30.0, 40.0]);
+    }
+
+    /// Whole chunks of channels and the channels left over give the same results as a direct
+    /// scan of each window (first maximum in scan order takes the gradient), with ties.
+    #[test]
+    fn chunked_channels_match_a_direct_scan() {
+        let (n, side, c) = (2, 7, LANES + 3);
+        let values: Vec<f32> = (0..n * side * side * c)
+            .map(|i| ((i * 37) % 11) as f32)
+            .collect();
+        let x = Tensor::from_vec([n, side, side, c], values);
+        let pool = MaxPool2d::new(3, 2, 1);
+        let (mut y, mut routes) = (Tensor::empty(), Vec::new());
+        pool.forward(&x, &mut y, &mut routes);
+        let dy = Tensor::from_vec(y.dims, (0..y.data.len()).map(|i| i as f32).collect());
+        let mut dx = Tensor::empty();
+        pool.backward(&dy, &routes, x.dims, &mut dx);
+        let out = pool.out_side(side);
+        let mut want_dx = vec![0.0; x.data.len()];
+        for i in 0..n {
+            for (oy, ox, ch) in (0..out)
+                .flat_map(|oy| (0..out).flat_map(move |ox| (0..c).map(move |ch| (oy, ox, ch))))
+            {
+                let mut best: Option<(f32, usize)> = None;
+                for iy in (2 * oy).saturating_sub(1)..(2 * oy + 2).min(side) {
+                    for ix in (2 * ox).saturating_sub(1)..(2 * ox + 2).min(side) {
+                        let at = ((i * side + iy) * side + ix) * c + ch;
+                        if best.is_none_or(|(b, _)| x.data[at] > b) {
+                            best = Some((x.data[at], at));
+                        }
+                    }
+                }
+                let (value, at) = best.expect("every window has elements");
+                let o = ((i * out + oy) * out + ox) * c + ch;
+                assert_eq!(y.data[o], value);
+                want_dx[at] += dy.data[o];
+            }
+        }
+        assert_eq!(dx.data, want_dx);
     }
 }

@@ -72,6 +72,7 @@ pub struct ConvNet {
     pub fc: Linear,
     conv1_out: Tensor,
     pooled1: Tensor,
+    routes1: Vec<u8>,
     phi: Tensor,
     relu3: Tensor,
     relu4: Tensor,
@@ -105,6 +106,7 @@ impl ConvNet {
             fc: Linear::new("fc", 64, CLASSES, fc_w, fc_b),
             conv1_out: Tensor::empty(),
             pooled1: Tensor::empty(),
+            routes1: Vec::new(),
             phi: Tensor::empty(),
             relu3: Tensor::empty(),
             relu4: Tensor::empty(),
@@ -123,7 +125,8 @@ impl ConvNet {
         self.input.forward(x, train, &mut self.conv1_out);
         // ReLU is monotone, so max-pooling then ReLU equals ReLU then max-pooling (values and
         // gradients), and costs a quarter of the work.
-        self.pool.forward(&self.conv1_out, &mut self.pooled1);
+        self.pool
+            .forward(&self.conv1_out, &mut self.pooled1, &mut self.routes1);
         relu_forward(&mut self.pooled1);
         self.conv2.forward(&self.pooled1, &mut self.phi);
         relu_forward(&mut self.phi);
@@ -182,9 +185,9 @@ impl ConvNet {
             .backward(&self.dphi, true, Some(&mut self.scratch_small));
         relu_backward(&self.pooled1, &mut self.scratch_small);
         self.pool.backward(
-            &self.conv1_out,
-            &self.pooled1,
             &self.scratch_small,
+            &self.routes1,
+            self.conv1_out.dims,
             &mut self.dconv1_out,
         );
         self.input.backward(&self.dconv1_out);
