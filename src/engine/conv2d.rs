@@ -19,7 +19,7 @@
 //! Weights are stored `[group][ky][kx][ci][co]` so that W_g is a row-major (k·k·Cin_g)×Cout_g
 //! matrix.
 
-use crate::engine::im2col::{col2im_image, im2col_image};
+use crate::engine::im2col::Padded;
 use crate::engine::matmul::{MatRef, matmul};
 use crate::engine::param::Param;
 use crate::engine::tensor::{Tensor, items_per_task, sum_positions};
@@ -250,11 +250,11 @@ impl Conv2d {
             .zip(input.data.par_chunks(geo.per_task * item_in))
             .for_each(|((cols, out), input)| {
                 let images = input.len() / item_in;
-                for i in 0..images {
-                    im2col_image(
+                let mut padded = Padded::new(geo.side_in, spec.in_channels, spec.padding);
+                for (i, image) in input.chunks_exact(item_in).enumerate() {
+                    padded.load(image);
+                    padded.im2col(
                         &spec,
-                        &input[i * item_in..],
-                        geo.side_in,
                         geo.side_out,
                         &mut cols[i * geo.rows_per_image * row_len..],
                     );
@@ -322,7 +322,6 @@ impl Conv2d {
             return;
         };
         dinput.resize(dims);
-        dinput.zero();
         // The input gradient's im2col-shaped rows reuse the forward's im2col buffer, which the
         // weight gradient above no longer needs.
         let weight = &self.weight.value;
@@ -347,14 +346,15 @@ impl Conv2d {
                         false,
                     );
                 }
-                for i in 0..rows / geo.rows_per_image {
-                    col2im_image(
+                let mut padded = Padded::new(geo.side_in, spec.in_channels, spec.padding);
+                for (i, dinput) in dinput.chunks_exact_mut(item_len).enumerate() {
+                    padded.clear();
+                    padded.col2im_add(
                         &spec,
                         &dcols[i * geo.rows_per_image * row_len..],
-                        geo.side_in,
                         geo.side_out,
-                        &mut dinput[i * item_len..],
                     );
+                    padded.store(dinput);
                 }
             });
     }
@@ -419,15 +419,15 @@ impl Conv2d {
                         false,
                     );
                 }
-                out.fill(0.0);
-                for i in 0..rows / geo.rows_per_image {
-                    col2im_image(
+                let mut padded = Padded::new(geo.side_out, spec.out_channels, transposed.padding);
+                for (i, out) in out.chunks_exact_mut(item_out).enumerate() {
+                    padded.clear();
+                    padded.col2im_add(
                         &transposed,
                         &products[i * geo.rows_per_image * row_len..],
-                        geo.side_out,
                         geo.side_in,
-                        &mut out[i * item_out..],
                     );
+                    padded.store(out);
                 }
                 add_bias(out, bias);
             });
@@ -451,11 +451,11 @@ impl Conv2d {
             .par_chunks_mut(task_rows * row_len)
             .zip(dout.data.par_chunks(geo.per_task * item_out))
             .for_each(|(patches, dout)| {
-                for i in 0..dout.len() / item_out {
-                    im2col_image(
+                let mut padded = Padded::new(geo.side_out, cout, transposed.padding);
+                for (i, dout) in dout.chunks_exact(item_out).enumerate() {
+                    padded.load(dout);
+                    padded.im2col(
                         &transposed,
-                        &dout[i * item_out..],
-                        geo.side_out,
                         geo.side_in,
                         &mut patches[i * geo.rows_per_image * row_len..],
                     );

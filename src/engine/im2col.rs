@@ -1,101 +1,138 @@
-//! The patch matrix of a convolution (im2col) and its adjoint (col2im), NHWC.
+//! The patch matrix of a convolution (im2col) and its adjoint (col2im), NHWC, one image at a
+//! time through a copy of the image with a zero border.
 //!
 //! Row (oy, ox) of the patch matrix holds, per group, the k×k×Cin_g input values that output
 //! position reads, ordered (ky, kx, ci), with zeros where the window overlaps the padding.
-//! col2im adds such rows back onto the positions they were read from.
+//! col2im adds such rows back onto the positions they were read from. With the border in the
+//! copy, every window lies inside it: without groups, the taps of one kernel row are one
+//! contiguous stretch of k·Cin values, and no copy needs a bounds test.
 
 use crate::engine::conv2d::ConvSpec;
 
-/// Walks row (oy, ox) of the im2col matrix as runs it shares with the input: calls
-/// `run(row_offset, input_offset, len)` for each, with `input_offset = None` where the taps fall
-/// in the zero padding. Without groups, the taps of one kernel row read one contiguous stretch
-/// of the input, so they form a single run.
+/// Calls `run(row_offset, scratch_offset, len)` for the stretches that make up patch row
+/// (oy, ox) of `spec` in a padded image of `channels` channels and `padded_row_len` values per
+/// row.
+#[inline(always)]
 fn for_each_run(
     spec: &ConvSpec,
-    side_in: [usize; 2],
+    padded_row_len: usize,
+    channels: usize,
     oy: usize,
     ox: usize,
-    mut run: impl FnMut(usize, Option<usize>, usize),
+    mut run: impl FnMut(usize, usize, usize),
 ) {
-    let (h, w, c) = (side_in[0], side_in[1], spec.in_channels);
-    let (k, p) = (spec.kernel as isize, spec.padding as isize);
-    let (y0, x0) = (
-        (oy * spec.stride) as isize - p,
-        (ox * spec.stride) as isize - p,
-    );
-    let gin = spec.group_in();
+    let (k, c, gin) = (spec.kernel, channels, spec.group_in());
     let mut at = 0;
     for g in 0..spec.groups {
         for ky in 0..k {
-            let iy = y0 + ky;
-            let row_inside = iy >= 0 && iy < h as isize;
-            // Taps kx0..kx1 of this kernel row fall inside the input.
-            let kx0 = (-x0).clamp(0, k);
-            let kx1 = (w as isize - x0).clamp(kx0, k);
-            if !row_inside || kx0 == kx1 {
-                run(at, None, k as usize * gin);
-            } else if spec.groups == 1 {
-                let (kx0, kx1) = (kx0 as usize, kx1 as usize);
-                run(at, None, kx0 * c);
-                run(
-                    at + kx0 * c,
-                    Some((iy as usize * w + (x0 + kx0 as isize) as usize) * c),
-                    (kx1 - kx0) * c,
-                );
-                run(at + kx1 * c, None, (k as usize - kx1) * c);
+            let start = (oy * spec.stride + ky) * padded_row_len + ox * spec.stride * c;
+            if spec.groups == 1 {
+                run(at, start, k * c);
             } else {
                 for kx in 0..k {
-                    let offset = at + kx as usize * gin;
-                    let inside = kx >= kx0 && kx < kx1;
-                    let src = inside.then(|| (iy as usize * w + (x0 + kx) as usize) * c + g * gin);
-                    run(offset, src, gin);
+                    run(at + kx * gin, start + kx * c + g * gin, gin);
                 }
             }
-            at += k as usize * gin;
+            at += k * gin;
         }
     }
 }
 
-/// Writes the im2col rows of one image: row (oy, ox), then per group the k×k×Cin_g patch.
-pub fn im2col_image(
-    spec: &ConvSpec,
-    input: &[f32],
-    side_in: [usize; 2],
-    side_out: [usize; 2],
-    cols: &mut [f32],
-) {
-    let row_len = spec.groups * spec.group_cols();
-    for oy in 0..side_out[0] {
-        for ox in 0..side_out[1] {
-            let row = &mut cols[(oy * side_out[1] + ox) * row_len..][..row_len];
-            for_each_run(spec, side_in, oy, ox, |at, src, len| match src {
-                Some(s) => row[at..at + len].copy_from_slice(&input[s..s + len]),
-                None => row[at..at + len].fill(0.0),
-            });
-        }
-    }
+/// Scratch holding one image (h×w×c) inside a zero border of `padding`, reused image after
+/// image.
+#[derive(Debug, Clone)]
+pub struct Padded {
+    data: Vec<f32>,
+    /// Sides of the unpadded image.
+    side: [usize; 2],
+    channels: usize,
+    padding: usize,
 }
 
-/// Adds the im2col-shaped gradient rows of one image back onto its input gradient.
-pub fn col2im_image(
-    spec: &ConvSpec,
-    dcols: &[f32],
-    side_in: [usize; 2],
-    side_out: [usize; 2],
-    dinput: &mut [f32],
-) {
-    let row_len = spec.groups * spec.group_cols();
-    for oy in 0..side_out[0] {
-        for ox in 0..side_out[1] {
-            let row = &dcols[(oy * side_out[1] + ox) * row_len..][..row_len];
-            for_each_run(spec, side_in, oy, ox, |at, src, len| {
-                if let Some(s) = src {
-                    dinput[s..s + len]
+impl Padded {
+    /// All-zero scratch for images of `side` with `channels` channels and a border of `padding`.
+    pub fn new(side: [usize; 2], channels: usize, padding: usize) -> Padded {
+        let len = (side[0] + 2 * padding) * (side[1] + 2 * padding) * channels;
+        Padded {
+            data: vec![0.0; len],
+            side,
+            channels,
+            padding,
+        }
+    }
+
+    /// Values per padded row.
+    fn row_len(&self) -> usize {
+        (self.side[1] + 2 * self.padding) * self.channels
+    }
+
+    /// Offset of image row `y`'s first value.
+    fn interior_row(&self, y: usize) -> usize {
+        (y + self.padding) * self.row_len() + self.padding * self.channels
+    }
+
+    /// Copies `image` into the interior; the border stays as it is (zero unless a col2im wrote
+    /// it since the last [`Padded::clear`]).
+    pub fn load(&mut self, image: &[f32]) {
+        let width = self.side[1] * self.channels;
+        for y in 0..self.side[0] {
+            let at = self.interior_row(y);
+            self.data[at..at + width].copy_from_slice(&image[y * width..][..width]);
+        }
+    }
+
+    /// Zeroes the whole scratch, border included.
+    pub fn clear(&mut self) {
+        self.data.fill(0.0);
+    }
+
+    /// Copies the interior out to `image`.
+    pub fn store(&self, image: &mut [f32]) {
+        let width = self.side[1] * self.channels;
+        for y in 0..self.side[0] {
+            let at = self.interior_row(y);
+            image[y * width..][..width].copy_from_slice(&self.data[at..at + width]);
+        }
+    }
+
+    /// Writes the patch rows of the loaded image for `spec` (output `side_out`) into `cols`.
+    pub fn im2col(&self, spec: &ConvSpec, side_out: [usize; 2], cols: &mut [f32]) {
+        debug_assert_eq!(spec.padding, self.padding);
+        let row_len = spec.groups * spec.group_cols();
+        for oy in 0..side_out[0] {
+            for ox in 0..side_out[1] {
+                let row = &mut cols[(oy * side_out[1] + ox) * row_len..][..row_len];
+                for_each_run(
+                    spec,
+                    self.row_len(),
+                    self.channels,
+                    oy,
+                    ox,
+                    |at, src, len| {
+                        row[at..at + len].copy_from_slice(&self.data[src..src + len]);
+                    },
+                );
+            }
+        }
+    }
+
+    /// Adds patch-shaped gradient rows `dcols` of `spec` (output `side_out`) back onto the
+    /// positions they were read from, border included (call [`Padded::clear`] first, and
+    /// [`Padded::store`] to take out the interior).
+    pub fn col2im_add(&mut self, spec: &ConvSpec, dcols: &[f32], side_out: [usize; 2]) {
+        debug_assert_eq!(spec.padding, self.padding);
+        let row_len = spec.groups * spec.group_cols();
+        let (padded_row_len, channels) = (self.row_len(), self.channels);
+        for oy in 0..side_out[0] {
+            for ox in 0..side_out[1] {
+                let row = &dcols[(oy * side_out[1] + ox) * row_len..][..row_len];
+                for_each_run(spec, padded_row_len, channels, oy, ox, |at, dst, len| {
+                    self.data[dst..dst + len]
                         .iter_mut()
                         .zip(&row[at..at + len])
                         .for_each(|(d, g)| *d += g);
-                }
-            });
+                });
+            }
         }
     }
 }
