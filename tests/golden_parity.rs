@@ -79,10 +79,10 @@ impl Golden {
                 conv_weight_from_oihw(&self.f32(&format!("init.net.{name}.weight")), &conv.spec);
             conv.bias.value = self.f32(&format!("init.net.{name}.bias"));
         }
-        net.input.bn.gamma.value = self.f32("init.net.bn0.weight");
-        net.input.bn.beta.value = self.f32("init.net.bn0.bias");
-        net.input.bn.running_mean = self.f32("init.net.bn0.running_mean");
-        net.input.bn.running_var = self.f32("init.net.bn0.running_var");
+        net.stem.bn.gamma.value = self.f32("init.net.bn0.weight");
+        net.stem.bn.beta.value = self.f32("init.net.bn0.bias");
+        net.stem.bn.running_mean = self.f32("init.net.bn0.running_mean");
+        net.stem.bn.running_var = self.f32("init.net.bn0.running_var");
         net.fc.weight.value = self.f32("init.net.fc.weight");
         net.fc.bias.value = self.f32("init.net.fc.bias");
         for (h, name) in HEAD_NAMES.iter().enumerate() {
@@ -142,10 +142,10 @@ fn net_state(net: &mut ConvNet) -> Vec<(String, Vec<f32>)> {
         ));
         out.push((format!("{name}.bias"), conv.bias.value.clone()));
     }
-    out.push(("bn0.weight".into(), net.input.bn.gamma.value.clone()));
-    out.push(("bn0.bias".into(), net.input.bn.beta.value.clone()));
-    out.push(("bn0.running_mean".into(), net.input.bn.running_mean.clone()));
-    out.push(("bn0.running_var".into(), net.input.bn.running_var.clone()));
+    out.push(("bn0.weight".into(), net.stem.bn.gamma.value.clone()));
+    out.push(("bn0.bias".into(), net.stem.bn.beta.value.clone()));
+    out.push(("bn0.running_mean".into(), net.stem.bn.running_mean.clone()));
+    out.push(("bn0.running_var".into(), net.stem.bn.running_var.clone()));
     out.push(("fc.weight".into(), net.fc.weight.value.clone()));
     out.push(("fc.bias".into(), net.fc.bias.value.clone()));
     out
@@ -252,13 +252,13 @@ fn baseline_gradients_and_step_match_pytorch() {
     }
     assert_close(
         "grad bn0.weight",
-        &net.input.bn.gamma.grad,
+        &net.stem.bn.gamma.grad,
         &g.f32("baseline.grad.bn0.weight"),
         TOL,
     );
     assert_close(
         "grad bn0.bias",
-        &net.input.bn.beta.grad,
+        &net.stem.bn.beta.grad,
         &g.f32("baseline.grad.bn0.bias"),
         TOL,
     );

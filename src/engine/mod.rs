@@ -9,7 +9,7 @@ pub mod global_avg_pool;
 pub mod grad_reversal;
 pub mod im2col;
 pub mod init;
-pub mod input_conv;
+pub mod input_stem;
 pub mod linear;
 pub mod matmul;
 pub mod max_pool;

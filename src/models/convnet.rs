@@ -6,7 +6,7 @@ use crate::engine::batch_norm::BatchNorm2d;
 use crate::engine::conv2d::{Conv2d, ConvSpec};
 use crate::engine::global_avg_pool::{global_avg_pool_backward, global_avg_pool_forward};
 use crate::engine::init::{conv_normal, pytorch_default_uniform};
-use crate::engine::input_conv::InputConv;
+use crate::engine::input_stem::InputStem;
 use crate::engine::linear::Linear;
 use crate::engine::max_pool::MaxPool2d;
 use crate::engine::param::Param;
@@ -58,10 +58,8 @@ pub const CONV_SPECS: [ConvSpec; 4] = [
 /// f and g, with the activations of the last forward pass and reusable gradient buffers.
 #[derive(Debug, Clone)]
 pub struct ConvNet {
-    /// Input batch norm and 5×5 convolution (`bn0`, `conv1`), fused.
-    pub input: InputConv,
-    /// 3×3/2 max pooling.
-    pub pool: MaxPool2d,
+    /// Input batch norm, 5×5 convolution and 3×3/2 max pooling (`bn0`, `conv1`), fused.
+    pub stem: InputStem,
     /// 3×3 convolution producing φ.
     pub conv2: Conv2d,
     /// 3×3/2 convolution.
@@ -70,16 +68,13 @@ pub struct ConvNet {
     pub conv4: Conv2d,
     /// Classifier.
     pub fc: Linear,
-    conv1_out: Tensor,
     pooled1: Tensor,
-    routes1: Vec<u8>,
     phi: Tensor,
     relu3: Tensor,
     relu4: Tensor,
     pooled4: Tensor,
     logits: Tensor,
     dphi: Tensor,
-    dconv1_out: Tensor,
     scratch_small: Tensor,
     scratch_large: Tensor,
 }
@@ -98,22 +93,18 @@ impl ConvNet {
         let fc_w = pytorch_default_uniform(rng, CLASSES * 64, 64);
         let fc_b = pytorch_default_uniform(rng, CLASSES, 64);
         ConvNet {
-            input: InputConv::new(BatchNorm2d::new("bn0", 3), conv1),
-            pool: MaxPool2d::new(3, 2, 1),
+            stem: InputStem::new(BatchNorm2d::new("bn0", 3), conv1, MaxPool2d::new(3, 2, 1)),
             conv2,
             conv3,
             conv4,
             fc: Linear::new("fc", 64, CLASSES, fc_w, fc_b),
-            conv1_out: Tensor::empty(),
             pooled1: Tensor::empty(),
-            routes1: Vec::new(),
             phi: Tensor::empty(),
             relu3: Tensor::empty(),
             relu4: Tensor::empty(),
             pooled4: Tensor::empty(),
             logits: Tensor::empty(),
             dphi: Tensor::empty(),
-            dconv1_out: Tensor::empty(),
             scratch_small: Tensor::empty(),
             scratch_large: Tensor::empty(),
         }
@@ -122,11 +113,9 @@ impl ConvNet {
     /// f: input (N×28×28×3, normalized) → φ (N×14×14×32). `train` selects batch statistics
     /// (and updates the running ones) in the input batch norm.
     pub fn forward_features(&mut self, x: &Tensor, train: bool) -> &Tensor {
-        self.input.forward(x, train, &mut self.conv1_out);
+        self.stem.forward(x, train, &mut self.pooled1);
         // ReLU is monotone, so max-pooling then ReLU equals ReLU then max-pooling (values and
         // gradients), and costs a quarter of the work.
-        self.pool
-            .forward(&self.conv1_out, &mut self.pooled1, &mut self.routes1);
         relu_forward(&mut self.pooled1);
         self.conv2.forward(&self.pooled1, &mut self.phi);
         relu_forward(&mut self.phi);
@@ -184,18 +173,12 @@ impl ConvNet {
         self.conv2
             .backward(&self.dphi, true, Some(&mut self.scratch_small));
         relu_backward(&self.pooled1, &mut self.scratch_small);
-        self.pool.backward(
-            &self.scratch_small,
-            &self.routes1,
-            self.conv1_out.dims,
-            &mut self.dconv1_out,
-        );
-        self.input.backward(&self.dconv1_out);
+        self.stem.backward(&self.scratch_small);
     }
 
     /// Every trainable parameter, in a fixed order.
     pub fn params_mut(&mut self) -> Vec<&mut Param> {
-        let [gamma, beta, weight, bias] = self.input.params_mut();
+        let [gamma, beta, weight, bias] = self.stem.params_mut();
         vec![
             gamma,
             beta,
@@ -215,15 +198,15 @@ impl ConvNet {
     /// The batch norm's running statistics, with their names.
     pub fn running_stats_mut(&mut self) -> Vec<(&'static str, &mut Vec<f32>)> {
         vec![
-            ("bn0.running_mean", &mut self.input.bn.running_mean),
-            ("bn0.running_var", &mut self.input.bn.running_var),
+            ("bn0.running_mean", &mut self.stem.bn.running_mean),
+            ("bn0.running_var", &mut self.stem.bn.running_var),
         ]
     }
 
     /// The convolutions with their PyTorch names, for layout conversions.
     pub fn convs_mut(&mut self) -> [(&'static str, &mut Conv2d); 4] {
         [
-            ("conv1", &mut self.input.conv),
+            ("conv1", &mut self.stem.conv),
             ("conv2", &mut self.conv2),
             ("conv3", &mut self.conv3),
             ("conv4", &mut self.conv4),
