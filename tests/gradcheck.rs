@@ -140,7 +140,8 @@ fn conv2d_every_shape_the_networks_use() {
         let x = random_tensor(&mut rng, [2, 7, 7, spec.in_channels]);
         let out = run(|o| conv.forward(&x, o));
         let dy = random(&mut rng, out.data.len(), 1.0);
-        let dx = run(|dx| conv.backward(&Tensor::from_vec(out.dims, dy.clone()), true, Some(dx)));
+        let dx =
+            run(|dx| conv.backward(&x, &Tensor::from_vec(out.dims, dy.clone()), true, Some(dx)));
         check(&format!("{what} dx"), &mut rng, &dx.data, |i, d| {
             weighted_sum(
                 &run(|o| conv.clone().forward(&shifted(&x, i, d), o)).data,
@@ -427,7 +428,7 @@ fn whole_bias_heads() {
     let logits = model.forward(&phi, true);
     let mut dlogits = Tensor::zeros(logits.dims);
     heads_cross_entropy(logits, &bias, &mut dlogits);
-    let dphi = model.backward(&dlogits, true).clone();
+    let dphi = model.backward(&phi, &dlogits, true).clone();
     check_with_step("heads dφ", &mut rng, &dphi.data, NETWORK_EPS, |i, d| {
         loss(&mut heads.clone(), &shifted(&phi, i, d))
     });

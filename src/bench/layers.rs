@@ -62,7 +62,7 @@ fn conv_timing(
         for _ in 0..=runs {
             conv.forward(&x, &mut out);
             let started = std::time::Instant::now();
-            conv.backward(&dout, param_grads, dx.as_deref_mut());
+            conv.backward(&x, &dout, param_grads, dx.as_deref_mut());
             best = best.min(started.elapsed().as_secs_f64() * 1e3);
         }
         best

@@ -125,8 +125,6 @@ pub struct Conv2d {
     pub bias: Param,
     /// The patch matrix of the last forward (input patches) or its scratch (output patches).
     cols: Vec<f32>,
-    /// The last forward input (output patches only: their weight gradient needs it).
-    input: Tensor,
     /// The Winograd form's transformed weights, input and scratch (Winograd only).
     winograd: Winograd,
     /// Dimensions of the last forward input.
@@ -182,7 +180,6 @@ impl Conv2d {
             weight: Param::new(&format!("{name}.weight"), wdims, weight),
             bias: Param::new(&format!("{name}.bias"), vec![spec.out_channels], bias),
             cols: Vec::new(),
-            input: Tensor::empty(),
             winograd: Winograd::default(),
             input_dims: [0; 4],
         }
@@ -217,13 +214,26 @@ impl Conv2d {
         }
     }
 
-    /// Backward pass from `dout`. Adds the parameter gradients when `param_grads` is set and
-    /// writes the input gradient into `dinput` when one is given. Runs once per forward: it
-    /// reuses the forward's patch buffer as scratch.
-    pub fn backward(&mut self, dout: &Tensor, param_grads: bool, dinput: Option<&mut Tensor>) {
+    /// Backward pass from `dout`, given the `input` of the last forward pass (the caller keeps
+    /// it; only output patches read it, for their weight gradient). Adds the parameter gradients
+    /// when `param_grads` is set and writes the input gradient into `dinput` when one is given.
+    /// Runs once per forward: it reuses the forward's patch buffer as scratch.
+    pub fn backward(
+        &mut self,
+        input: &Tensor,
+        dout: &Tensor,
+        param_grads: bool,
+        dinput: Option<&mut Tensor>,
+    ) {
+        assert_eq!(
+            input.dims, self.input_dims,
+            "backward given the forward's input"
+        );
         match self.lowering {
             Lowering::InputPatches => self.backward_input_patches(dout, param_grads, dinput),
-            Lowering::OutputPatches => self.backward_output_patches(dout, param_grads, dinput),
+            Lowering::OutputPatches => {
+                self.backward_output_patches(input, dout, param_grads, dinput)
+            }
             Lowering::Winograd => {
                 if let Some((dw, db)) = self.winograd.backward(dout, param_grads, dinput) {
                     self.weight.accumulate_grad(&dw);
@@ -393,8 +403,6 @@ impl Conv2d {
         let geo = Geometry::new(&spec, input.dims);
         let wide = transposed.group_cols();
         let row_len = spec.groups * wide;
-        self.input.resize(input.dims);
-        self.input.data.copy_from_slice(&input.data);
         self.cols
             .resize(input.batch() * geo.rows_per_image * row_len, 0.0);
         let m = self.output_patch_weights();
@@ -435,6 +443,7 @@ impl Conv2d {
 
     fn backward_output_patches(
         &mut self,
+        input: &Tensor,
         dout: &Tensor,
         param_grads: bool,
         dinput: Option<&mut Tensor>,
@@ -465,7 +474,7 @@ impl Conv2d {
             let partials: Vec<(Vec<f32>, Vec<f32>)> = self
                 .cols
                 .par_chunks(task_rows * row_len)
-                .zip(self.input.data.par_chunks(task_rows * cin))
+                .zip(input.data.par_chunks(task_rows * cin))
                 .zip(dout.data.par_chunks(task_rows * cout))
                 .map(|((patches, input), dout)| {
                     let rows = dout.len() / cout;
@@ -640,11 +649,11 @@ mod tests {
             &direct(&spec, x, &w, &b),
         );
         let mut dx = Tensor::empty();
-        conv.backward(dout, true, Some(&mut dx));
+        conv.backward(x, dout, true, Some(&mut dx));
         // A second backward without parameter gradients gives the same input gradient.
         let mut dx_only = Tensor::empty();
         conv.forward(x, &mut out);
-        conv.backward(dout, false, Some(&mut dx_only));
+        conv.backward(x, dout, false, Some(&mut dx_only));
         assert_close(&format!("{lowering:?} dx alone"), &dx_only.data, &dx.data);
         [dx.data, conv.weight.grad, conv.bias.grad]
     }

@@ -381,7 +381,7 @@ mod tests {
         assert_close("output", &out.data, &want.data);
         let (mut dz, mut dy) = (Tensor::empty(), Tensor::empty());
         pool.backward(&dout, &routes, z.dims, &mut dz);
-        conv.backward(&dz, true, Some(&mut dy));
+        conv.backward(&y, &dz, true, Some(&mut dy));
         bn.backward(&dy, true, None);
         assert_close("dW", &stem.conv.weight.grad, &conv.weight.grad);
         assert_close("db", &stem.conv.bias.grad, &conv.bias.grad);

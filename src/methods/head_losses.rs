@@ -6,6 +6,7 @@ use crate::engine::neg_entropy::neg_entropy;
 use crate::engine::tensor::Tensor;
 use crate::engine::uniform_confusion::uniform_confusion;
 use crate::models::bias_heads::{BINS, HEADS};
+use rayon::prelude::*;
 
 /// Head `h`'s labels in row order (n, position), from bias labels laid out `[n][h][position]`.
 fn head_labels(bias: &[u8], h: usize) -> Vec<u8> {
@@ -34,23 +35,39 @@ pub fn heads_cross_entropy(logits: &Tensor, bias: &[u8], grad: &mut Tensor) -> f
         .sum()
 }
 
-/// Fraction of labelled pixels whose bin each head predicts correctly, pooled over the heads.
+/// Labelled pixels whose bin the heads predict correctly, and labelled pixels, pooled over the
+/// heads; in parallel over blocks of rows.
 pub fn heads_accuracy(logits: &Tensor, bias: &[u8]) -> (usize, usize) {
-    let (mut correct, mut total) = (0, 0);
-    for h in 0..HEADS {
-        for (r, &label) in head_labels(bias, h).iter().enumerate() {
-            if label == IGNORE {
-                continue;
+    const ROWS: usize = 1024;
+    let row = HEADS * BINS;
+    logits
+        .data
+        .par_chunks(ROWS * row)
+        .enumerate()
+        .map(|(block, logits)| {
+            let (mut correct, mut total) = (0, 0);
+            for (r, z) in logits.chunks_exact(row).enumerate() {
+                // Bias labels are laid out [n][h][position]; rows are (n, position).
+                let (n, position) = (
+                    (block * ROWS + r) / BIAS_POSITIONS,
+                    (block * ROWS + r) % BIAS_POSITIONS,
+                );
+                for h in 0..HEADS {
+                    let label = bias[(n * HEADS + h) * BIAS_POSITIONS + position];
+                    if label == IGNORE {
+                        continue;
+                    }
+                    let z = &z[h * BINS..][..BINS];
+                    let best = (0..BINS)
+                        .max_by(|&a, &b| z[a].total_cmp(&z[b]))
+                        .expect("bins");
+                    correct += usize::from(best == usize::from(label));
+                    total += 1;
+                }
             }
-            let z = &logits.data[r * HEADS * BINS + h * BINS..][..BINS];
-            let best = (0..BINS)
-                .max_by(|&a, &b| z[a].total_cmp(&z[b]))
-                .expect("bins");
-            correct += usize::from(best == usize::from(label));
-            total += 1;
-        }
-    }
-    (correct, total)
+            (correct, total)
+        })
+        .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
 }
 
 /// A per-pixel loss over one head's slice of the logits (see `engine::neg_entropy`).
@@ -83,4 +100,42 @@ pub fn heads_neg_entropy(logits: &Tensor, scale: f32, grad: &mut Tensor) -> f32 
 /// `scale ×` the mean over heads of each head's mean confusion loss; adds the gradient.
 pub fn heads_confusion(logits: &Tensor, scale: f32, grad: &mut Tensor) -> f32 {
     heads_mean(logits, scale, grad, uniform_confusion)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Over several blocks of rows, each head's prediction at each pixel is compared with that
+    /// head's label at that pixel (labels laid out [n][h][position]); ignored pixels do not
+    /// count.
+    #[test]
+    fn accuracy_counts_each_heads_labelled_pixels() {
+        let images = 7;
+        let rows = images * BIAS_POSITIONS;
+        let mut bias = vec![0u8; images * HEADS * BIAS_POSITIONS];
+        let mut logits = Tensor::zeros([images, 14, 14, HEADS * BINS]);
+        let (mut want_correct, mut want_total) = (0, 0);
+        for r in 0..rows {
+            let (n, position) = (r / BIAS_POSITIONS, r % BIAS_POSITIONS);
+            for h in 0..HEADS {
+                let ignored = (r + 2 * h) % 5 == 0;
+                let label = ((r + h) % BINS) as u8;
+                bias[(n * HEADS + h) * BIAS_POSITIONS + position] =
+                    if ignored { IGNORE } else { label };
+                let right = (3 * r + h) % 4 != 0;
+                let predicted = if right {
+                    label
+                } else {
+                    (label + 1) % BINS as u8
+                };
+                logits.data[r * HEADS * BINS + h * BINS + usize::from(predicted)] = 1.0;
+                if !ignored {
+                    want_total += 1;
+                    want_correct += usize::from(right);
+                }
+            }
+        }
+        assert_eq!(heads_accuracy(&logits, &bias), (want_correct, want_total));
+    }
 }

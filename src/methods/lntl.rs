@@ -66,7 +66,7 @@ pub fn color_phase(
     let mut dlogits = Tensor::zeros(logits.dims);
     let loss = heads_cross_entropy(logits, &batch.bias, &mut dlogits);
     let (correct, labelled) = heads_accuracy(logits, &batch.bias);
-    let dphi = heads.backward(&dlogits, true);
+    let dphi = heads.backward(net.features(), &dlogits, true);
     if let Some(scale) = reversal {
         net.zero_feature_grad();
         grad_reversal_backward(dphi, scale, net.feature_grad_mut());
@@ -109,7 +109,7 @@ pub fn feature_phase(
     };
     net.zero_feature_grad();
     net.backward_classifier(&dlogits);
-    let dphi = heads.backward(&dhead, false);
+    let dphi = heads.backward(net.features(), &dhead, false);
     let total = net.feature_grad_mut();
     total
         .data

@@ -187,15 +187,15 @@ impl BiasHeads {
         &self.logits
     }
 
-    /// Backward from the logits' gradient; adds the heads' parameter gradients when
-    /// `param_grads`; returns dφ.
-    pub fn backward(&mut self, dlogits: &Tensor, param_grads: bool) -> &Tensor {
+    /// Backward from the logits' gradient, given the φ of the last forward pass; adds the
+    /// heads' parameter gradients when `param_grads`; returns dφ.
+    pub fn backward(&mut self, phi: &Tensor, dlogits: &Tensor, param_grads: bool) -> &Tensor {
         self.conv_b
-            .backward(dlogits, param_grads, Some(&mut self.dhidden));
+            .backward(&self.hidden, dlogits, param_grads, Some(&mut self.dhidden));
         self.bn
             .backward(&self.dhidden, param_grads, Some(&mut self.dpre_norm));
         self.conv_a
-            .backward(&self.dpre_norm, param_grads, Some(&mut self.dphi));
+            .backward(phi, &self.dpre_norm, param_grads, Some(&mut self.dphi));
         &self.dphi
     }
 

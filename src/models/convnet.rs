@@ -155,11 +155,19 @@ impl ConvNet {
         let dpooled = self.fc.backward(dlogits, [dlogits.batch(), 1, 1, 64]);
         global_avg_pool_backward(&dpooled, self.relu4.dims, &mut self.scratch_small);
         relu_backward(&self.relu4, &mut self.scratch_small);
-        self.conv4
-            .backward(&self.scratch_small, true, Some(&mut self.scratch_large));
+        self.conv4.backward(
+            &self.relu3,
+            &self.scratch_small,
+            true,
+            Some(&mut self.scratch_large),
+        );
         relu_backward(&self.relu3, &mut self.scratch_large);
-        self.conv3
-            .backward(&self.scratch_large, true, Some(&mut self.scratch_small));
+        self.conv3.backward(
+            &self.phi,
+            &self.scratch_large,
+            true,
+            Some(&mut self.scratch_small),
+        );
         self.dphi
             .data
             .iter_mut()
@@ -170,8 +178,12 @@ impl ConvNet {
     /// Backward through f from the accumulated dφ: adds f's parameter gradients.
     pub fn backward_features(&mut self) {
         relu_backward(&self.phi, &mut self.dphi);
-        self.conv2
-            .backward(&self.dphi, true, Some(&mut self.scratch_small));
+        self.conv2.backward(
+            &self.pooled1,
+            &self.dphi,
+            true,
+            Some(&mut self.scratch_small),
+        );
         relu_backward(&self.pooled1, &mut self.scratch_small);
         self.stem.backward(&self.scratch_small);
     }

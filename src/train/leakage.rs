@@ -43,7 +43,7 @@ pub fn color_leakage(
         let logits = heads.forward(net.features(), true);
         let mut dlogits = Tensor::zeros(logits.dims);
         heads_cross_entropy(logits, &batch.bias, &mut dlogits);
-        heads.backward(&dlogits, true);
+        heads.backward(net.features(), &dlogits, true);
         sgd_step(heads.params_mut(), PROBE_SGD.lr, &PROBE_SGD);
     }
     let (mut correct, mut total) = (0, 0);
