@@ -153,6 +153,10 @@ impl Geometry {
     }
 }
 
+/// Bytes of patch rows one thread forms at a time in a blocked lowering: enough rows for
+/// efficient products, few enough to stay in a core's L2 cache.
+const PATCH_BLOCK_BYTES: usize = 1 << 20;
+
 /// Adds `b` to every row of the channels-last `out`.
 fn add_bias(out: &mut [f32], b: &[f32]) {
     for row in out.chunks_exact_mut(b.len()) {
@@ -397,50 +401,67 @@ impl Conv2d {
         m
     }
 
+    /// Images per block of output patches: the block's products (k²·Cout_g per input value)
+    /// stay within [`PATCH_BLOCK_BYTES`].
+    fn output_patch_block(&self, geo: &Geometry) -> usize {
+        let row_bytes = self.spec.groups * self.spec.transposed().group_cols() * 4;
+        (PATCH_BLOCK_BYTES / (geo.rows_per_image * row_bytes)).clamp(1, geo.per_task)
+    }
+
     fn forward_output_patches(&mut self, input: &Tensor, out: &mut Tensor) {
         let spec = self.spec;
         let transposed = spec.transposed();
         let geo = Geometry::new(&spec, input.dims);
         let wide = transposed.group_cols();
         let row_len = spec.groups * wide;
+        let block = self.output_patch_block(&geo);
+        let block_len = block * geo.rows_per_image * row_len;
         self.cols
-            .resize(input.batch() * geo.rows_per_image * row_len, 0.0);
+            .resize(input.batch().div_ceil(geo.per_task) * block_len, 0.0);
         let m = self.output_patch_weights();
         let bias = &self.bias.value;
         let (item_in, item_out) = (input.item_len(), geo.rows_per_image * spec.out_channels);
         self.cols
-            .par_chunks_mut(geo.per_task * geo.rows_per_image * row_len)
+            .par_chunks_mut(block_len)
             .zip(out.data.par_chunks_mut(geo.per_task * item_out))
             .zip(input.data.par_chunks(geo.per_task * item_in))
             .for_each(|((products, out), input)| {
-                let rows = input.len() / spec.in_channels;
-                for g in 0..spec.groups {
-                    matmul(
-                        rows,
-                        wide,
-                        spec.group_in(),
-                        MatRef::rows(input, g * spec.group_in(), spec.in_channels),
-                        MatRef::rows(&m, g * spec.group_weights(), wide),
-                        products,
-                        g * wide,
-                        row_len,
-                        false,
-                    );
-                }
                 let mut padded = Padded::new(geo.side_out, spec.out_channels, transposed.padding);
-                for (i, out) in out.chunks_exact_mut(item_out).enumerate() {
-                    padded.clear();
-                    padded.col2im_add(
-                        &transposed,
-                        &products[i * geo.rows_per_image * row_len..],
-                        geo.side_in,
-                    );
-                    padded.store(out);
+                let blocks = out
+                    .chunks_mut(block * item_out)
+                    .zip(input.chunks(block * item_in));
+                for (out, input) in blocks {
+                    let rows = input.len() / spec.in_channels;
+                    for g in 0..spec.groups {
+                        matmul(
+                            rows,
+                            wide,
+                            spec.group_in(),
+                            MatRef::rows(input, g * spec.group_in(), spec.in_channels),
+                            MatRef::rows(&m, g * spec.group_weights(), wide),
+                            products,
+                            g * wide,
+                            row_len,
+                            false,
+                        );
+                    }
+                    for (i, out) in out.chunks_exact_mut(item_out).enumerate() {
+                        padded.clear();
+                        padded.col2im_add(
+                            &transposed,
+                            &products[i * geo.rows_per_image * row_len..],
+                            geo.side_in,
+                        );
+                        padded.store(out);
+                    }
                 }
                 add_bias(out, bias);
             });
     }
 
+    /// The backward pass of output patches, block of images by block: the output gradient's
+    /// patches of a block feed both the weight gradient and the input gradient while they are
+    /// in cache.
     fn backward_output_patches(
         &mut self,
         input: &Tensor,
@@ -454,47 +475,84 @@ impl Conv2d {
         let wide = transposed.group_cols();
         let row_len = spec.groups * wide;
         let (cin, cout) = (spec.in_channels, spec.out_channels);
-        let item_out = geo.rows_per_image * cout;
-        let task_rows = geo.per_task * geo.rows_per_image;
-        self.cols
-            .par_chunks_mut(task_rows * row_len)
+        let (item_in, item_out) = (geo.rows_per_image * cin, geo.rows_per_image * cout);
+        let block = self.output_patch_block(&geo);
+        let block_len = block * geo.rows_per_image * row_len;
+        let tasks = dout.batch().div_ceil(geo.per_task);
+        let m = self.output_patch_weights();
+        // Each task's share of the input gradient, if one is wanted.
+        let dinput_parts: Vec<Option<&mut [f32]>> = match dinput {
+            Some(dinput) => {
+                dinput.resize(self.input_dims);
+                dinput
+                    .data
+                    .chunks_mut(geo.per_task * item_in)
+                    .map(Some)
+                    .collect()
+            }
+            None => (0..tasks).map(|_| None).collect(),
+        };
+        let partials: Vec<(Vec<f32>, Vec<f32>)> = self
+            .cols
+            .par_chunks_mut(block_len)
             .zip(dout.data.par_chunks(geo.per_task * item_out))
-            .for_each(|(patches, dout)| {
+            .zip(input.data.par_chunks(geo.per_task * item_in))
+            .zip(dinput_parts)
+            .map(|(((patches, dout), input), mut dinput)| {
+                let mut dm = vec![0.0; if param_grads { m.len() } else { 0 }];
                 let mut padded = Padded::new(geo.side_out, cout, transposed.padding);
-                for (i, dout) in dout.chunks_exact(item_out).enumerate() {
-                    padded.load(dout);
-                    padded.im2col(
-                        &transposed,
-                        geo.side_in,
-                        &mut patches[i * geo.rows_per_image * row_len..],
-                    );
-                }
-            });
-        if param_grads {
-            let partials: Vec<(Vec<f32>, Vec<f32>)> = self
-                .cols
-                .par_chunks(task_rows * row_len)
-                .zip(input.data.par_chunks(task_rows * cin))
-                .zip(dout.data.par_chunks(task_rows * cout))
-                .map(|((patches, input), dout)| {
-                    let rows = dout.len() / cout;
-                    let mut dm = vec![0.0; spec.groups * spec.group_weights()];
-                    for g in 0..spec.groups {
-                        matmul(
-                            spec.group_in(),
-                            wide,
-                            rows,
-                            MatRef::transposed(input, g * spec.group_in(), cin),
-                            MatRef::rows(patches, g * wide, row_len),
-                            &mut dm,
-                            g * spec.group_weights(),
-                            wide,
-                            false,
+                for (b, (dout, input)) in dout
+                    .chunks(block * item_out)
+                    .zip(input.chunks(block * item_in))
+                    .enumerate()
+                {
+                    for (i, dout) in dout.chunks_exact(item_out).enumerate() {
+                        padded.load(dout);
+                        padded.im2col(
+                            &transposed,
+                            geo.side_in,
+                            &mut patches[i * geo.rows_per_image * row_len..],
                         );
                     }
-                    (dm, sum_positions(dout, cout))
-                })
-                .collect();
+                    let rows = input.len() / cin;
+                    for g in 0..spec.groups {
+                        if param_grads {
+                            matmul(
+                                spec.group_in(),
+                                wide,
+                                rows,
+                                MatRef::transposed(input, g * spec.group_in(), cin),
+                                MatRef::rows(patches, g * wide, row_len),
+                                &mut dm,
+                                g * spec.group_weights(),
+                                wide,
+                                true,
+                            );
+                        }
+                        if let Some(dinput) = dinput.as_deref_mut() {
+                            matmul(
+                                rows,
+                                spec.group_in(),
+                                wide,
+                                MatRef::rows(patches, g * wide, row_len),
+                                MatRef::transposed(&m, g * spec.group_weights(), wide),
+                                &mut dinput[b * block * item_in..],
+                                g * spec.group_in(),
+                                cin,
+                                false,
+                            );
+                        }
+                    }
+                }
+                let db = if param_grads {
+                    sum_positions(dout, cout)
+                } else {
+                    Vec::new()
+                };
+                (dm, db)
+            })
+            .collect();
+        if param_grads {
             let mut dw = vec![0.0; self.weight.value.len()];
             for (dm, db) in partials {
                 for (w, m) in self.output_patch_index_pairs() {
@@ -504,31 +562,6 @@ impl Conv2d {
             }
             self.weight.accumulate_grad(&dw);
         }
-        let Some(dinput) = dinput else {
-            return;
-        };
-        dinput.resize(self.input_dims);
-        let m = self.output_patch_weights();
-        dinput
-            .data
-            .par_chunks_mut(task_rows * cin)
-            .zip(self.cols.par_chunks(task_rows * row_len))
-            .for_each(|(dinput, patches)| {
-                let rows = dinput.len() / cin;
-                for g in 0..spec.groups {
-                    matmul(
-                        rows,
-                        spec.group_in(),
-                        wide,
-                        MatRef::rows(patches, g * wide, row_len),
-                        MatRef::transposed(&m, g * spec.group_weights(), wide),
-                        dinput,
-                        g * spec.group_in(),
-                        cin,
-                        false,
-                    );
-                }
-            });
     }
 }
 
@@ -672,19 +705,22 @@ mod tests {
             padding: 1,
             groups,
         };
+        // (shape, lowering, [images, height, width]); the heads' shape at 13 images spans several
+        // blocks of output patches per thread, the last one partial.
         let cases = [
-            (conv3x3(12, 6, 3), Lowering::OutputPatches),
-            (conv3x3(12, 20, 1), Lowering::Winograd),
-            (conv3x3(33, 17, 1), Lowering::Winograd),
+            (conv3x3(12, 6, 3), Lowering::OutputPatches, [3, 5, 6]),
+            (conv3x3(96, 24, 3), Lowering::OutputPatches, [13, 14, 14]),
+            (conv3x3(12, 20, 1), Lowering::Winograd, [3, 5, 6]),
+            (conv3x3(33, 17, 1), Lowering::Winograd, [3, 5, 6]),
         ];
-        for (spec, lowering) in cases {
+        for (spec, lowering, [n, h, w]) in cases {
             let x = Tensor::from_vec(
-                [3, 5, 6, spec.in_channels],
-                values(3 * 5 * 6 * spec.in_channels, 0.1),
+                [n, h, w, spec.in_channels],
+                values(n * h * w * spec.in_channels, 0.1),
             );
             let dout = Tensor::from_vec(
-                [3, 5, 6, spec.out_channels],
-                values(3 * 5 * 6 * spec.out_channels, 2.9),
+                [n, h, w, spec.out_channels],
+                values(n * h * w * spec.out_channels, 2.9),
             );
             let want = gradients(spec, Lowering::InputPatches, &x, &dout);
             let got = gradients(spec, lowering, &x, &dout);
