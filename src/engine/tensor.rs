@@ -1,5 +1,7 @@
 //! A batch of feature maps: `data[((n·H + y)·W + x)·C + c]` (NHWC, channels last).
 
+use rayon::prelude::*;
+
 /// An NHWC tensor of f32.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tensor {
@@ -75,6 +77,17 @@ impl Tensor {
 /// so every core gets one contiguous block (and one large matrix product) per layer.
 pub fn items_per_task(batch: usize) -> usize {
     batch.div_ceil(rayon::current_num_threads()).max(1)
+}
+
+/// `dst += scale·src` element-wise, in parallel (for φ-sized gradients, where a single thread
+/// would leave the other core idle).
+pub fn add_scaled(dst: &mut Tensor, src: &Tensor, scale: f32) {
+    assert_eq!(dst.dims, src.dims, "added tensors' shapes");
+    const CHUNK: usize = 1 << 15;
+    dst.data
+        .par_chunks_mut(CHUNK)
+        .zip(src.data.par_chunks(CHUNK))
+        .for_each(|(d, s)| d.iter_mut().zip(s).for_each(|(d, s)| *d += scale * s));
 }
 
 /// Per-channel sums over every position of the channels-last `data` (a bias gradient).

@@ -541,8 +541,8 @@ fn transform_output(m: &[f32], plan: &Plan, bias: &[f32], y: &mut [f32]) {
                     let (oy, ox) = (2 * ty + r, 2 * tx + s);
                     if oy < plan.side[0] && ox < plan.side[1] {
                         let at = (oy * plan.side[1] + ox) * cout + c0;
-                        update_lane(&mut y[at..], lane, lanes, |_, v| v);
-                        update_lane(&mut y[at..], &bias_lane, lanes, |y, b| y + b);
+                        let biased: Lane = std::array::from_fn(|l| lane[l] + bias_lane[l]);
+                        update_lane(&mut y[at..], &biased, lanes, |_, v| v);
                     }
                 }
             }

@@ -10,7 +10,7 @@
 
 use crate::engine::grad_reversal::grad_reversal_backward;
 use crate::engine::sgd::{SgdConfig, sgd_step};
-use crate::engine::tensor::Tensor;
+use crate::engine::tensor::{Tensor, add_scaled};
 use crate::methods::baseline::{ClassifierStep, classification_loss, count_correct};
 use crate::methods::batch::Batch;
 use crate::methods::head_losses::{heads_accuracy, heads_cross_entropy, heads_neg_entropy};
@@ -110,12 +110,7 @@ pub fn feature_phase(
     net.zero_feature_grad();
     net.backward_classifier(&dlogits);
     let dphi = heads.backward(net.features(), &dhead, false);
-    let total = net.feature_grad_mut();
-    total
-        .data
-        .iter_mut()
-        .zip(&dphi.data)
-        .for_each(|(t, g)| *t += g);
+    add_scaled(net.feature_grad_mut(), dphi, 1.0);
     net.backward_features();
     sgd_step(net.params_mut(), lr, sgd);
     (classifier, regularization)

@@ -11,7 +11,7 @@ use crate::engine::linear::Linear;
 use crate::engine::max_pool::MaxPool2d;
 use crate::engine::param::Param;
 use crate::engine::relu::{relu_backward, relu_forward};
-use crate::engine::tensor::Tensor;
+use crate::engine::tensor::{Tensor, add_scaled};
 use rand_chacha::ChaCha8Rng;
 
 /// Channels of the feature map φ.
@@ -168,11 +168,7 @@ impl ConvNet {
             true,
             Some(&mut self.scratch_small),
         );
-        self.dphi
-            .data
-            .iter_mut()
-            .zip(&self.scratch_small.data)
-            .for_each(|(d, g)| *d += g);
+        add_scaled(&mut self.dphi, &self.scratch_small, 1.0);
     }
 
     /// Backward through f from the accumulated dφ: adds f's parameter gradients.
