@@ -190,7 +190,7 @@ fn batch_norm_training_mode() {
             assert!(out.data.contains(&0.0), "the ReLU clamps something");
         }
         let dy = random(&mut rng, out.data.len(), 1.0);
-        let dx = run(|dx| bn.backward(&Tensor::from_vec(out.dims, dy.clone()), true, Some(dx)));
+        let dx = run(|dx| bn.backward(&x, &Tensor::from_vec(out.dims, dy.clone()), true, Some(dx)));
         check_with_step(&format!("{what} dx"), &mut rng, &dx.data, eps, |i, d| {
             weighted_sum(
                 &run(|o| bn.clone().forward_train(&shifted(&x, i, d), o)).data,

@@ -115,7 +115,7 @@ pub fn layer_timings(batch: usize, runs: usize) -> Vec<LayerTiming> {
     let mut bn = BatchNorm2d::with_relu("heads.bn", CONV_A.out_channels);
     let (_, bn_forward) = time_runs(runs, || bn.forward_train(&x, &mut y));
     // Batch norm's backward computes both gradients in one pass.
-    let (_, bn_backward) = time_runs(runs, || bn.backward(&x, true, Some(&mut dx)));
+    let (_, bn_backward) = time_runs(runs, || bn.backward(&x, &x, true, Some(&mut dx)));
     timings.push(other("heads.bn", bn_forward, Some(bn_backward)));
     let x = random_tensor(&mut rng, [batch, 28, 28, 3]);
     let mut bn0 = BatchNorm2d::new("bn0", 3);

@@ -5,6 +5,8 @@
 //! `σ²·n/(n − 1)`. Backward: `dγ = Σ dy·x̂`, `dβ = Σ dy`,
 //! `dx = γ/√(σ² + ε) · (dy − mean(dy) − x̂·mean(dy·x̂))`.
 //! Evaluation: the running stats replace the batch stats.
+//! The forward pass keeps only μ and 1/σ; the backward pass recomputes x̂ from the input, which
+//! the caller keeps anyway, instead of reading a stored copy.
 //! A layer built with [`BatchNorm2d::with_relu`] applies the ReLU that follows it in the same
 //! pass: it outputs `max(0, y)`, and its backward uses `dy·[y > 0]`, with `y > 0` recomputed
 //! from x̂ as `γ·x̂ + β > 0`, so no pass of its own and no stored output.
@@ -29,8 +31,8 @@ pub struct BatchNorm2d {
     pub running_mean: Vec<f32>,
     /// Running (unbiased) variance.
     pub running_var: Vec<f32>,
-    /// x̂ of the last training forward.
-    normalized: Vec<f32>,
+    /// Batch mean μ of the last training forward.
+    mean: Vec<f32>,
     /// 1/√(σ² + ε) of the last training forward.
     inv_std: Vec<f32>,
     /// Whether the ReLU that follows is fused in.
@@ -123,7 +125,7 @@ impl BatchNorm2d {
             beta: Param::new(&format!("{name}.bias"), vec![channels], vec![0.0; channels]),
             running_mean: vec![0.0; channels],
             running_var: vec![1.0; channels],
-            normalized: Vec::new(),
+            mean: Vec::new(),
             inv_std: Vec::new(),
             relu: false,
         }
@@ -198,36 +200,18 @@ impl BatchNorm2d {
     }
 
     /// Training-mode forward into `out`: normalizes with batch statistics and updates the
-    /// running stats.
+    /// running stats. Keeps only the statistics: the backward pass recomputes x̂ from the input.
     pub fn forward_train(&mut self, input: &Tensor, out: &mut Tensor) {
-        let c = self.channels();
-        let (mean32, inv_std) = self.batch_statistics(input);
-        self.inv_std = inv_std;
-        self.normalized.resize(input.data.len(), 0.0);
-        out.resize(input.dims);
-        let rows_per_task = items_per_task(input.batch()) * input.item_len();
-        // Every per-channel slice cut to length c, so the inner loops run without bounds checks.
-        let (mean, inv_std) = (&mean32[..c], &self.inv_std[..c]);
-        let (gamma, beta) = (&self.gamma.value[..c], &self.beta.value[..c]);
-        let relu = self.relu;
-        out.data
-            .par_chunks_mut(rows_per_task)
-            .zip(self.normalized.par_chunks_mut(rows_per_task))
-            .zip(input.data.par_chunks(rows_per_task))
-            .for_each(|((out, xhat), x)| {
-                for ((o, h), x) in out
-                    .chunks_exact_mut(c)
-                    .zip(xhat.chunks_exact_mut(c))
-                    .zip(x.chunks_exact(c))
-                {
-                    let (o, h, x) = (&mut o[..c], &mut h[..c], &x[..c]);
-                    for ch in 0..c {
-                        h[ch] = (x[ch] - mean[ch]) * inv_std[ch];
-                        let y = gamma[ch] * h[ch] + beta[ch];
-                        o[ch] = if relu { y.max(0.0) } else { y };
-                    }
-                }
-            });
+        let (mean, inv_std) = self.batch_statistics(input);
+        // y = γ·(x − μ)/σ + β = x·(γ/σ) + (β − μ·γ/σ).
+        let scale: Vec<f32> = (0..self.channels())
+            .map(|ch| self.gamma.value[ch] * inv_std[ch])
+            .collect();
+        let shift: Vec<f32> = (0..self.channels())
+            .map(|ch| self.beta.value[ch] - mean[ch] * scale[ch])
+            .collect();
+        scale_shift(input, &scale, &shift, self.relu, out);
+        (self.mean, self.inv_std) = (mean, inv_std);
     }
 
     /// Evaluation-mode forward into `out`, with the running statistics.
@@ -242,22 +226,30 @@ impl BatchNorm2d {
         scale_shift(input, &scale, &shift, self.relu, out);
     }
 
-    /// Backward of the last training forward. Adds dγ, dβ when `param_grads`; writes dx into
-    /// `dinput` when one is given.
-    pub fn backward(&mut self, dout: &Tensor, param_grads: bool, dinput: Option<&mut Tensor>) {
+    /// Backward of the last training forward, given its `input`. Adds dγ, dβ when
+    /// `param_grads`; writes dx into `dinput` when one is given.
+    pub fn backward(
+        &mut self,
+        input: &Tensor,
+        dout: &Tensor,
+        param_grads: bool,
+        dinput: Option<&mut Tensor>,
+    ) {
         let c = self.channels();
+        assert_eq!(input.dims, dout.dims, "batch norm backward shapes");
         let n = dout.rows() as f64;
-        let xhat = &self.normalized;
+        let (mean, inv_std) = (&self.mean[..c], &self.inv_std[..c]);
         let (gamma, beta) = (self.gamma.value.clone(), self.beta.value.clone());
         let (gamma, beta, relu) = (&gamma[..c], &beta[..c], self.relu);
         // One pass for both sums: dβ = Σ dy (first c), dγ = Σ dy·x̂ (last c).
-        let sums = channel_sums(&dout.data, xhat, c, 2 * c, |s, gr, hr| {
+        let sums = channel_sums(&dout.data, &input.data, c, 2 * c, |s, gr, xr| {
             let (sb, sg) = s.split_at_mut(c);
-            let (sb, sg, gr, hr) = (&mut sb[..c], &mut sg[..c], &gr[..c], &hr[..c]);
+            let (sb, sg, gr, xr) = (&mut sb[..c], &mut sg[..c], &gr[..c], &xr[..c]);
             for ch in 0..c {
-                let g = through_relu(relu, gr[ch], gamma[ch] * hr[ch] + beta[ch]);
+                let h = (xr[ch] - mean[ch]) * inv_std[ch];
+                let g = through_relu(relu, gr[ch], gamma[ch] * h + beta[ch]);
                 sb[ch] += g;
-                sg[ch] += g * hr[ch];
+                sg[ch] += g * h;
             }
         });
         let (dbeta, dgamma) = sums.split_at(c);
@@ -272,24 +264,25 @@ impl BatchNorm2d {
         };
         let mean_dy: Vec<f32> = dbeta.iter().map(|s| (s / n) as f32).collect();
         let mean_dy_xhat: Vec<f32> = dgamma.iter().map(|s| (s / n) as f32).collect();
-        let scale: Vec<f32> = (0..c).map(|ch| gamma[ch] * self.inv_std[ch]).collect();
+        let scale: Vec<f32> = (0..c).map(|ch| gamma[ch] * inv_std[ch]).collect();
         let (scale, mean_dy, mean_dy_xhat) = (&scale[..c], &mean_dy[..c], &mean_dy_xhat[..c]);
         dx.resize(dout.dims);
         let rows_per_task = items_per_task(dout.batch()) * dout.item_len();
         dx.data
             .par_chunks_mut(rows_per_task)
             .zip(dout.data.par_chunks(rows_per_task))
-            .zip(xhat.par_chunks(rows_per_task))
-            .for_each(|((dx, dy), h)| {
-                for ((dxr, dyr), hr) in dx
+            .zip(input.data.par_chunks(rows_per_task))
+            .for_each(|((dx, dy), x)| {
+                for ((dxr, dyr), xr) in dx
                     .chunks_exact_mut(c)
                     .zip(dy.chunks_exact(c))
-                    .zip(h.chunks_exact(c))
+                    .zip(x.chunks_exact(c))
                 {
-                    let (dxr, dyr, hr) = (&mut dxr[..c], &dyr[..c], &hr[..c]);
+                    let (dxr, dyr, xr) = (&mut dxr[..c], &dyr[..c], &xr[..c]);
                     for ch in 0..c {
-                        let g = through_relu(relu, dyr[ch], gamma[ch] * hr[ch] + beta[ch]);
-                        dxr[ch] = scale[ch] * (g - mean_dy[ch] - hr[ch] * mean_dy_xhat[ch]);
+                        let h = (xr[ch] - mean[ch]) * inv_std[ch];
+                        let g = through_relu(relu, dyr[ch], gamma[ch] * h + beta[ch]);
+                        dxr[ch] = scale[ch] * (g - mean_dy[ch] - h * mean_dy_xhat[ch]);
                     }
                 }
             });

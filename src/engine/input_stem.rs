@@ -382,7 +382,7 @@ mod tests {
         let (mut dz, mut dy) = (Tensor::empty(), Tensor::empty());
         pool.backward(&dout, &routes, z.dims, &mut dz);
         conv.backward(&y, &dz, true, Some(&mut dy));
-        bn.backward(&dy, true, None);
+        bn.backward(&x, &dy, true, None);
         assert_close("dW", &stem.conv.weight.grad, &conv.weight.grad);
         assert_close("db", &stem.conv.bias.grad, &conv.bias.grad);
         assert_close("dγ", &stem.bn.gamma.grad, &bn.gamma.grad);

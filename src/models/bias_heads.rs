@@ -192,8 +192,12 @@ impl BiasHeads {
     pub fn backward(&mut self, phi: &Tensor, dlogits: &Tensor, param_grads: bool) -> &Tensor {
         self.conv_b
             .backward(&self.hidden, dlogits, param_grads, Some(&mut self.dhidden));
-        self.bn
-            .backward(&self.dhidden, param_grads, Some(&mut self.dpre_norm));
+        self.bn.backward(
+            &self.pre_norm,
+            &self.dhidden,
+            param_grads,
+            Some(&mut self.dpre_norm),
+        );
         self.conv_a
             .backward(phi, &self.dpre_norm, param_grads, Some(&mut self.dphi));
         &self.dphi
