@@ -5,6 +5,7 @@
 use crate::bench::time_runs;
 use crate::engine::batch_norm::BatchNorm2d;
 use crate::engine::conv2d::{Conv2d, ConvSpec};
+use crate::engine::input_stem::InputStem;
 use crate::engine::max_pool::MaxPool2d;
 use crate::engine::tensor::Tensor;
 use crate::models::bias_heads::{CONV_A, CONV_B};
@@ -81,46 +82,61 @@ fn conv_timing(
     }
 }
 
+/// The stem (input batch norm, conv1, max pooling, fused): forward, and backward, which
+/// computes the parameter gradients only (the data needs no gradient).
+fn stem_timing(batch: usize, runs: usize, rng: &mut ChaCha8Rng) -> LayerTiming {
+    let spec = CONV_SPECS[0];
+    let weights = (0..spec.group_weights())
+        .map(|_| rng.random_range(-0.1..0.1))
+        .collect();
+    let conv = Conv2d::new("conv1", spec, weights, vec![0.0; spec.out_channels]);
+    let mut stem = InputStem::new(BatchNorm2d::new("bn0", 3), conv, MaxPool2d::new(3, 2, 1));
+    let x = random_tensor(rng, [batch, 28, 28, 3]);
+    let mut out = Tensor::empty();
+    let (_, forward_ms) = time_runs(runs, || stem.forward(&x, true, &mut out));
+    let dout = random_tensor(rng, out.dims);
+    let (_, weight_grad_ms) = time_runs(runs, || stem.backward(&dout));
+    let macs = batch * 28 * 28 * spec.out_channels * spec.group_cols();
+    LayerTiming {
+        layer: "stem".to_string(),
+        method: "bn0+conv1+pool".to_string(),
+        forward_ms,
+        weight_grad_ms: Some(weight_grad_ms),
+        input_grad_ms: None,
+        gflop: Some(2.0 * macs as f64 / 1e9),
+    }
+}
+
 /// Times every layer of f, g and the color heads at batch size `batch`.
 pub fn layer_timings(batch: usize, runs: usize) -> Vec<LayerTiming> {
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     let convs = [
-        ("conv1", CONV_SPECS[0], 28),
         ("conv2", CONV_SPECS[1], 14),
         ("conv3", CONV_SPECS[2], 14),
         ("conv4", CONV_SPECS[3], 7),
         ("heads.conv_a", CONV_A, 14),
         ("heads.conv_b", CONV_B, 14),
     ];
-    let mut timings: Vec<LayerTiming> = convs
-        .iter()
-        .map(|&(name, spec, side)| conv_timing(name, spec, side, batch, runs, &mut rng))
-        .collect();
-    let other = |layer: &str, forward_ms, input_grad_ms| LayerTiming {
-        layer: layer.to_string(),
-        method: String::new(),
-        forward_ms,
-        weight_grad_ms: None,
-        input_grad_ms,
-        gflop: None,
-    };
-    let x = random_tensor(&mut rng, [batch, 28, 28, 32]);
-    let pool = MaxPool2d::new(3, 2, 1);
-    let (mut y, mut dx, mut routes) = (Tensor::empty(), Tensor::empty(), Vec::new());
-    let (_, pool_forward) = time_runs(runs, || pool.forward(&x, &mut y, &mut routes));
-    let dy = y.clone();
-    let (_, pool_backward) = time_runs(runs, || pool.backward(&dy, &routes, x.dims, &mut dx));
-    timings.push(other("pool", pool_forward, Some(pool_backward)));
+    let mut timings = vec![stem_timing(batch, runs, &mut rng)];
+    timings.extend(
+        convs
+            .iter()
+            .map(|&(name, spec, side)| conv_timing(name, spec, side, batch, runs, &mut rng)),
+    );
     let x = random_tensor(&mut rng, [batch, 14, 14, CONV_A.out_channels]);
     let mut bn = BatchNorm2d::with_relu("heads.bn", CONV_A.out_channels);
-    let (_, bn_forward) = time_runs(runs, || bn.forward_train(&x, &mut y));
+    let (mut y, mut dx) = (Tensor::empty(), Tensor::empty());
+    let (_, forward_ms) = time_runs(runs, || bn.forward_train(&x, &mut y));
     // Batch norm's backward computes both gradients in one pass.
-    let (_, bn_backward) = time_runs(runs, || bn.backward(&x, &x, true, Some(&mut dx)));
-    timings.push(other("heads.bn", bn_forward, Some(bn_backward)));
-    let x = random_tensor(&mut rng, [batch, 28, 28, 3]);
-    let mut bn0 = BatchNorm2d::new("bn0", 3);
-    let (_, bn0_forward) = time_runs(runs, || bn0.normalize(&x, true, &mut y));
-    timings.push(other("bn0", bn0_forward, None));
+    let (_, backward_ms) = time_runs(runs, || bn.backward(&x, &x, true, Some(&mut dx)));
+    timings.push(LayerTiming {
+        layer: "heads.bn".to_string(),
+        method: "with ReLU".to_string(),
+        forward_ms,
+        weight_grad_ms: None,
+        input_grad_ms: Some(backward_ms),
+        gflop: None,
+    });
     timings
 }
 
@@ -137,15 +153,13 @@ mod tests {
         assert_eq!(
             names,
             [
-                "conv1",
+                "stem",
                 "conv2",
                 "conv3",
                 "conv4",
                 "heads.conv_a",
                 "heads.conv_b",
-                "pool",
-                "heads.bn",
-                "bn0"
+                "heads.bn"
             ]
         );
         for t in &timings {
@@ -154,8 +168,10 @@ mod tests {
                 assert!(ms.is_finite() && ms > 0.0, "{t:?}");
             }
         }
-        // conv1: 2 images × 28·28 positions × 32 outputs × 5·5·3 taps, 2 FLOP each.
-        let conv1 = timings[0].gflop.expect("conv1 counts multiply-adds");
+        // The stem's conv1: 2 images × 28·28 positions × 32 outputs × 5·5·3 taps, 2 FLOP each.
+        let conv1 = timings[0]
+            .gflop
+            .expect("the stem counts conv1's multiply-adds");
         assert!((conv1 - 2.0 * 2.0 * 784.0 * 32.0 * 75.0 / 1e9).abs() < 1e-12);
         assert_eq!(timings[1].method, "Winograd");
     }

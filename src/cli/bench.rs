@@ -57,7 +57,8 @@ fn print_layers(timings: &[LayerTiming]) {
     }
     println!(
         "ms, fastest of the runs; GFLOP/s of the forward pass counts a direct convolution's \
-         multiply-adds (Winograd does 2.25x fewer); heads.bn's backward computes both gradients"
+         multiply-adds (Winograd does 2.25x fewer); the stem's backward computes its parameter \
+         gradients (the data needs none), heads.bn's computes both gradients"
     );
 }
 

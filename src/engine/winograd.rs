@@ -114,31 +114,43 @@ const fn zero_grid<const I: usize>() -> Grid<I> {
 }
 
 /// Copies the first `lanes` values of `src` into `lane`. The full-width case has a length
-/// known at compile time, so it is one vector load rather than a call to `memcpy`.
+/// known at compile time, so it is one vector load; the partial case (channel counts that are
+/// not a multiple of [`LANES`]) stays out of line, or the compiler merges the two into one call
+/// to `memcpy` of run-time length.
 #[inline(always)]
 fn read_lane(src: &[f32], lanes: usize, lane: &mut Lane) {
     if lanes == LANES {
         lane.copy_from_slice(&src[..LANES]);
     } else {
-        lane[..lanes].copy_from_slice(&src[..lanes]);
+        read_partial_lane(src, lanes, lane);
     }
 }
 
+#[inline(never)]
+fn read_partial_lane(src: &[f32], lanes: usize, lane: &mut Lane) {
+    lane[..lanes].copy_from_slice(&src[..lanes]);
+}
+
 /// `dst[i] = f(dst[i], lane[i])` for the first `lanes` values (one vector operation at full
-/// width, as in [`read_lane`]).
+/// width, the partial case out of line, as in [`read_lane`]).
 #[inline(always)]
 fn update_lane(dst: &mut [f32], lane: &Lane, lanes: usize, f: impl Fn(f32, f32) -> f32) {
     if lanes == LANES {
-        dst[..LANES]
-            .iter_mut()
-            .zip(lane)
-            .for_each(|(d, &v)| *d = f(*d, v));
+        let dst: &mut Lane = (&mut dst[..LANES]).try_into().expect("a whole lane");
+        for l in 0..LANES {
+            dst[l] = f(dst[l], lane[l]);
+        }
     } else {
-        dst[..lanes]
-            .iter_mut()
-            .zip(lane)
-            .for_each(|(d, &v)| *d = f(*d, v));
+        update_partial_lane(dst, lane, lanes, f);
     }
+}
+
+#[inline(never)]
+fn update_partial_lane(dst: &mut [f32], lane: &Lane, lanes: usize, f: impl Fn(f32, f32) -> f32) {
+    dst[..lanes]
+        .iter_mut()
+        .zip(lane)
+        .for_each(|(d, &v)| *d = f(*d, v));
 }
 
 /// Fills `grid` with lane (r, s) = `lanes` floats at `src[(r·N + s)·stride + offset..]`.
