@@ -14,7 +14,9 @@
 //! `dx_g = im2col_T(dout)_g · M_gᵀ`, `dW_g` is `x_gᵀ · im2col_T(dout)_g` read back through the
 //! same index map, and the forward pass is the adjoint of that lowering:
 //! `out = col2im_T(x_g · M_g) + b`. Both patch matrices are k²·Cout wide instead of k²·Cin, and
-//! every product has a wide side (k²·Cout_g) instead of a Cout_g-wide one.
+//! every product has a wide side (k²·Cout_g) instead of a Cout_g-wide one. They are formed for
+//! a block of images at a time (about 1 MiB), so that in the backward pass a block's patches feed
+//! the weight and the input gradient while they are still in cache.
 //!
 //! Weights are stored `[group][ky][kx][ci][co]` so that W_g is a row-major (k·k·Cin_g)×Cout_g
 //! matrix.
