@@ -3,6 +3,7 @@
 use crate::colored::bias_labels::{BIAS_POSITIONS, IGNORE};
 use crate::engine::cross_entropy::cross_entropy;
 use crate::engine::neg_entropy::neg_entropy;
+use crate::engine::softmax::ROWS_PER_BLOCK;
 use crate::engine::tensor::Tensor;
 use crate::engine::uniform_confusion::uniform_confusion;
 use crate::models::bias_heads::{BINS, HEADS};
@@ -38,19 +39,18 @@ pub fn heads_cross_entropy(logits: &Tensor, bias: &[u8], grad: &mut Tensor) -> f
 /// Labelled pixels whose bin the heads predict correctly, and labelled pixels, pooled over the
 /// heads; in parallel over blocks of rows.
 pub fn heads_accuracy(logits: &Tensor, bias: &[u8]) -> (usize, usize) {
-    const ROWS: usize = 1024;
     let row = HEADS * BINS;
     logits
         .data
-        .par_chunks(ROWS * row)
+        .par_chunks(ROWS_PER_BLOCK * row)
         .enumerate()
         .map(|(block, logits)| {
             let (mut correct, mut total) = (0, 0);
             for (r, z) in logits.chunks_exact(row).enumerate() {
                 // Bias labels are laid out [n][h][position]; rows are (n, position).
                 let (n, position) = (
-                    (block * ROWS + r) / BIAS_POSITIONS,
-                    (block * ROWS + r) % BIAS_POSITIONS,
+                    (block * ROWS_PER_BLOCK + r) / BIAS_POSITIONS,
+                    (block * ROWS_PER_BLOCK + r) % BIAS_POSITIONS,
                 );
                 for h in 0..HEADS {
                     let label = bias[(n * HEADS + h) * BIAS_POSITIONS + position];
