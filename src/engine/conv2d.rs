@@ -24,7 +24,7 @@
 use crate::engine::im2col::Padded;
 use crate::engine::matmul::{MatRef, matmul};
 use crate::engine::param::Param;
-use crate::engine::tensor::{Tensor, items_per_task, sum_positions};
+use crate::engine::tensor::{Tensor, grad_chunks_per_task, items_per_task, sum_positions};
 use crate::engine::winograd::{self, Winograd};
 use rayon::prelude::*;
 
@@ -480,20 +480,8 @@ impl Conv2d {
         let (item_in, item_out) = (geo.rows_per_image * cin, geo.rows_per_image * cout);
         let block = self.output_patch_block(&geo);
         let block_len = block * geo.rows_per_image * row_len;
-        let tasks = dout.batch().div_ceil(geo.per_task);
         let m = self.output_patch_weights();
-        // Each task's share of the input gradient, if one is wanted.
-        let dinput_parts: Vec<Option<&mut [f32]>> = match dinput {
-            Some(dinput) => {
-                dinput.resize(self.input_dims);
-                dinput
-                    .data
-                    .chunks_mut(geo.per_task * item_in)
-                    .map(Some)
-                    .collect()
-            }
-            None => (0..tasks).map(|_| None).collect(),
-        };
+        let dinput_parts = grad_chunks_per_task(dinput, self.input_dims, geo.per_task);
         let partials: Vec<(Vec<f32>, Vec<f32>)> = self
             .cols
             .par_chunks_mut(block_len)

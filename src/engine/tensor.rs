@@ -79,6 +79,24 @@ pub fn items_per_task(batch: usize) -> usize {
     batch.div_ceil(rayon::current_num_threads()).max(1)
 }
 
+/// A backward pass's input gradient split for its parallel tasks: when one is wanted, `grad`
+/// resized to `dims` and cut into one chunk of `per_task` items per task; otherwise `None` for
+/// each task, so that the tasks can be zipped with the other per-task chunks either way.
+pub fn grad_chunks_per_task(
+    grad: Option<&mut Tensor>,
+    dims: [usize; 4],
+    per_task: usize,
+) -> Vec<Option<&mut [f32]>> {
+    match grad {
+        Some(grad) => {
+            grad.resize(dims);
+            let item = dims[1] * dims[2] * dims[3];
+            grad.data.chunks_mut(per_task * item).map(Some).collect()
+        }
+        None => (0..dims[0].div_ceil(per_task)).map(|_| None).collect(),
+    }
+}
+
 /// `dst += scale·src` element-wise, in parallel (for φ-sized gradients, where a single thread
 /// would leave the other core idle).
 pub fn add_scaled(dst: &mut Tensor, src: &Tensor, scale: f32) {

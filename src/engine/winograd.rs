@@ -21,7 +21,7 @@
 
 use crate::engine::conv2d::ConvSpec;
 use crate::engine::matmul::{MatRef, matmul};
-use crate::engine::tensor::{Tensor, items_per_task, sum_positions};
+use crate::engine::tensor::{Tensor, grad_chunks_per_task, items_per_task, sum_positions};
 use rayon::prelude::*;
 
 /// Channels one transform handles at a time (one AVX-512 register of f32).
@@ -380,15 +380,7 @@ impl Winograd {
         let item_out = dout.item_len();
         let item_in = plan.side[0] * plan.side[1] * cin;
         let tile_in = XI * cin;
-        let tasks = dout.batch().div_ceil(plan.images_per_task);
-        // One input-gradient chunk per task; empty ones when no input gradient is wanted.
-        let dx_chunks: Vec<&mut [f32]> = match dinput {
-            Some(dx) => {
-                dx.resize(self.input_dims);
-                dx.data.chunks_mut(plan.images_per_task * item_in).collect()
-            }
-            None => (0..tasks).map(|_| &mut [][..]).collect(),
-        };
+        let dx_chunks = grad_chunks_per_task(dinput, self.input_dims, plan.images_per_task);
         let u = &self.u;
         let partials: Vec<(Vec<f32>, Vec<f32>)> = dout
             .data
@@ -399,7 +391,7 @@ impl Winograd {
             )
             .zip(dx_chunks.into_par_iter())
             .zip(self.scratch.par_chunks_mut(plan.block_scratch()))
-            .map(|(((dy, v), dx), scratch)| {
+            .map(|(((dy, v), mut dx), scratch)| {
                 let images = dy.len() / item_out;
                 let mut du = vec![0.0; if param_grads { XI * cin * cout } else { 0 }];
                 let (mbar, dv) = scratch.split_at_mut(plan.block_scratch() / (cin + cout) * cout);
@@ -427,7 +419,7 @@ impl Winograd {
                                 true,
                             );
                         }
-                        if !dx.is_empty() {
+                        if dx.is_some() {
                             matmul(
                                 rows,
                                 cin,
@@ -441,7 +433,7 @@ impl Winograd {
                             );
                         }
                     }
-                    if !dx.is_empty() {
+                    if let Some(dx) = dx.as_deref_mut() {
                         for i in 0..count {
                             let image = &mut dx[(first + i) * item_in..][..item_in];
                             transform_input_grad(
