@@ -221,7 +221,7 @@ impl Conv2d {
     }
 
     /// Backward pass from `dout`, given the `input` of the last forward pass (the caller keeps
-    /// it; only output patches read it, for their weight gradient). Adds the parameter gradients
+    /// it; output patches and Winograd read it for their weight gradient). Adds the parameter gradients
     /// when `param_grads` is set and writes the input gradient into `dinput` when one is given.
     /// Runs once per forward: it reuses the forward's patch buffer as scratch.
     pub fn backward(
@@ -241,7 +241,7 @@ impl Conv2d {
                 self.backward_output_patches(input, dout, param_grads, dinput)
             }
             Lowering::Winograd => {
-                if let Some((dw, db)) = self.winograd.backward(dout, param_grads, dinput) {
+                if let Some((dw, db)) = self.winograd.backward(input, dout, param_grads, dinput) {
                     self.weight.accumulate_grad(&dw);
                     self.bias.accumulate_grad(&db);
                 }

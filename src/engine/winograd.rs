@@ -205,18 +205,17 @@ fn tiles_per_side(side: usize) -> usize {
     side.div_ceil(2)
 }
 
-/// The Winograd form of one convolution layer: the transformed weights and, from the last
-/// forward pass, the transformed input and per-thread scratch.
+/// The Winograd form of one convolution layer: the transformed weights and per-thread scratch.
+/// The transformed input is not kept between the passes: storing it would write and later
+/// read 4× the input through memory, while recomputing a block of it in the backward pass
+/// costs one transform that stays in cache.
 #[derive(Debug, Clone, Default)]
 pub struct Winograd {
     /// `U`, `[ξ][ci][co]`.
     u: Vec<f32>,
-    /// `V` of the last forward input, `[tile][ξ][ci]`.
-    v: Vec<f32>,
-    /// Per-thread block scratch: `M` or `M̄` (`[tile][ξ][co]`), then `dV` (`[tile][ξ][ci]`).
+    /// Per-thread block scratch: `V` or `dV` (`[tile][ξ][ci]`), then `M` or `M̄`
+    /// (`[tile][ξ][co]`).
     scratch: Vec<f32>,
-    /// Dimensions of the last forward input.
-    input_dims: [usize; 4],
 }
 
 /// Sizes of one pass over a batch.
@@ -247,9 +246,20 @@ impl Plan {
         }
     }
 
+    /// Tiles of one block.
+    fn block_tiles(&self) -> usize {
+        self.images_per_block * self.tiles_per_image
+    }
+
     /// Scratch floats one thread needs for a block.
     fn block_scratch(&self) -> usize {
-        self.images_per_block * self.tiles_per_image * XI * (self.cin + self.cout)
+        self.block_tiles() * XI * (self.cin + self.cout)
+    }
+
+    /// One thread's scratch as the block's input-side (`[tile][ξ][ci]`) and output-side
+    /// (`[tile][ξ][co]`) transformed tiles.
+    fn split_scratch<'a>(&self, scratch: &'a mut [f32]) -> (&'a mut [f32], &'a mut [f32]) {
+        scratch.split_at_mut(self.block_tiles() * XI * self.cin)
     }
 }
 
@@ -302,7 +312,7 @@ fn add_patch(dx: &mut [f32], plan: &Plan, tile: (usize, usize), c0: usize, dd: &
 
 impl Winograd {
     /// Forward pass of the convolution with weights `[ky][kx][ci][co]` and `bias` into `out`;
-    /// keeps the transformed input and weights for the backward pass.
+    /// keeps the transformed weights for the backward pass.
     pub fn forward(
         &mut self,
         spec: &ConvSpec,
@@ -313,11 +323,8 @@ impl Winograd {
     ) {
         debug_assert!(applies(spec));
         let plan = Plan::new(input.dims, spec.out_channels);
-        self.input_dims = input.dims;
         self.transform_weights(weight, plan.cin, plan.cout);
         let tasks = input.batch().div_ceil(plan.images_per_task);
-        self.v
-            .resize(input.batch() * plan.tiles_per_image * XI * plan.cin, 0.0);
         self.scratch.resize(tasks * plan.block_scratch(), 0.0);
         out.resize([input.batch(), input.dims[1], input.dims[2], plan.cout]);
         let item_in = input.item_len();
@@ -327,24 +334,15 @@ impl Winograd {
         input
             .data
             .par_chunks(plan.images_per_task * item_in)
-            .zip(
-                self.v
-                    .par_chunks_mut(plan.images_per_task * plan.tiles_per_image * tile_in),
-            )
             .zip(out.data.par_chunks_mut(plan.images_per_task * item_out))
             .zip(self.scratch.par_chunks_mut(plan.block_scratch()))
-            .for_each(|(((x, v), y), scratch)| {
+            .for_each(|((x, y), scratch)| {
+                let (v, m) = plan.split_scratch(scratch);
                 let images = x.len() / item_in;
                 for first in (0..images).step_by(plan.images_per_block) {
                     let count = plan.images_per_block.min(images - first);
                     let rows = count * plan.tiles_per_image;
-                    let v = &mut v[first * plan.tiles_per_image * tile_in..][..rows * tile_in];
-                    for i in 0..count {
-                        let image = &x[(first + i) * item_in..][..item_in];
-                        let v = &mut v[i * plan.tiles_per_image * tile_in..];
-                        transform_input(image, &plan, v);
-                    }
-                    let m = &mut scratch[..rows * XI * plan.cout];
+                    transform_input_block(&x[first * item_in..][..count * item_in], &plan, v);
                     for xi in 0..XI {
                         matmul(
                             rows,
@@ -367,34 +365,35 @@ impl Winograd {
             });
     }
 
-    /// Backward pass from `dout`: returns the weight (`[ky][kx][ci][co]`) and bias gradients
-    /// when `param_grads` is set, and writes the input gradient into `dinput` when one is given.
+    /// Backward pass from `dout`, given the `input` of the forward pass: returns the weight
+    /// (`[ky][kx][ci][co]`) and bias gradients when `param_grads` is set, and writes the input
+    /// gradient into `dinput` when one is given.
     pub fn backward(
         &mut self,
+        input: &Tensor,
         dout: &Tensor,
         param_grads: bool,
         dinput: Option<&mut Tensor>,
     ) -> Option<(Vec<f32>, Vec<f32>)> {
-        let plan = Plan::new(self.input_dims, dout.channels());
+        let plan = Plan::new(input.dims, dout.channels());
         let (cin, cout) = (plan.cin, plan.cout);
         let item_out = dout.item_len();
-        let item_in = plan.side[0] * plan.side[1] * cin;
+        let item_in = input.item_len();
         let tile_in = XI * cin;
-        let dx_chunks = grad_chunks_per_task(dinput, self.input_dims, plan.images_per_task);
+        let dx_chunks = grad_chunks_per_task(dinput, input.dims, plan.images_per_task);
         let u = &self.u;
         let partials: Vec<(Vec<f32>, Vec<f32>)> = dout
             .data
             .par_chunks(plan.images_per_task * item_out)
-            .zip(
-                self.v
-                    .par_chunks(plan.images_per_task * plan.tiles_per_image * tile_in),
-            )
+            .zip(input.data.par_chunks(plan.images_per_task * item_in))
             .zip(dx_chunks.into_par_iter())
             .zip(self.scratch.par_chunks_mut(plan.block_scratch()))
-            .map(|(((dy, v), mut dx), scratch)| {
+            .map(|(((dy, x), mut dx), scratch)| {
                 let images = dy.len() / item_out;
                 let mut du = vec![0.0; if param_grads { XI * cin * cout } else { 0 }];
-                let (mbar, dv) = scratch.split_at_mut(plan.block_scratch() / (cin + cout) * cout);
+                // One buffer holds V, then dV: for each ξ the weight gradient reads V's
+                // columns ξ before the input gradient overwrites them with dV's.
+                let (v_then_dv, mbar) = plan.split_scratch(scratch);
                 for first in (0..images).step_by(plan.images_per_block) {
                     let count = plan.images_per_block.min(images - first);
                     let rows = count * plan.tiles_per_image;
@@ -403,7 +402,10 @@ impl Winograd {
                         let mbar = &mut mbar[i * plan.tiles_per_image * XI * cout..];
                         transform_output_grad(image, &plan, mbar);
                     }
-                    let v = &v[first * plan.tiles_per_image * tile_in..][..rows * tile_in];
+                    if param_grads {
+                        let block = &x[first * item_in..][..count * item_in];
+                        transform_input_block(block, &plan, v_then_dv);
+                    }
                     for xi in 0..XI {
                         let mbar_xi = MatRef::rows(mbar, xi * cout, XI * cout);
                         if param_grads {
@@ -411,7 +413,7 @@ impl Winograd {
                                 cin,
                                 cout,
                                 rows,
-                                MatRef::transposed(v, xi * cin, tile_in),
+                                MatRef::transposed(v_then_dv, xi * cin, tile_in),
                                 mbar_xi,
                                 &mut du,
                                 xi * cin * cout,
@@ -426,7 +428,7 @@ impl Winograd {
                                 cout,
                                 mbar_xi,
                                 MatRef::transposed(u, xi * cin * cout, cout),
-                                dv,
+                                v_then_dv,
                                 xi * cin,
                                 tile_in,
                                 false,
@@ -437,7 +439,7 @@ impl Winograd {
                         for i in 0..count {
                             let image = &mut dx[(first + i) * item_in..][..item_in];
                             transform_input_grad(
-                                &dv[i * plan.tiles_per_image * tile_in..],
+                                &v_then_dv[i * plan.tiles_per_image * tile_in..],
                                 &plan,
                                 image,
                             );
@@ -493,6 +495,18 @@ fn weight_grad(du: &[f32], pairs: usize) -> Vec<f32> {
 fn tiles(plan: &Plan) -> impl Iterator<Item = (usize, (usize, usize))> + use<> {
     let columns = plan.tiles[1];
     (0..plan.tiles_per_image).map(move |t| (t, (t / columns, t % columns)))
+}
+
+/// `V_t = Bᵀ d_t B` for every tile of a block of whole NHWC images, into `v` (`[tile][ξ][ci]`).
+fn transform_input_block(images: &[f32], plan: &Plan, v: &mut [f32]) {
+    let item_in = plan.side[0] * plan.side[1] * plan.cin;
+    for (i, image) in images.chunks_exact(item_in).enumerate() {
+        transform_input(
+            image,
+            plan,
+            &mut v[i * plan.tiles_per_image * XI * plan.cin..],
+        );
+    }
 }
 
 /// `V_t = Bᵀ d_t B` for every tile of one image, into `v` (`[tile][ξ][ci]`).
