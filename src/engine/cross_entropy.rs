@@ -2,7 +2,7 @@
 //! ignored (PyTorch's `CrossEntropyLoss(ignore_index=…)` with mean reduction).
 //! Gradient: `(softmax(z) − onehot(y)) / count` on counted rows, 0 on ignored ones.
 
-use crate::engine::softmax::{softmax_into, sum_over_row_blocks};
+use crate::engine::softmax::{Lanes, ROW_LANES, sum_row_losses};
 
 /// Loss and gradient of mean cross-entropy over `labels.len()` rows of `classes` logits, where
 /// row r starts at `r·row_stride + offset` in `logits`. Rows labelled `ignore` do not count.
@@ -22,34 +22,40 @@ pub fn cross_entropy(
     if counted == 0 {
         return 0.0;
     }
-    let inv = 1.0 / counted as f32;
-    let rows = labels.len();
-    let total = sum_over_row_blocks(logits, row_stride, rows, grad, |logits, mut grad, first| {
-        let (mut p, mut logp) = (vec![0f32; classes], vec![0f32; classes]);
-        let mut total = 0f64;
-        let block_labels = &labels[first..first + logits.len() / row_stride];
-        for (r, &label) in block_labels.iter().enumerate() {
-            if Some(label) == ignore {
-                continue;
+    if let Some(label) = labels
+        .iter()
+        .find(|&&l| Some(l) != ignore && usize::from(l) >= classes)
+    {
+        panic!("label {label} out of range for {classes} classes");
+    }
+    let total = sum_row_losses(
+        logits,
+        row_stride,
+        offset,
+        classes,
+        labels.len(),
+        scale / counted as f32,
+        grad,
+        |first, softmax, d| {
+            // Each lane's label as a float; ignored rows and lanes past the last row get −1,
+            // which matches no class, and a zero weight.
+            let label_of = |lane: usize| match labels.get(first + lane) {
+                Some(&l) if Some(l) != ignore => f32::from(l),
+                _ => -1.0,
+            };
+            let lane_labels = Lanes::from(std::array::from_fn::<f32, ROW_LANES, _>(label_of));
+            let counts = lane_labels
+                .simd_eq(Lanes::splat(-1.0))
+                .select(Lanes::ZERO, Lanes::ONE);
+            let mut value = Lanes::ZERO;
+            for k in 0..classes {
+                let is_label = lane_labels.simd_eq(Lanes::splat(k as f32));
+                value -= is_label.select(softmax.log_p[k], Lanes::ZERO);
+                d[k] = (softmax.p[k] - is_label.select(Lanes::ONE, Lanes::ZERO)) * counts;
             }
-            let start = r * row_stride + offset;
-            softmax_into(&logits[start..start + classes], &mut p, &mut logp);
-            let label = usize::from(label);
-            assert!(
-                label < classes,
-                "label {label} out of range for {classes} classes"
-            );
-            total -= f64::from(logp[label]);
-            if let Some(g) = grad.as_deref_mut() {
-                let g = &mut g[start..start + classes];
-                for k in 0..classes {
-                    let onehot = if k == label { 1.0 } else { 0.0 };
-                    g[k] += scale * inv * (p[k] - onehot);
-                }
-            }
-        }
-        total
-    });
+            value
+        },
+    );
     (total / counted as f64) as f32
 }
 

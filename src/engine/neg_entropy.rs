@@ -4,7 +4,7 @@
 //! a probability that underflows to 0 contributes 0·(finite log p) = 0 (the original code's
 //! `p·log(p)` gives NaN).
 
-use crate::engine::softmax::mean_row_loss;
+use crate::engine::softmax::{Lanes, mean_row_loss};
 
 /// Mean negative entropy over `rows` rows of `classes` logits (row r at `r·row_stride + offset`);
 /// adds `scale ×` its gradient to `grad` when given.
@@ -25,11 +25,15 @@ pub fn neg_entropy(
         rows,
         scale,
         grad,
-        |p, log_p, d| {
-            let value: f32 = p.iter().zip(log_p).map(|(p, l)| p * l).sum();
-            d.iter_mut()
-                .zip(p.iter().zip(log_p))
-                .for_each(|(d, (p, l))| *d = p * (l - value));
+        |softmax, d| {
+            let (p, log_p) = (&softmax.p[..classes], &softmax.log_p[..classes]);
+            let value = p
+                .iter()
+                .zip(log_p)
+                .fold(Lanes::ZERO, |v, (&p, &l)| v + p * l);
+            for k in 0..classes {
+                d[k] = p[k] * (log_p[k] - value);
+            }
             value
         },
     )

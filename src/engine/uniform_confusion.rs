@@ -2,7 +2,7 @@
 //! over the K classes and the softmax of each row, `−(1/K)·Σ_k log p_k`, averaged over rows.
 //! Gradient per row: `∂/∂z_j = p_j − 1/K`.
 
-use crate::engine::softmax::mean_row_loss;
+use crate::engine::softmax::{Lanes, mean_row_loss};
 
 /// Mean confusion loss over `rows` rows of `classes` logits (row r at `r·row_stride + offset`);
 /// adds `scale ×` its gradient to `grad` when given.
@@ -24,9 +24,14 @@ pub fn uniform_confusion(
         rows,
         scale,
         grad,
-        |p, log_p, d| {
-            d.iter_mut().zip(p).for_each(|(d, p)| *d = p - uniform);
-            -uniform * log_p.iter().sum::<f32>()
+        |softmax, d| {
+            for k in 0..classes {
+                d[k] = softmax.p[k] - uniform;
+            }
+            let log_p_sum = softmax.log_p[..classes]
+                .iter()
+                .fold(Lanes::ZERO, |s, &l| s + l);
+            log_p_sum * -uniform
         },
     )
 }

@@ -12,7 +12,8 @@ use rayon::prelude::*;
 /// Head `h`'s labels in row order (n, position), from bias labels laid out `[n][h][position]`.
 fn head_labels(bias: &[u8], h: usize) -> Vec<u8> {
     bias.chunks_exact(HEADS * BIAS_POSITIONS)
-        .flat_map(|item| item[h * BIAS_POSITIONS..][..BIAS_POSITIONS].to_vec())
+        .flat_map(|item| &item[h * BIAS_POSITIONS..][..BIAS_POSITIONS])
+        .copied()
         .collect()
 }
 
