@@ -41,6 +41,9 @@ pub struct InputStem {
     normalized: Tensor,
     /// The pooling routes of the last forward pass.
     routes: Vec<u8>,
+    /// Per-task scratch, kept between passes so that no pass allocates (and page-faults) its
+    /// own: a block's patches, then its convolution output or output gradient.
+    scratch: Vec<f32>,
 }
 
 /// Sizes of one image at each stage of the stem.
@@ -112,6 +115,22 @@ fn block_patches(
     }
 }
 
+/// The scratch of each parallel task of a pass over `batch` images (`per_task` each), cut from
+/// `scratch`, each split into room for a block's patches and for its convolution output.
+fn task_scratch<'a>(
+    scratch: &'a mut Vec<f32>,
+    shapes: &Shapes,
+    batch: usize,
+    per_task: usize,
+) -> impl IndexedParallelIterator<Item = (&'a mut [f32], &'a mut [f32])> {
+    let patches = IMAGES_PER_BLOCK * shapes.positions * shapes.patch;
+    let per_task_len = patches + IMAGES_PER_BLOCK * shapes.conv;
+    scratch.resize(batch.div_ceil(per_task) * per_task_len, 0.0);
+    scratch
+        .par_chunks_mut(per_task_len)
+        .map(move |scratch| scratch.split_at_mut(patches))
+}
+
 impl InputStem {
     /// Fuses `bn` (over the convolution's input channels) with `conv` and `pool`.
     pub fn new(bn: BatchNorm2d, conv: Conv2d, pool: MaxPool2d) -> InputStem {
@@ -127,6 +146,7 @@ impl InputStem {
             pool,
             normalized: Tensor::empty(),
             routes: Vec::new(),
+            scratch: Vec::new(),
         }
     }
 
@@ -187,28 +207,28 @@ impl InputStem {
             .pool
             .windows([shapes.side_conv[0], shapes.side_conv[1], cout]);
         let per_task = items_per_task(input.batch());
+        let scratch = task_scratch(&mut self.scratch, &shapes, input.batch(), per_task);
         out.data
             .par_chunks_mut(per_task * shapes.pooled)
             .zip(self.routes.par_chunks_mut(per_task * shapes.pooled))
             .zip(self.normalized.data.par_chunks(per_task * shapes.input))
-            .for_each(|((out, routes), xhat)| {
+            .zip(scratch)
+            .for_each(|(((out, routes), xhat), (cols, conv))| {
                 let mut padded = Padded::new(shapes.side_in, cin, spec.padding);
-                let mut cols = vec![0f32; IMAGES_PER_BLOCK * shapes.positions * shapes.patch];
-                let mut conv = vec![0f32; IMAGES_PER_BLOCK * shapes.conv];
                 let blocks = out
                     .chunks_mut(IMAGES_PER_BLOCK * shapes.pooled)
                     .zip(routes.chunks_mut(IMAGES_PER_BLOCK * shapes.pooled))
                     .zip(xhat.chunks(IMAGES_PER_BLOCK * shapes.input));
                 for ((out, routes), xhat) in blocks {
                     let images = xhat.len() / shapes.input;
-                    block_patches(&self.conv, &shapes, xhat, &mut padded, &mut cols);
+                    block_patches(&self.conv, &shapes, xhat, &mut padded, cols);
                     matmul(
                         images * shapes.positions,
                         cout,
                         shapes.patch,
-                        MatRef::rows(&cols, 0, shapes.patch),
+                        MatRef::rows(cols, 0, shapes.patch),
                         MatRef::rows(&scaled, 0, cout),
-                        &mut conv,
+                        conv,
                         0,
                         cout,
                         false,
@@ -235,16 +255,16 @@ impl InputStem {
             .pool
             .windows([shapes.side_conv[0], shapes.side_conv[1], cout]);
         let per_task = items_per_task(dout.batch());
+        let scratch = task_scratch(&mut self.scratch, &shapes, dout.batch(), per_task);
         // Per task: G = im2col(x̂)ᵀ·dconv and R[p,o] = Σ_n dconv[n,p,o], summed in task order.
         let partials: Vec<(Vec<f32>, Vec<f32>)> = dout
             .data
             .par_chunks(per_task * shapes.pooled)
             .zip(self.routes.par_chunks(per_task * shapes.pooled))
             .zip(self.normalized.data.par_chunks(per_task * shapes.input))
-            .map(|((dout, routes), xhat)| {
+            .zip(scratch)
+            .map(|(((dout, routes), xhat), (cols, dconv))| {
                 let mut padded = Padded::new(shapes.side_in, cin, spec.padding);
-                let mut cols = vec![0f32; IMAGES_PER_BLOCK * shapes.positions * shapes.patch];
-                let mut dconv = vec![0f32; IMAGES_PER_BLOCK * shapes.conv];
                 let (mut g, mut r) = (vec![0f32; shapes.patch * cout], vec![0f32; shapes.conv]);
                 let blocks = dout
                     .chunks(IMAGES_PER_BLOCK * shapes.pooled)
@@ -260,13 +280,13 @@ impl InputStem {
                         MaxPool2d::backward_image(&windows, dout, routes, dconv);
                         r.iter_mut().zip(&*dconv).for_each(|(r, d)| *r += d);
                     }
-                    block_patches(&self.conv, &shapes, xhat, &mut padded, &mut cols);
+                    block_patches(&self.conv, &shapes, xhat, &mut padded, cols);
                     matmul(
                         shapes.patch,
                         cout,
                         images * shapes.positions,
-                        MatRef::transposed(&cols, 0, shapes.patch),
-                        MatRef::rows(&dconv, 0, cout),
+                        MatRef::transposed(cols, 0, shapes.patch),
+                        MatRef::rows(dconv, 0, cout),
                         &mut g,
                         0,
                         cout,
