@@ -150,22 +150,27 @@ impl BatchNorm2d {
         assert_eq!(input.channels(), c, "batch norm channels");
         let n = input.rows() as f64;
         let x = &input.data;
-        let mean = channel_sums(x, x, c, c, |s, xr, _| {
-            s.iter_mut().zip(xr).for_each(|(s, v)| *s += v)
-        })
-        .iter()
-        .map(|s| s / n)
-        .collect::<Vec<_>>();
-        // Σ (x − μ)² about the f32 mean, so that the block sums in f32 stay small.
-        let mean32: Vec<f32> = mean.iter().map(|&m| m as f32).collect();
-        let var = channel_sums(x, x, c, c, |s, xr, _| {
-            for ((s, v), m) in s.iter_mut().zip(xr).zip(&mean32) {
-                *s += (v - m) * (v - m);
+        // One pass for the shifted sums Σ (x − K) and Σ (x − K)², with K the first row's value
+        // of each channel: `μ = K + S₁/n`, `σ² = S₂/n − (S₁/n)²`. K lies within a few σ of μ,
+        // so the difference cancels little, and the f32 block sums stay small.
+        let shift: Vec<f32> = x[..c].to_vec();
+        let sums = channel_sums(x, x, c, 2 * c, |s, xr, _| {
+            let (s1, s2) = s.split_at_mut(c);
+            let (s1, s2, xr, shift) = (&mut s1[..c], &mut s2[..c], &xr[..c], &shift[..c]);
+            for ch in 0..c {
+                let d = xr[ch] - shift[ch];
+                s1[ch] += d;
+                s2[ch] += d * d;
             }
-        })
-        .iter()
-        .map(|s| s / n)
-        .collect::<Vec<_>>();
+        });
+        let (shifted_mean, shifted_square) = sums.split_at(c);
+        let mean: Vec<f64> = (0..c)
+            .map(|ch| f64::from(shift[ch]) + shifted_mean[ch] / n)
+            .collect();
+        let var: Vec<f64> = (0..c)
+            .map(|ch| (shifted_square[ch] / n - (shifted_mean[ch] / n).powi(2)).max(0.0))
+            .collect();
+        let mean32: Vec<f32> = mean.iter().map(|&m| m as f32).collect();
         for ch in 0..c {
             let unbiased = var[ch] * n / (n - 1.0).max(1.0);
             self.running_mean[ch] =
@@ -286,5 +291,51 @@ impl BatchNorm2d {
                     }
                 }
             });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The one-pass shifted sums give the batch mean and variance of channels far from zero
+    /// (offset 1000, spread 0.01) and of a channel whose first value is an outlier, as a
+    /// two-pass f64 computation does. With the running statistics started at 0, one update
+    /// leaves them at `momentum ×` the batch's mean and unbiased variance.
+    #[test]
+    fn batch_statistics_match_two_pass_f64() {
+        let (rows, c) = (5000, 3);
+        let value = |r: usize, ch: usize| -> f32 {
+            let wave = ((r * 7 + ch * 13) as f32 * 0.61).sin();
+            match ch {
+                0 => 1000.0 + 0.01 * wave,
+                1 => wave,
+                _ if r == 0 => 50.0,
+                _ => -3.0 + 2.0 * wave,
+            }
+        };
+        let x = Tensor::from_vec(
+            [rows, 1, 1, c],
+            (0..rows * c).map(|i| value(i / c, i % c)).collect(),
+        );
+        let mut bn = BatchNorm2d::new("bn", c);
+        bn.running_var = vec![0.0; c];
+        bn.forward_train(&x, &mut Tensor::empty());
+        let momentum = f64::from(MOMENTUM);
+        for ch in 0..c {
+            let xs: Vec<f64> = (0..rows).map(|r| f64::from(value(r, ch))).collect();
+            let mean = xs.iter().sum::<f64>() / rows as f64;
+            let var = xs.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (rows - 1) as f64;
+            let got_mean = f64::from(bn.running_mean[ch]) / momentum;
+            let got_var = f64::from(bn.running_var[ch]) / momentum;
+            assert!(
+                (got_mean - mean).abs() <= 1e-6 * mean.abs().max(1.0),
+                "channel {ch} mean: {got_mean} vs {mean}"
+            );
+            assert!(
+                (got_var - var).abs() <= 1e-4 * var,
+                "channel {ch} variance: {got_var} vs {var}"
+            );
+        }
     }
 }
