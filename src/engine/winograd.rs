@@ -23,6 +23,7 @@ use crate::engine::conv2d::ConvSpec;
 use crate::engine::matmul::{MatRef, matmul};
 use crate::engine::tensor::{Tensor, grad_chunks_per_task, items_per_task, sum_positions};
 use rayon::prelude::*;
+use wide::f32x16;
 
 /// Channels one transform handles at a time (one AVX-512 register of f32).
 const LANES: usize = 16;
@@ -33,75 +34,69 @@ const XI: usize = 16;
 /// transforms.
 const BLOCK_BYTES: usize = 1 << 20;
 
-/// One value per channel of a group of [`LANES`] channels.
-type Lane = [f32; LANES];
+/// One value per channel of a group of [`LANES`] channels: one SIMD register.
+type Lane = f32x16;
 
-// The 1-D transforms act on the scalars of one channel; `both_sides` applies them to whole
-// tiles of LANES channels by a loop over the channels, which the compiler vectorizes (one
-// SIMD register per tile position), with the tiles passed by reference so that nothing is
-// copied through the stack.
+// The 1-D transforms act on whole lanes (the same transform for every channel of the group);
+// `both_sides` applies them to the columns and then the rows of a tile, with the tiles passed
+// by reference so that nothing is copied through the stack.
 
 /// `Bᵀ d` on one column of a 4×4 patch.
 #[inline(always)]
-fn bt(d: [f32; 4]) -> [f32; 4] {
+fn bt(d: [Lane; 4]) -> [Lane; 4] {
     [d[0] - d[2], d[1] + d[2], d[2] - d[1], d[1] - d[3]]
 }
 
 /// `B v`, the adjoint of [`bt`].
 #[inline(always)]
-fn b(v: [f32; 4]) -> [f32; 4] {
+fn b(v: [Lane; 4]) -> [Lane; 4] {
     [v[0], v[1] - v[2] + v[3], v[1] + v[2] - v[0], -v[3]]
 }
 
 /// `G g` on one column of a 3×3 kernel.
 #[inline(always)]
-fn g(w: [f32; 3]) -> [f32; 4] {
-    let outer = w[0] + w[2];
-    [w[0], 0.5 * (outer + w[1]), 0.5 * (outer - w[1]), w[2]]
+fn g(w: [Lane; 3]) -> [Lane; 4] {
+    let (outer, half) = (w[0] + w[2], Lane::splat(0.5));
+    [w[0], half * (outer + w[1]), half * (outer - w[1]), w[2]]
 }
 
 /// `Gᵀ u`, the adjoint of [`g`].
 #[inline(always)]
-fn gt(u: [f32; 4]) -> [f32; 3] {
-    let (sum, diff) = (0.5 * (u[1] + u[2]), 0.5 * (u[1] - u[2]));
+fn gt(u: [Lane; 4]) -> [Lane; 3] {
+    let half = Lane::splat(0.5);
+    let (sum, diff) = (half * (u[1] + u[2]), half * (u[1] - u[2]));
     [u[0] + sum, diff, sum + u[3]]
 }
 
 /// `Aᵀ m` on one column of a transformed tile.
 #[inline(always)]
-fn at(m: [f32; 4]) -> [f32; 2] {
+fn at(m: [Lane; 4]) -> [Lane; 2] {
     [m[0] + m[1] + m[2], m[1] - m[2] - m[3]]
 }
 
 /// `A y`, the adjoint of [`at`].
 #[inline(always)]
-fn a(y: [f32; 2]) -> [f32; 4] {
+fn a(y: [Lane; 2]) -> [Lane; 4] {
     [y[0], y[0] + y[1], y[0] - y[1], -y[1]]
 }
 
-/// `out = T x Tᵀ` for each channel of the square tile x, given `t` = the action of T on one
-/// column.
+/// `out = T x Tᵀ` for the square tile x, given `t` = the action of T on one column.
 #[inline(always)]
 fn both_sides<const I: usize, const O: usize>(
-    x: &[[Lane; I]; I],
-    t: impl Fn([f32; I]) -> [f32; O],
-    out: &mut [[Lane; O]; O],
+    x: &Grid<I>,
+    t: impl Fn([Lane; I]) -> [Lane; O],
+    out: &mut Grid<O>,
 ) {
-    for l in 0..LANES {
-        // Columns first: (T x)[·][s] = t(x[·][s]); then rows: (T x Tᵀ)[r][·] = t((T x)[r][·]).
-        let mut left = [[0.0; I]; O];
-        for s in 0..I {
-            let column = t(std::array::from_fn(|r| x[r][s][l]));
-            for r in 0..O {
-                left[r][s] = column[r];
-            }
-        }
+    // Columns first: (T x)[·][s] = t(x[·][s]); then rows: (T x Tᵀ)[r][·] = t((T x)[r][·]).
+    let mut left = [[Lane::ZERO; I]; O];
+    for s in 0..I {
+        let column = t(std::array::from_fn(|r| x[r][s]));
         for r in 0..O {
-            let row = t(left[r]);
-            for s in 0..O {
-                out[r][s][l] = row[s];
-            }
+            left[r][s] = column[r];
         }
+    }
+    for r in 0..O {
+        out[r] = t(left[r]);
     }
 }
 
@@ -110,17 +105,17 @@ type Grid<const I: usize> = [[Lane; I]; I];
 
 /// An all-zero grid.
 const fn zero_grid<const I: usize>() -> Grid<I> {
-    [[[0.0; LANES]; I]; I]
+    [[Lane::ZERO; I]; I]
 }
 
-/// Copies the first `lanes` values of `src` into `lane`. The full-width case has a length
-/// known at compile time, so it is one vector load; the partial case (channel counts that are
-/// not a multiple of [`LANES`]) stays out of line, or the compiler merges the two into one call
-/// to `memcpy` of run-time length.
+/// Reads the first `lanes` values of `src` into `lane` (zeros after them). The full-width
+/// case has a length known at compile time, so it is one vector load; the partial case
+/// (channel counts that are not a multiple of [`LANES`]) stays out of line, or the compiler
+/// merges the two into one call to `memcpy` of run-time length.
 #[inline(always)]
 fn read_lane(src: &[f32], lanes: usize, lane: &mut Lane) {
     if lanes == LANES {
-        lane.copy_from_slice(&src[..LANES]);
+        *lane = Lane::new(src[..LANES].try_into().expect("a whole lane"));
     } else {
         read_partial_lane(src, lanes, lane);
     }
@@ -128,29 +123,25 @@ fn read_lane(src: &[f32], lanes: usize, lane: &mut Lane) {
 
 #[inline(never)]
 fn read_partial_lane(src: &[f32], lanes: usize, lane: &mut Lane) {
-    lane[..lanes].copy_from_slice(&src[..lanes]);
+    *lane = Lane::from(&src[..lanes]);
 }
 
-/// `dst[i] = f(dst[i], lane[i])` for the first `lanes` values (one vector operation at full
+/// `dst[i] = f(dst, lane)[i]` for the first `lanes` values (one vector operation at full
 /// width, the partial case out of line, as in [`read_lane`]).
 #[inline(always)]
-fn update_lane(dst: &mut [f32], lane: &Lane, lanes: usize, f: impl Fn(f32, f32) -> f32) {
+fn update_lane(dst: &mut [f32], lane: &Lane, lanes: usize, f: impl Fn(Lane, Lane) -> Lane) {
     if lanes == LANES {
-        let dst: &mut Lane = (&mut dst[..LANES]).try_into().expect("a whole lane");
-        for l in 0..LANES {
-            dst[l] = f(dst[l], lane[l]);
-        }
+        let dst: &mut [f32; LANES] = (&mut dst[..LANES]).try_into().expect("a whole lane");
+        *dst = f(Lane::new(*dst), *lane).to_array();
     } else {
         update_partial_lane(dst, lane, lanes, f);
     }
 }
 
 #[inline(never)]
-fn update_partial_lane(dst: &mut [f32], lane: &Lane, lanes: usize, f: impl Fn(f32, f32) -> f32) {
-    dst[..lanes]
-        .iter_mut()
-        .zip(lane)
-        .for_each(|(d, &v)| *d = f(*d, v));
+fn update_partial_lane(dst: &mut [f32], lane: &Lane, lanes: usize, f: impl Fn(Lane, Lane) -> Lane) {
+    let updated = f(Lane::from(&dst[..lanes]), *lane).to_array();
+    dst[..lanes].copy_from_slice(&updated[..lanes]);
 }
 
 /// Fills `grid` with lane (r, s) = `lanes` floats at `src[(r·N + s)·stride + offset..]`.
@@ -181,7 +172,7 @@ fn update_grid<const N: usize>(
     offset: usize,
     lanes: usize,
     grid: &Grid<N>,
-    f: impl Fn(f32, f32) -> f32 + Copy,
+    f: impl Fn(Lane, Lane) -> Lane + Copy,
 ) {
     for r in 0..N {
         for s in 0..N {
@@ -546,7 +537,7 @@ fn transform_input_grad(dv: &[f32], plan: &Plan, dx: &mut [f32]) {
 /// `Y_t = Aᵀ M_t A + b` for every tile of one image, written where it falls inside the output.
 fn transform_output(m: &[f32], plan: &Plan, bias: &[f32], y: &mut [f32]) {
     let cout = plan.cout;
-    let (mut grid, mut out, mut bias_lane) = (zero_grid(), zero_grid::<2>(), [0.0; LANES]);
+    let (mut grid, mut out, mut bias_lane) = (zero_grid(), zero_grid::<2>(), Lane::ZERO);
     for (t, (ty, tx)) in tiles(plan) {
         let m = &m[t * XI * cout..][..XI * cout];
         for c0 in (0..cout).step_by(LANES) {
@@ -559,8 +550,7 @@ fn transform_output(m: &[f32], plan: &Plan, bias: &[f32], y: &mut [f32]) {
                     let (oy, ox) = (2 * ty + r, 2 * tx + s);
                     if oy < plan.side[0] && ox < plan.side[1] {
                         let at = (oy * plan.side[1] + ox) * cout + c0;
-                        let biased: Lane = std::array::from_fn(|l| lane[l] + bias_lane[l]);
-                        update_lane(&mut y[at..], &biased, lanes, |_, v| v);
+                        update_lane(&mut y[at..], &(*lane + bias_lane), lanes, |_, v| v);
                     }
                 }
             }
