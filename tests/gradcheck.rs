@@ -398,7 +398,6 @@ fn whole_classifier_network() {
     let logits = model.forward_classifier();
     let mut dlogits = Tensor::zeros(logits.dims);
     classification_loss(logits, &labels, &mut dlogits);
-    model.zero_feature_grad();
     model.backward_classifier(&dlogits);
     model.backward_features();
     let grads = param_grads(model.params_mut());

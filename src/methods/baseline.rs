@@ -53,7 +53,6 @@ pub fn baseline_step(net: &mut ConvNet, batch: &Batch, lr: f32, sgd: &SgdConfig)
     let mut dlogits = Tensor::zeros(logits.dims);
     let loss = classification_loss(logits, &batch.labels, &mut dlogits);
     let correct = count_correct(logits, &batch.labels);
-    net.zero_feature_grad();
     net.backward_classifier(&dlogits);
     net.backward_features();
     sgd_step(net.params_mut(), lr, sgd);

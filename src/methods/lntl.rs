@@ -107,7 +107,6 @@ pub fn feature_phase(
         loss: classification_loss(logits, &batch.labels, &mut dlogits),
         correct: count_correct(logits, &batch.labels),
     };
-    net.zero_feature_grad();
     net.backward_classifier(&dlogits);
     let dphi = heads.backward(net.features(), &dhead, false);
     add_scaled(net.feature_grad_mut(), dphi, 1.0);

@@ -11,7 +11,7 @@ use crate::engine::linear::Linear;
 use crate::engine::max_pool::MaxPool2d;
 use crate::engine::param::Param;
 use crate::engine::relu::{relu_backward, relu_forward};
-use crate::engine::tensor::{Tensor, add_scaled};
+use crate::engine::tensor::Tensor;
 use rand_chacha::ChaCha8Rng;
 
 /// Channels of the feature map φ.
@@ -138,7 +138,8 @@ impl ConvNet {
         &self.logits
     }
 
-    /// Starts a backward pass: dφ (the gradient w.r.t. φ) becomes zero, sized like φ.
+    /// Starts a backward pass that skips g (which sets dφ itself): dφ, the gradient with respect
+    /// to φ, becomes zero, sized like φ.
     pub fn zero_feature_grad(&mut self) {
         self.dphi.resize(self.phi.dims);
         self.dphi.zero();
@@ -149,8 +150,9 @@ impl ConvNet {
         &mut self.dphi
     }
 
-    /// Backward through g from the logits' gradient: adds g's parameter gradients and adds
-    /// g's contribution to dφ.
+    /// Backward through g from the logits' gradient: adds g's parameter gradients and sets dφ
+    /// to g's contribution (written in place by conv3's input gradient, with no pass to clear
+    /// or add); other losses on φ add theirs afterwards.
     pub fn backward_classifier(&mut self, dlogits: &Tensor) {
         let dpooled = self.fc.backward(dlogits, [dlogits.batch(), 1, 1, 64]);
         global_avg_pool_backward(&dpooled, self.relu4.dims, &mut self.scratch_small);
@@ -162,13 +164,8 @@ impl ConvNet {
             Some(&mut self.scratch_large),
         );
         relu_backward(&self.relu3, &mut self.scratch_large);
-        self.conv3.backward(
-            &self.phi,
-            &self.scratch_large,
-            true,
-            Some(&mut self.scratch_small),
-        );
-        add_scaled(&mut self.dphi, &self.scratch_small, 1.0);
+        self.conv3
+            .backward(&self.phi, &self.scratch_large, true, Some(&mut self.dphi));
     }
 
     /// Backward through f from the accumulated dφ: adds f's parameter gradients.
