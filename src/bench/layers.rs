@@ -95,11 +95,11 @@ fn stem_timing(batch: usize, runs: usize, rng: &mut ChaCha8Rng) -> LayerTiming {
     let mut out = Tensor::empty();
     let (_, forward_ms) = time_runs(runs, || stem.forward(&x, true, &mut out));
     let dout = random_tensor(rng, out.dims);
-    let (_, weight_grad_ms) = time_runs(runs, || stem.backward(&dout));
+    let (_, weight_grad_ms) = time_runs(runs, || stem.backward(&out, &dout));
     let macs = batch * 28 * 28 * spec.out_channels * spec.group_cols();
     LayerTiming {
         layer: "stem".to_string(),
-        method: "bn0+conv1+pool".to_string(),
+        method: "bn0+conv1+pool+relu".to_string(),
         forward_ms,
         weight_grad_ms: Some(weight_grad_ms),
         input_grad_ms: None,

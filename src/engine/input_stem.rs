@@ -1,6 +1,8 @@
-//! The network's stem: BatchNorm2d on the input, a convolution and max pooling (SPEC.md §2,
-//! steps 1–3), fused so that the backward pass needs no gradient with respect to the input and
-//! the convolution's output never leaves the cache.
+//! The network's stem: BatchNorm2d on the input, a convolution, max pooling and the ReLU that
+//! follows (SPEC.md §2, steps 1–3; ReLU is monotone, so pooling then ReLU equals ReLU then
+//! pooling, in values and gradients, at a quarter of the work), fused so that the backward
+//! pass needs no gradient with respect to the input and the convolution's output never leaves
+//! the cache.
 //!
 //! With `y = γ_c·x̂ + β_c` (zero padding applies to y) the convolution is
 //! `out[p,o] = b_o + Σ_{t valid at p} Σ_c W[t,c,o]·(γ_c·x̂[p+t,c] + β_c)`
@@ -240,14 +242,16 @@ impl InputStem {
                     for ((conv, out), routes) in images {
                         conv.iter_mut().zip(&table).for_each(|(c, t)| *c += t);
                         MaxPool2d::forward_image(&windows, conv, out, routes);
+                        out.iter_mut().for_each(|v| *v = v.max(0.0));
                     }
                 }
             });
     }
 
-    /// Backward from `dout` (the gradient of the pooled output of the last forward, which must
+    /// Backward from `dout`, the gradient of the `output` of the last forward pass (which must
     /// have been in training mode): adds the gradients of W, b, γ and β.
-    pub fn backward(&mut self, dout: &Tensor) {
+    pub fn backward(&mut self, output: &Tensor, dout: &Tensor) {
+        assert_eq!(output.dims, dout.dims, "stem backward shapes");
         let spec = self.conv.spec;
         let (cin, cout) = (spec.in_channels, spec.out_channels);
         let shapes = self.shapes(self.normalized.dims);
@@ -260,24 +264,32 @@ impl InputStem {
         let partials: Vec<(Vec<f32>, Vec<f32>)> = dout
             .data
             .par_chunks(per_task * shapes.pooled)
+            .zip(output.data.par_chunks(per_task * shapes.pooled))
             .zip(self.routes.par_chunks(per_task * shapes.pooled))
             .zip(self.normalized.data.par_chunks(per_task * shapes.input))
             .zip(scratch)
-            .map(|(((dout, routes), xhat), (cols, dconv))| {
+            .map(|((((dout, output), routes), xhat), (cols, dconv))| {
                 let mut padded = Padded::new(shapes.side_in, cin, spec.padding);
                 let (mut g, mut r) = (vec![0f32; shapes.patch * cout], vec![0f32; shapes.conv]);
+                let mut dpooled = vec![0f32; shapes.pooled];
                 let blocks = dout
                     .chunks(IMAGES_PER_BLOCK * shapes.pooled)
+                    .zip(output.chunks(IMAGES_PER_BLOCK * shapes.pooled))
                     .zip(routes.chunks(IMAGES_PER_BLOCK * shapes.pooled))
                     .zip(xhat.chunks(IMAGES_PER_BLOCK * shapes.input));
-                for ((dout, routes), xhat) in blocks {
+                for (((dout, output), routes), xhat) in blocks {
                     let images = xhat.len() / shapes.input;
                     let per_image = dconv
                         .chunks_exact_mut(shapes.conv)
                         .zip(dout.chunks_exact(shapes.pooled))
+                        .zip(output.chunks_exact(shapes.pooled))
                         .zip(routes.chunks_exact(shapes.pooled));
-                    for ((dconv, dout), routes) in per_image {
-                        MaxPool2d::backward_image(&windows, dout, routes, dconv);
+                    for (((dconv, dout), output), routes) in per_image {
+                        // Through the ReLU: the gradient passes where the output is positive.
+                        for ((d, &g), &y) in dpooled.iter_mut().zip(dout).zip(output) {
+                            *d = if y > 0.0 { g } else { 0.0 };
+                        }
+                        MaxPool2d::backward_image(&windows, &dpooled, routes, dconv);
                         r.iter_mut().zip(&*dconv).for_each(|(r, d)| *r += d);
                     }
                     block_patches(&self.conv, &shapes, xhat, &mut padded, cols);
@@ -348,6 +360,7 @@ impl InputStem {
 mod tests {
     use super::*;
     use crate::engine::conv2d::ConvSpec;
+    use crate::engine::relu::{relu_backward, relu_forward};
     use rand::{RngExt, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 
@@ -390,7 +403,7 @@ mod tests {
         let mut out = Tensor::empty();
         stem.forward(&x, true, &mut out);
         let dout = Tensor::from_vec(out.dims, random(&mut rng, out.data.len()));
-        stem.backward(&dout);
+        stem.backward(&out, &dout);
 
         let (mut conv, mut bn) = (conv, bn);
         let (mut y, mut z, mut want) = (Tensor::empty(), Tensor::empty(), Tensor::empty());
@@ -398,9 +411,15 @@ mod tests {
         conv.forward(&y, &mut z);
         let mut routes = Vec::new();
         pool.forward(&z, &mut want, &mut routes);
+        relu_forward(&mut want);
         assert_close("output", &out.data, &want.data);
-        let (mut dz, mut dy) = (Tensor::empty(), Tensor::empty());
-        pool.backward(&dout, &routes, z.dims, &mut dz);
+        assert!(
+            want.data.contains(&0.0) && want.data.iter().any(|&v| v > 0.0),
+            "the ReLU both passes and stops values"
+        );
+        let (mut dpooled, mut dz, mut dy) = (dout.clone(), Tensor::empty(), Tensor::empty());
+        relu_backward(&want, &mut dpooled);
+        pool.backward(&dpooled, &routes, z.dims, &mut dz);
         conv.backward(&y, &dz, true, Some(&mut dy));
         bn.backward(&x, &dy, true, None);
         assert_close("dW", &stem.conv.weight.grad, &conv.weight.grad);

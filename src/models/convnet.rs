@@ -114,9 +114,6 @@ impl ConvNet {
     /// (and updates the running ones) in the input batch norm.
     pub fn forward_features(&mut self, x: &Tensor, train: bool) -> &Tensor {
         self.stem.forward(x, train, &mut self.pooled1);
-        // ReLU is monotone, so max-pooling then ReLU equals ReLU then max-pooling (values and
-        // gradients), and costs a quarter of the work.
-        relu_forward(&mut self.pooled1);
         self.conv2.forward(&self.pooled1, &mut self.phi);
         relu_forward(&mut self.phi);
         &self.phi
@@ -177,8 +174,7 @@ impl ConvNet {
             true,
             Some(&mut self.scratch_small),
         );
-        relu_backward(&self.pooled1, &mut self.scratch_small);
-        self.stem.backward(&self.scratch_small);
+        self.stem.backward(&self.pooled1, &self.scratch_small);
     }
 
     /// Every trainable parameter, in a fixed order.
