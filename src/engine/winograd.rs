@@ -21,7 +21,7 @@
 
 use crate::engine::conv2d::ConvSpec;
 use crate::engine::matmul::{MatRef, matmul};
-use crate::engine::tensor::{Tensor, grad_chunks_per_task, items_per_task, sum_positions};
+use crate::engine::tensor::{Tensor, grad_chunks_per_task, items_per_task};
 use rayon::prelude::*;
 use wide::f32x16;
 
@@ -382,6 +382,7 @@ impl Winograd {
             .map(|(((dy, x), mut dx), scratch)| {
                 let images = dy.len() / item_out;
                 let mut du = vec![0.0; if param_grads { XI * cin * cout } else { 0 }];
+                let mut db = vec![0.0; if param_grads { cout } else { 0 }];
                 // One buffer holds V, then dV: for each ξ the weight gradient reads V's
                 // columns ξ before the input gradient overwrites them with dV's.
                 let (v_then_dv, mbar) = plan.split_scratch(scratch);
@@ -391,7 +392,8 @@ impl Winograd {
                     for i in 0..count {
                         let image = &dy[(first + i) * item_out..][..item_out];
                         let mbar = &mut mbar[i * plan.tiles_per_image * XI * cout..];
-                        transform_output_grad(image, &plan, mbar);
+                        let db = param_grads.then_some(&mut db[..]);
+                        transform_output_grad(image, &plan, mbar, db);
                     }
                     if param_grads {
                         let block = &x[first * item_in..][..count * item_in];
@@ -437,11 +439,6 @@ impl Winograd {
                         }
                     }
                 }
-                let db = if param_grads {
-                    sum_positions(dy, cout)
-                } else {
-                    Vec::new()
-                };
                 (du, db)
             })
             .collect();
@@ -559,8 +556,15 @@ fn transform_output(m: &[f32], plan: &Plan, bias: &[f32], y: &mut [f32]) {
 }
 
 /// `M̄_t = A dY_t Aᵀ` for every tile of one image's output gradient, into `mbar`
-/// (`[tile][ξ][co]`); positions past the output's edge have zero gradient.
-fn transform_output_grad(dy: &[f32], plan: &Plan, mbar: &mut [f32]) {
+/// (`[tile][ξ][co]`); positions past the output's edge have zero gradient. Adds the image's
+/// `Σ dY` over positions (its bias gradient) to `bias_grad` when one is given, while the tiles
+/// are in registers.
+fn transform_output_grad(
+    dy: &[f32],
+    plan: &Plan,
+    mbar: &mut [f32],
+    mut bias_grad: Option<&mut [f32]>,
+) {
     let cout = plan.cout;
     let mut transformed = zero_grid();
     for (t, (ty, tx)) in tiles(plan) {
@@ -578,6 +582,10 @@ fn transform_output_grad(dy: &[f32], plan: &Plan, mbar: &mut [f32]) {
             }
             both_sides(&grad, a, &mut transformed);
             update_grid(mbar, cout, c0, lanes, &transformed, |_, v| v);
+            if let Some(db) = bias_grad.as_deref_mut() {
+                let tile_sum = (grad[0][0] + grad[0][1]) + (grad[1][0] + grad[1][1]);
+                update_lane(&mut db[c0..], &tile_sum, lanes, |d, g| d + g);
+            }
         }
     }
 }
