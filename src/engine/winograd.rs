@@ -38,8 +38,8 @@ const BLOCK_BYTES: usize = 1 << 20;
 type Lane = f32x16;
 
 // The 1-D transforms act on whole lanes (the same transform for every channel of the group);
-// `both_sides` applies them to the columns and then the rows of a tile, with the tiles passed
-// by reference so that nothing is copied through the stack.
+// `columns_then_rows` applies them to the columns and then the rows of a tile, which
+// `transform_tile` reads straight from memory and `both_sides` takes from a grid.
 
 /// `Bᵀ d` on one column of a 4×4 patch.
 #[inline(always)]
@@ -87,10 +87,41 @@ fn both_sides<const I: usize, const O: usize>(
     t: impl Fn([Lane; I]) -> [Lane; O],
     out: &mut Grid<O>,
 ) {
+    columns_then_rows(|r, s| x[r][s], t, out);
+}
+
+/// `out = T x Tᵀ`, given `t` = the action of T on one column, for the square tile x whose
+/// position (r, s) holds the first `lanes` values of `at(r, s)` (zeros after them; `None`: a
+/// position outside the input, all zero). The tile goes from memory straight into the
+/// arithmetic: copied into an array on the stack first, it would be moved there in 32-byte
+/// halves, and reading those back as 64-byte vectors stalls.
+#[inline(always)]
+fn transform_tile<'a, const I: usize, const O: usize>(
+    at: impl Fn(usize, usize) -> Option<&'a [f32]>,
+    lanes: usize,
+    t: impl Fn([Lane; I]) -> [Lane; O],
+    out: &mut Grid<O>,
+) {
+    // The width test is made once per tile, so that the full-width reads are plain loads.
+    if lanes == LANES {
+        columns_then_rows(|r, s| at(r, s).map_or(Lane::ZERO, whole_lane), t, out);
+    } else {
+        let partial = |r, s| at(r, s).map_or(Lane::ZERO, |v| partial_lane(v, lanes));
+        columns_then_rows(partial, t, out);
+    }
+}
+
+/// `out = T x Tᵀ` for the square tile whose position (r, s) is `x(r, s)`.
+#[inline(always)]
+fn columns_then_rows<const I: usize, const O: usize>(
+    x: impl Fn(usize, usize) -> Lane,
+    t: impl Fn([Lane; I]) -> [Lane; O],
+    out: &mut Grid<O>,
+) {
     // Columns first: (T x)[·][s] = t(x[·][s]); then rows: (T x Tᵀ)[r][·] = t((T x)[r][·]).
     let mut left = [[Lane::ZERO; I]; O];
     for s in 0..I {
-        let column = t(std::array::from_fn(|r| x[r][s]));
+        let column = t(std::array::from_fn(|r| x(r, s)));
         for r in 0..O {
             left[r][s] = column[r];
         }
@@ -98,6 +129,20 @@ fn both_sides<const I: usize, const O: usize>(
     for r in 0..O {
         out[r] = t(left[r]);
     }
+}
+
+/// The first [`LANES`] values of `src`: one vector load.
+#[inline(always)]
+fn whole_lane(src: &[f32]) -> Lane {
+    Lane::new(src[..LANES].try_into().expect("a whole lane"))
+}
+
+/// The first `lanes` values of `src`, zeros after them (channel counts that are not a multiple
+/// of [`LANES`]). Out of line, or the compiler merges it with [`whole_lane`] into one call to
+/// `memcpy` of run-time length.
+#[inline(never)]
+fn partial_lane(src: &[f32], lanes: usize) -> Lane {
+    Lane::from(&src[..lanes])
 }
 
 /// A tile of lanes: `I × I` positions, [`LANES`] channels each.
@@ -534,14 +579,22 @@ fn transform_input_grad(dv: &[f32], plan: &Plan, dx: &mut [f32]) {
 /// `Y_t = Aᵀ M_t A + b` for every tile of one image, written where it falls inside the output.
 fn transform_output(m: &[f32], plan: &Plan, bias: &[f32], y: &mut [f32]) {
     let cout = plan.cout;
-    let (mut grid, mut out, mut bias_lane) = (zero_grid(), zero_grid::<2>(), Lane::ZERO);
+    let mut out = zero_grid::<2>();
+    // Read once per image, not per tile (and not right after a store of the same lane).
+    let bias_lanes: Vec<Lane> = (0..cout)
+        .step_by(LANES)
+        .map(|c0| {
+            let mut lane = Lane::ZERO;
+            read_lane(&bias[c0..], LANES.min(cout - c0), &mut lane);
+            lane
+        })
+        .collect();
     for (t, (ty, tx)) in tiles(plan) {
         let m = &m[t * XI * cout..][..XI * cout];
         for c0 in (0..cout).step_by(LANES) {
-            let lanes = LANES.min(cout - c0);
-            read_lane(&bias[c0..], lanes, &mut bias_lane);
-            load_grid(m, cout, c0, lanes, &mut grid);
-            both_sides(&grid, at, &mut out);
+            let (lanes, bias_lane) = (LANES.min(cout - c0), bias_lanes[c0 / LANES]);
+            let position = |r: usize, s: usize| Some(&m[(r * 4 + s) * cout + c0..]);
+            transform_tile(position, lanes, at, &mut out);
             for (r, row) in out.iter().enumerate() {
                 for (s, lane) in row.iter().enumerate() {
                     let (oy, ox) = (2 * ty + r, 2 * tx + s);
@@ -559,33 +612,29 @@ fn transform_output(m: &[f32], plan: &Plan, bias: &[f32], y: &mut [f32]) {
 /// (`[tile][ξ][co]`); positions past the output's edge have zero gradient. Adds the image's
 /// `Σ dY` over positions (its bias gradient) to `bias_grad` when one is given, while the tiles
 /// are in registers.
-fn transform_output_grad(
-    dy: &[f32],
-    plan: &Plan,
-    mbar: &mut [f32],
-    mut bias_grad: Option<&mut [f32]>,
-) {
+fn transform_output_grad(dy: &[f32], plan: &Plan, mbar: &mut [f32], bias_grad: Option<&mut [f32]>) {
     let cout = plan.cout;
     let mut transformed = zero_grid();
     for (t, (ty, tx)) in tiles(plan) {
         let mbar = &mut mbar[t * XI * cout..][..XI * cout];
         for c0 in (0..cout).step_by(LANES) {
             let lanes = LANES.min(cout - c0);
-            let mut grad = zero_grid::<2>();
-            for (r, row) in grad.iter_mut().enumerate() {
-                for (s, lane) in row.iter_mut().enumerate() {
-                    let (oy, ox) = (2 * ty + r, 2 * tx + s);
-                    if oy < plan.side[0] && ox < plan.side[1] {
-                        read_lane(&dy[(oy * plan.side[1] + ox) * cout + c0..], lanes, lane);
-                    }
-                }
-            }
-            both_sides(&grad, a, &mut transformed);
+            // Output positions past the edge (odd sides) have no gradient.
+            let position = |r: usize, s: usize| {
+                let (oy, ox) = (2 * ty + r, 2 * tx + s);
+                (oy < plan.side[0] && ox < plan.side[1])
+                    .then(|| &dy[(oy * plan.side[1] + ox) * cout + c0..])
+            };
+            transform_tile(position, lanes, a, &mut transformed);
             update_grid(mbar, cout, c0, lanes, &transformed, |_, v| v);
-            if let Some(db) = bias_grad.as_deref_mut() {
-                let tile_sum = (grad[0][0] + grad[0][1]) + (grad[1][0] + grad[1][1]);
-                update_lane(&mut db[c0..], &tile_sum, lanes, |d, g| d + g);
-            }
+        }
+    }
+    if let Some(db) = bias_grad {
+        // Row 1 of A is (1, 1), so M̄_t at ξ = (1, 1) is the sum of the tile's output gradients.
+        const XI_SUM: usize = 4 + 1;
+        for tile in mbar.chunks_exact(XI * cout).take(plan.tiles_per_image) {
+            let sums = &tile[XI_SUM * cout..][..cout];
+            db.iter_mut().zip(sums).for_each(|(d, v)| *d += v);
         }
     }
 }
