@@ -151,8 +151,10 @@ impl BatchNorm2d {
         let n = input.rows() as f64;
         let x = &input.data;
         // One pass for the shifted sums Σ (x − K) and Σ (x − K)², with K the first row's value
-        // of each channel: `μ = K + S₁/n`, `σ² = S₂/n − (S₁/n)²`. K lies within a few σ of μ,
-        // so the difference cancels little, and the f32 block sums stay small.
+        // of each channel: `μ = K + S₁/n`, `σ² = S₂/n − (S₁/n)²`. K is one of the channel's
+        // values, so for data far from zero the sums stay small and `σ²` does not come from
+        // the cancellation of two huge numbers (the test checks an offset of 1000 and an
+        // outlying K).
         let shift: Vec<f32> = x[..c].to_vec();
         let sums = channel_sums(x, x, c, 2 * c, |s, xr, _| {
             let (s1, s2) = s.split_at_mut(c);

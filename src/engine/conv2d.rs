@@ -221,9 +221,9 @@ impl Conv2d {
     }
 
     /// Backward pass from `dout`, given the `input` of the last forward pass (the caller keeps
-    /// it; output patches and Winograd read it for their weight gradient). Adds the parameter gradients
-    /// when `param_grads` is set and writes the input gradient into `dinput` when one is given.
-    /// Runs once per forward: it reuses the forward's patch buffer as scratch.
+    /// it; output patches and Winograd read it for their weight gradient). Adds the parameter
+    /// gradients when `param_grads` is set and writes the input gradient into `dinput` when one
+    /// is given. Runs once per forward: it reuses the forward's patch buffer as scratch.
     pub fn backward(
         &mut self,
         input: &Tensor,

@@ -123,7 +123,7 @@ pub fn sum_row_losses(
     let partials: Vec<f64> = match grad {
         Some(grad) => logits
             .par_chunks(block)
-            .zip(grad.par_chunks_mut(block))
+            .zip(grad[..rows * row_stride].par_chunks_mut(block))
             .enumerate()
             .map(|(b, (l, g))| block_total(b, l, Some(g)))
             .collect(),

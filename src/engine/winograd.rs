@@ -153,26 +153,19 @@ const fn zero_grid<const I: usize>() -> Grid<I> {
     [[Lane::ZERO; I]; I]
 }
 
-/// Reads the first `lanes` values of `src` into `lane` (zeros after them). The full-width
-/// case has a length known at compile time, so it is one vector load; the partial case
-/// (channel counts that are not a multiple of [`LANES`]) stays out of line, or the compiler
-/// merges the two into one call to `memcpy` of run-time length.
+/// Reads the first `lanes` values of `src` into `lane` (zeros after them): one vector load at
+/// full width.
 #[inline(always)]
 fn read_lane(src: &[f32], lanes: usize, lane: &mut Lane) {
-    if lanes == LANES {
-        *lane = Lane::new(src[..LANES].try_into().expect("a whole lane"));
+    *lane = if lanes == LANES {
+        whole_lane(src)
     } else {
-        read_partial_lane(src, lanes, lane);
-    }
-}
-
-#[inline(never)]
-fn read_partial_lane(src: &[f32], lanes: usize, lane: &mut Lane) {
-    *lane = Lane::from(&src[..lanes]);
+        partial_lane(src, lanes)
+    };
 }
 
 /// `dst[i] = f(dst, lane)[i]` for the first `lanes` values (one vector operation at full
-/// width, the partial case out of line, as in [`read_lane`]).
+/// width, the partial case out of line, as in [`partial_lane`]).
 #[inline(always)]
 fn update_lane(dst: &mut [f32], lane: &Lane, lanes: usize, f: impl Fn(Lane, Lane) -> Lane) {
     if lanes == LANES {
