@@ -364,13 +364,8 @@ impl Conv2d {
                 }
                 let mut padded = Padded::new(geo.side_in, spec.in_channels, spec.padding);
                 for (i, dinput) in dinput.chunks_exact_mut(item_len).enumerate() {
-                    padded.clear();
-                    padded.col2im_add(
-                        &spec,
-                        &dcols[i * geo.rows_per_image * row_len..],
-                        geo.side_out,
-                    );
-                    padded.store(dinput);
+                    let dcols = &dcols[i * geo.rows_per_image * row_len..];
+                    padded.col2im(&spec, dcols, geo.side_out, dinput);
                 }
             });
     }
@@ -453,13 +448,8 @@ impl Conv2d {
                         );
                     }
                     for (i, out) in out.chunks_exact_mut(item_out).enumerate() {
-                        padded.clear();
-                        padded.col2im_add(
-                            &transposed,
-                            &products[i * geo.rows_per_image * row_len..],
-                            geo.side_in,
-                        );
-                        padded.store(out);
+                        let products = &products[i * geo.rows_per_image * row_len..];
+                        padded.col2im(&transposed, products, geo.side_in, out);
                     }
                 }
                 add_bias(out, bias);

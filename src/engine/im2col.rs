@@ -108,8 +108,8 @@ impl Padded {
         (y + self.padding) * self.row_len() + self.padding * self.channels
     }
 
-    /// Copies `image` into the interior; the border stays as it is (zero unless a col2im wrote
-    /// it since the last [`Padded::clear`]).
+    /// Copies `image` into the interior; the border stays as it is (zero unless a
+    /// [`Padded::col2im`] wrote it).
     pub fn load(&mut self, image: &[f32]) {
         let width = self.side[1] * self.channels;
         for y in 0..self.side[0] {
@@ -118,13 +118,8 @@ impl Padded {
         }
     }
 
-    /// Zeroes the whole scratch, border included.
-    pub fn clear(&mut self) {
-        self.data.fill(0.0);
-    }
-
     /// Copies the interior out to `image`.
-    pub fn store(&self, image: &mut [f32]) {
+    fn store(&self, image: &mut [f32]) {
         let width = self.side[1] * self.channels;
         for y in 0..self.side[0] {
             let at = self.interior_row(y);
@@ -153,11 +148,19 @@ impl Padded {
         }
     }
 
-    /// Adds patch-shaped gradient rows `dcols` of `spec` (output `side_out`) back onto the
-    /// positions they were read from, border included (call [`Padded::clear`] first, and
-    /// [`Padded::store`] to take out the interior).
-    pub fn col2im_add(&mut self, spec: &ConvSpec, dcols: &[f32], side_out: [usize; 2]) {
+    /// Writes into `image` the sum of the patch-shaped rows `dcols` of `spec` (output
+    /// `side_out`), each added back onto the positions it was read from: the scratch is
+    /// cleared, the rows are added, border included, and the interior is copied out (what
+    /// fell on the border belongs to the padding and is dropped).
+    pub fn col2im(
+        &mut self,
+        spec: &ConvSpec,
+        dcols: &[f32],
+        side_out: [usize; 2],
+        image: &mut [f32],
+    ) {
         debug_assert_eq!(spec.padding, self.padding);
+        self.data.fill(0.0);
         let row_len = spec.groups * spec.group_cols();
         let (padded_row_len, channels) = (self.row_len(), self.channels);
         for oy in 0..side_out[0] {
@@ -168,5 +171,6 @@ impl Padded {
                 });
             }
         }
+        self.store(image);
     }
 }
