@@ -75,6 +75,10 @@ fn add_run(dst: &mut [f32], src: &[f32]) {
     }
 }
 
+/// Zeros kept after a padded image, so that a whole vector read from the start of a patch
+/// row's last stretch stays inside the buffer (see [`Padded::values`]).
+const SLACK: usize = 16;
+
 /// Scratch holding one image (h×w×c) inside a zero border of `padding`, reused image after
 /// image.
 #[derive(Debug, Clone)]
@@ -89,7 +93,7 @@ pub struct Padded {
 impl Padded {
     /// All-zero scratch for images of `side` with `channels` channels and a border of `padding`.
     pub fn new(side: [usize; 2], channels: usize, padding: usize) -> Padded {
-        let len = (side[0] + 2 * padding) * (side[1] + 2 * padding) * channels;
+        let len = (side[0] + 2 * padding) * (side[1] + 2 * padding) * channels + SLACK;
         Padded {
             data: vec![0.0; len],
             side,
@@ -99,7 +103,7 @@ impl Padded {
     }
 
     /// Values per padded row.
-    fn row_len(&self) -> usize {
+    pub fn row_len(&self) -> usize {
         (self.side[1] + 2 * self.padding) * self.channels
     }
 
@@ -116,6 +120,19 @@ impl Padded {
             let at = self.interior_row(y);
             self.data[at..at + width].copy_from_slice(&image[y * width..][..width]);
         }
+    }
+
+    /// The padded image, row after row, followed by [`SLACK`] values: the stretch of `k·Cin`
+    /// values of kernel row `ky` of output (oy, ox)'s patch (one group) starts at
+    /// `patch_start(spec, oy, ox) + ky·row_len()`, and reading up to `SLACK` values past the
+    /// stretch's end stays inside the buffer.
+    pub fn values(&self) -> &[f32] {
+        &self.data
+    }
+
+    /// Offset in [`Padded::values`] of the first value of output (oy, ox)'s patch.
+    pub fn patch_start(&self, spec: &ConvSpec, oy: usize, ox: usize) -> usize {
+        oy * spec.stride * self.row_len() + ox * spec.stride * self.channels
     }
 
     /// Copies the interior out to `image`.

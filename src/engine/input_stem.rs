@@ -12,19 +12,21 @@
 //! `dW = γ_c·G + β_c·S`, `db = Σ dout`, `dγ_c = Σ_{t,o} W·G`, `dβ_c = Σ_{t,o} W·S`.
 //! This replaces the input-gradient product and its col2im by two cheap reductions.
 //!
-//! The convolution's output (28×28×32 per image, 8× the input) is formed, pooled and, in the
-//! backward pass, re-formed as a gradient for [`IMAGES_PER_BLOCK`] images at a time: the
-//! patches, the product and the pooling of a block all stay in a core's cache. Only x̂ and the
-//! pooling routes are kept between the passes.
+//! The convolution's output (28×28×32 per image, 8× the input) is formed and pooled for
+//! [`IMAGES_PER_BLOCK`] images at a time: the patches, the product and the pooling of a block
+//! all stay in a core's cache. Only x̂ and the pooling routes are kept for the backward pass,
+//! which never forms the convolution's output gradient: only the pooling's routes carry
+//! gradient, so G and R are sums over the pooled values ([`RoutedPatches`]).
 
 use crate::engine::batch_norm::BatchNorm2d;
-use crate::engine::conv2d::Conv2d;
+use crate::engine::conv2d::{Conv2d, ConvSpec};
 use crate::engine::im2col::Padded;
 use crate::engine::matmul::{MatRef, matmul};
 use crate::engine::max_pool::MaxPool2d;
 use crate::engine::param::Param;
 use crate::engine::tensor::{Tensor, items_per_task};
 use rayon::prelude::*;
+use wide::f32x16;
 
 /// Images whose patches and convolution output are formed together: 4 images of the paper's
 /// stem take 0.9 MiB of patches and 0.4 MiB of output, inside a core's 2 MiB L2 cache.
@@ -43,8 +45,8 @@ pub struct InputStem {
     normalized: Tensor,
     /// The pooling routes of the last forward pass.
     routes: Vec<u8>,
-    /// Per-task scratch, kept between passes so that no pass allocates (and page-faults) its
-    /// own: a block's patches, then its convolution output or output gradient.
+    /// Per-task scratch of the forward pass, kept between passes so that no pass allocates (and
+    /// page-faults) its own: a block's patches, then its convolution output.
     scratch: Vec<f32>,
 }
 
@@ -117,6 +119,120 @@ fn block_patches(
     }
 }
 
+/// Values the weight gradient sums at a time: one AVX-512 register.
+const PIECE: usize = 16;
+/// A piece of a patch row, or of a sum of them.
+type Piece = f32x16;
+
+/// The [`PIECE`] values of `src` from its start: one vector load.
+#[inline(always)]
+fn piece(src: &[f32]) -> Piece {
+    Piece::new(src[..PIECE].try_into().expect("a whole piece"))
+}
+
+/// The stem's `G = im2col(x̂)ᵀ·dconv` and `R[p,o] = Σ_n dconv[n,p,o]` summed straight from the
+/// pooled gradient. Each pooled value's gradient reaches one convolution output, its route, so
+/// `G[·,o] = Σ_{n,q} dpooled[n,q,o]·patch(n, route(n,q,o))`: a quarter of the products of
+/// `im2col(x̂)ᵀ·dconv`, with no convolution-sized gradient and no patch matrix. Each kernel row
+/// of a patch (k·Cin ≤ [`PIECE`] values) is read from the padded image as one piece; the
+/// lanes past its end are summed too, and dropped.
+struct RoutedPatches {
+    /// The convolution output position of each window slot of each pooled output
+    /// ([`MaxPool2d::route_sources`]).
+    sources: Vec<u32>,
+    /// Window slots per pooled output.
+    slots: usize,
+    /// Offset of each convolution output position's patch in the padded image.
+    patch_starts: Vec<usize>,
+    /// Kernel rows of a patch (k), one piece each.
+    rows: usize,
+    /// Values per kernel row of a patch (k·Cin).
+    row_values: usize,
+    /// Values per padded image row: the step from one kernel row of a patch to the next.
+    padded_row_len: usize,
+}
+
+impl RoutedPatches {
+    fn new(pool: &MaxPool2d, spec: &ConvSpec, shapes: &Shapes, padded: &Padded) -> Self {
+        let row_values = spec.kernel * spec.in_channels;
+        let width = shapes.side_conv[1];
+        RoutedPatches {
+            sources: pool.route_sources(shapes.side_conv),
+            slots: pool.kernel * pool.kernel,
+            patch_starts: (0..shapes.positions)
+                .map(|p| padded.patch_start(spec, p / width, p % width))
+                .collect(),
+            rows: spec.kernel,
+            row_values,
+            padded_row_len: padded.row_len(),
+        }
+    }
+
+    /// Adds one image's terms: to `sums` (`[o][ky]`), each pooled value's gradient (stopped
+    /// where the ReLU after pooling stopped it) times its route's patch, read from the image in
+    /// `padded`; to `r` (`[p][o]`), the gradient itself.
+    fn add_image(
+        &self,
+        padded: &Padded,
+        dout: &[f32],
+        output: &[f32],
+        routes: &[u8],
+        sums: &mut [Piece],
+        r: &mut [f32],
+    ) {
+        // The kernel side as a constant, so that a channel's sums stay in registers.
+        match self.rows {
+            1 => self.add_image_rows::<1>(padded, dout, output, routes, sums, r),
+            3 => self.add_image_rows::<3>(padded, dout, output, routes, sums, r),
+            5 => self.add_image_rows::<5>(padded, dout, output, routes, sums, r),
+            7 => self.add_image_rows::<7>(padded, dout, output, routes, sums, r),
+            rows => unreachable!("InputStem::new refuses {rows} kernel rows"),
+        }
+    }
+
+    /// [`RoutedPatches::add_image`] for kernels of `K` rows.
+    fn add_image_rows<const K: usize>(
+        &self,
+        padded: &Padded,
+        dout: &[f32],
+        output: &[f32],
+        routes: &[u8],
+        sums: &mut [Piece],
+        r: &mut [f32],
+    ) {
+        let values = padded.values();
+        let cout = sums.len() / K;
+        for (o, channel_sums) in sums.chunks_exact_mut(K).enumerate() {
+            let mut acc: [Piece; K] = channel_sums.try_into().expect("K sums per channel");
+            for q in 0..dout.len() / cout {
+                let at = q * cout + o;
+                let p = self.sources[q * self.slots + usize::from(routes[at])] as usize;
+                // Through the ReLU: the gradient passes where the output is positive.
+                let g = if output[at] > 0.0 { dout[at] } else { 0.0 };
+                r[p * cout + o] += g;
+                let (start, g) = (self.patch_starts[p], Piece::splat(g));
+                for (ky, acc) in acc.iter_mut().enumerate() {
+                    let row = piece(&values[start + ky * self.padded_row_len..]);
+                    *acc = row.mul_add(g, *acc);
+                }
+            }
+            channel_sums.copy_from_slice(&acc);
+        }
+    }
+
+    /// `G` (`[ky][kx][ci][o]`, as the weights) from the sums `[o][ky]`.
+    fn patch_gradient(&self, sums: &[Piece], cout: usize) -> Vec<f32> {
+        let mut g = vec![0f32; self.rows * self.row_values * cout];
+        for (i, sum) in sums.iter().enumerate() {
+            let (o, ky) = (i / self.rows, i % self.rows);
+            for (j, &v) in sum.as_array().iter().take(self.row_values).enumerate() {
+                g[(ky * self.row_values + j) * cout + o] = v;
+            }
+        }
+        g
+    }
+}
+
 /// The scratch of each parallel task of a pass over `batch` images (`per_task` each), cut from
 /// `scratch`, each split into room for a block's patches and for its convolution output.
 fn task_scratch<'a>(
@@ -137,6 +253,11 @@ impl InputStem {
     /// Fuses `bn` (over the convolution's input channels) with `conv` and `pool`.
     pub fn new(bn: BatchNorm2d, conv: Conv2d, pool: MaxPool2d) -> InputStem {
         assert_eq!(conv.spec.groups, 1, "the stem's convolution has one group");
+        assert!(
+            conv.spec.kernel * conv.spec.in_channels <= PIECE
+                && matches!(conv.spec.kernel, 1 | 3 | 5 | 7),
+            "the stem's kernel side is 1, 3, 5 or 7, and a kernel row's k·Cin values fit one piece"
+        );
         assert_eq!(
             bn.channels(),
             conv.spec.in_channels,
@@ -255,11 +376,9 @@ impl InputStem {
         let spec = self.conv.spec;
         let (cin, cout) = (spec.in_channels, spec.out_channels);
         let shapes = self.shapes(self.normalized.dims);
-        let windows = self
-            .pool
-            .windows([shapes.side_conv[0], shapes.side_conv[1], cout]);
+        let padded = Padded::new(shapes.side_in, cin, spec.padding);
+        let routed = RoutedPatches::new(&self.pool, &spec, &shapes, &padded);
         let per_task = items_per_task(dout.batch());
-        let scratch = task_scratch(&mut self.scratch, &shapes, dout.batch(), per_task);
         // Per task: G = im2col(x̂)ᵀ·dconv and R[p,o] = Σ_n dconv[n,p,o], summed in task order.
         let partials: Vec<(Vec<f32>, Vec<f32>)> = dout
             .data
@@ -267,45 +386,20 @@ impl InputStem {
             .zip(output.data.par_chunks(per_task * shapes.pooled))
             .zip(self.routes.par_chunks(per_task * shapes.pooled))
             .zip(self.normalized.data.par_chunks(per_task * shapes.input))
-            .zip(scratch)
-            .map(|((((dout, output), routes), xhat), (cols, dconv))| {
-                let mut padded = Padded::new(shapes.side_in, cin, spec.padding);
-                let (mut g, mut r) = (vec![0f32; shapes.patch * cout], vec![0f32; shapes.conv]);
-                let mut dpooled = vec![0f32; shapes.pooled];
-                let blocks = dout
-                    .chunks(IMAGES_PER_BLOCK * shapes.pooled)
-                    .zip(output.chunks(IMAGES_PER_BLOCK * shapes.pooled))
-                    .zip(routes.chunks(IMAGES_PER_BLOCK * shapes.pooled))
-                    .zip(xhat.chunks(IMAGES_PER_BLOCK * shapes.input));
-                for (((dout, output), routes), xhat) in blocks {
-                    let images = xhat.len() / shapes.input;
-                    let per_image = dconv
-                        .chunks_exact_mut(shapes.conv)
-                        .zip(dout.chunks_exact(shapes.pooled))
-                        .zip(output.chunks_exact(shapes.pooled))
-                        .zip(routes.chunks_exact(shapes.pooled));
-                    for (((dconv, dout), output), routes) in per_image {
-                        // Through the ReLU: the gradient passes where the output is positive.
-                        for ((d, &g), &y) in dpooled.iter_mut().zip(dout).zip(output) {
-                            *d = if y > 0.0 { g } else { 0.0 };
-                        }
-                        MaxPool2d::backward_image(&windows, &dpooled, routes, dconv);
-                        r.iter_mut().zip(&*dconv).for_each(|(r, d)| *r += d);
-                    }
-                    block_patches(&self.conv, &shapes, xhat, &mut padded, cols);
-                    matmul(
-                        shapes.patch,
-                        cout,
-                        images * shapes.positions,
-                        MatRef::transposed(cols, 0, shapes.patch),
-                        MatRef::rows(dconv, 0, cout),
-                        &mut g,
-                        0,
-                        cout,
-                        true,
-                    );
+            .map(|(((dout, output), routes), xhat)| {
+                let mut padded = padded.clone();
+                let mut sums = vec![Piece::ZERO; cout * routed.rows];
+                let mut r = vec![0f32; shapes.conv];
+                let images = dout
+                    .chunks_exact(shapes.pooled)
+                    .zip(output.chunks_exact(shapes.pooled))
+                    .zip(routes.chunks_exact(shapes.pooled))
+                    .zip(xhat.chunks_exact(shapes.input));
+                for (((dout, output), routes), xhat) in images {
+                    padded.load(xhat);
+                    routed.add_image(&padded, dout, output, routes, &mut sums, &mut r);
                 }
-                (g, r)
+                (routed.patch_gradient(&sums, cout), r)
             })
             .collect();
         let (mut g, mut r) = (vec![0f32; shapes.patch * cout], vec![0f32; shapes.conv]);

@@ -176,6 +176,28 @@ impl MaxPool2d {
         windows
     }
 
+    /// For an input of `[h, w]`, where each route leads: `table[o·k² + slot]` is the input
+    /// position (`y·w + x`) of window slot `slot` of output o. A slot in the padding (which no
+    /// route of a finite input takes) leads to the nearest position inside the input.
+    pub fn route_sources(&self, [h, w]: [usize; 2]) -> Vec<u32> {
+        let k = self.kernel;
+        let clamp = |origin: isize, offset: usize, side: usize| {
+            (origin + offset as isize).clamp(0, side as isize - 1) as usize
+        };
+        let mut table = Vec::with_capacity(self.out_side(h) * self.out_side(w) * k * k);
+        for oy in 0..self.out_side(h) {
+            let y_origin = window(oy, self, h).2;
+            for ox in 0..self.out_side(w) {
+                let x_origin = window(ox, self, w).2;
+                for slot in 0..k * k {
+                    let (y, x) = (clamp(y_origin, slot / k, h), clamp(x_origin, slot % k, w));
+                    table.push(u32::try_from(y * w + x).expect("positions fit a u32"));
+                }
+            }
+        }
+        table
+    }
+
     /// Pools one image `x` into `out`, and writes each output value's route.
     pub fn forward_image(windows: &Windows, x: &[f32], out: &mut [f32], routes: &mut [u8]) {
         for_each_chunk!(windows.channels, forward_chunk, windows, x, out, routes);
@@ -264,10 +286,15 @@ mod tests {
         assert_eq!(channel0, [1.0, 2.0, 0.0, 3.0, 4.0, 0.0, 0.0, 0.0, 0.0]);
         let channel1: Vec<f32> = dx.data.iter().skip(1).step_by(2).copied().collect();
         assert_eq!(channel1, [0.0, 0.0, 0.0, 0.0, 10.0, 20.0, 0.0, 30.0, 40.0]);
+        // Output (1, 1)'s window starts at (1, 1): its slots lead to positions 4, 5, 7, 8 and,
+        // for the slots in the padding, to the nearest ones inside.
+        let sources = pool.route_sources([3, 3]);
+        assert_eq!(&sources[3 * 9..], [4, 5, 5, 7, 8, 8, 7, 8, 8]);
     }
 
     /// Whole chunks of channels and the channels left over give the same results as a direct
-    /// scan of each window (first maximum in scan order takes the gradient), with ties.
+    /// scan of each window (first maximum in scan order takes the gradient), with ties; each
+    /// route's source is the maximum's position.
     #[test]
     fn chunked_channels_match_a_direct_scan() {
         let (n, side, c) = (2, 7, LANES + 3);
@@ -282,6 +309,7 @@ mod tests {
         let mut dx = Tensor::empty();
         pool.backward(&dy, &routes, x.dims, &mut dx);
         let out = pool.out_side(side);
+        let sources = pool.route_sources([side, side]);
         let mut want_dx = vec![0.0; x.data.len()];
         for i in 0..n {
             for (oy, ox, ch) in (0..out)
@@ -299,6 +327,8 @@ mod tests {
                 let (value, at) = best.expect("every window has elements");
                 let o = ((i * out + oy) * out + ox) * c + ch;
                 assert_eq!(y.data[o], value);
+                let source = sources[(oy * out + ox) * 9 + usize::from(routes[o])] as usize;
+                assert_eq!(source, (at / c) % (side * side), "where the route leads");
                 want_dx[at] += dy.data[o];
             }
         }
