@@ -474,24 +474,31 @@ mod tests {
 
     /// The fused stem computes what batch norm, convolution and max pooling compute one after
     /// the other: the same output and the same gradients of γ, β, W and b, over a batch that
-    /// ends in a partial block of images.
+    /// ends in a partial block of images, for every kernel side the stem accepts.
     #[test]
     fn matches_the_layers_it_fuses() {
+        for (kernel, channels) in [(1, 3), (3, 3), (5, 3), (7, 2)] {
+            matches_the_layers_it_fuses_with(kernel, channels);
+        }
+    }
+
+    fn matches_the_layers_it_fuses_with(kernel: usize, channels: usize) {
         let mut rng = ChaCha8Rng::seed_from_u64(7);
         let spec = ConvSpec {
-            in_channels: 3,
+            in_channels: channels,
             out_channels: 5,
-            kernel: 5,
+            kernel,
             stride: 1,
-            padding: 2,
+            padding: kernel / 2,
             groups: 1,
         };
-        let dims = [2 * IMAGES_PER_BLOCK + 3, 9, 8, 3];
+        let dims = [2 * IMAGES_PER_BLOCK + 3, 9, 8, channels];
         let x = Tensor::from_vec(dims, random(&mut rng, dims.iter().product()));
-        let conv = Conv2d::new("conv", spec, random(&mut rng, 75 * 5), random(&mut rng, 5));
-        let mut bn = BatchNorm2d::new("bn", 3);
-        bn.gamma.value = vec![0.5, 1.5, -2.0];
-        bn.beta.value = vec![0.3, -0.7, 1.1];
+        let weights = random(&mut rng, spec.group_weights());
+        let conv = Conv2d::new("conv", spec, weights, random(&mut rng, 5));
+        let mut bn = BatchNorm2d::new("bn", channels);
+        bn.gamma.value = [0.5, 1.5, -2.0][..channels].to_vec();
+        bn.beta.value = [0.3, -0.7, 1.1][..channels].to_vec();
         let pool = MaxPool2d::new(3, 2, 1);
         let mut stem = InputStem::new(bn.clone(), conv.clone(), pool);
         let mut out = Tensor::empty();
@@ -506,7 +513,7 @@ mod tests {
         let mut routes = Vec::new();
         pool.forward(&z, &mut want, &mut routes);
         relu_forward(&mut want);
-        assert_close("output", &out.data, &want.data);
+        assert_close(&format!("k={kernel} output"), &out.data, &want.data);
         assert!(
             want.data.contains(&0.0) && want.data.iter().any(|&v| v > 0.0),
             "the ReLU both passes and stops values"
@@ -516,10 +523,22 @@ mod tests {
         pool.backward(&dpooled, &routes, z.dims, &mut dz);
         conv.backward(&y, &dz, true, Some(&mut dy));
         bn.backward(&x, &dy, true, None);
-        assert_close("dW", &stem.conv.weight.grad, &conv.weight.grad);
-        assert_close("db", &stem.conv.bias.grad, &conv.bias.grad);
-        assert_close("dγ", &stem.bn.gamma.grad, &bn.gamma.grad);
-        assert_close("dβ", &stem.bn.beta.grad, &bn.beta.grad);
+        assert_close(
+            &format!("k={kernel} dW"),
+            &stem.conv.weight.grad,
+            &conv.weight.grad,
+        );
+        assert_close(
+            &format!("k={kernel} db"),
+            &stem.conv.bias.grad,
+            &conv.bias.grad,
+        );
+        assert_close(
+            &format!("k={kernel} dγ"),
+            &stem.bn.gamma.grad,
+            &bn.gamma.grad,
+        );
+        assert_close(&format!("k={kernel} dβ"), &stem.bn.beta.grad, &bn.beta.grad);
         assert_eq!(stem.bn.running_mean, bn.running_mean);
     }
 }
