@@ -9,23 +9,22 @@
 
 use crate::engine::conv2d::ConvSpec;
 
-/// Calls `run(row_offset, scratch_offset, len)` for the stretches that make up patch row
-/// (oy, ox) of `spec` in a padded image of `channels` channels and `padded_row_len` values per
-/// row.
+/// Calls `run(row_offset, scratch_offset, len)` for the stretches that make up the patch row
+/// of `spec` whose patch starts at `patch_start` ([`Padded::patch_start`]) in a padded image of
+/// `channels` channels and `padded_row_len` values per row.
 #[inline(always)]
 fn for_each_run(
     spec: &ConvSpec,
     padded_row_len: usize,
     channels: usize,
-    oy: usize,
-    ox: usize,
+    patch_start: usize,
     mut run: impl FnMut(usize, usize, usize),
 ) {
     let (k, c, gin) = (spec.kernel, channels, spec.group_in());
     let mut at = 0;
     for g in 0..spec.groups {
         for ky in 0..k {
-            let start = (oy * spec.stride + ky) * padded_row_len + ox * spec.stride * c;
+            let start = patch_start + ky * padded_row_len;
             if spec.groups == 1 {
                 run(at, start, k * c);
             } else {
@@ -151,12 +150,12 @@ impl Padded {
         for oy in 0..side_out[0] {
             for ox in 0..side_out[1] {
                 let row = &mut cols[(oy * side_out[1] + ox) * row_len..][..row_len];
+                let start = self.patch_start(spec, oy, ox);
                 for_each_run(
                     spec,
                     self.row_len(),
                     self.channels,
-                    oy,
-                    ox,
+                    start,
                     |at, src, len| {
                         copy_run(&mut row[at..at + len], &self.data[src..src + len]);
                     },
@@ -183,7 +182,8 @@ impl Padded {
         for oy in 0..side_out[0] {
             for ox in 0..side_out[1] {
                 let row = &dcols[(oy * side_out[1] + ox) * row_len..][..row_len];
-                for_each_run(spec, padded_row_len, channels, oy, ox, |at, dst, len| {
+                let start = self.patch_start(spec, oy, ox);
+                for_each_run(spec, padded_row_len, channels, start, |at, dst, len| {
                     add_run(&mut self.data[dst..dst + len], &row[at..at + len]);
                 });
             }
