@@ -130,6 +130,9 @@ fn piece(src: &[f32]) -> Piece {
     Piece::new(src[..PIECE].try_into().expect("a whole piece"))
 }
 
+/// [`RoutedPatches::add_image`] for one kernel side (see [`RoutedPatches::image_adder`]).
+type AddImage = fn(&RoutedPatches, &Padded, &[f32], &[f32], &[u8], &mut [Piece], &mut [f32]);
+
 /// The stem's `G = im2col(x̂)ᵀ·dconv` and `R[p,o] = Σ_n dconv[n,p,o]` summed straight from the
 /// pooled gradient. Each pooled value's gradient reaches one convolution output, its route, so
 /// `G[·,o] = Σ_{n,q} dpooled[n,q,o]·patch(n, route(n,q,o))`: a quarter of the products of
@@ -168,30 +171,22 @@ impl RoutedPatches {
         }
     }
 
-    /// Adds one image's terms: to `sums` (`[o][ky]`), each pooled value's gradient (stopped
-    /// where the ReLU after pooling stopped it) times its route's patch, read from the image in
-    /// `padded`; to `r` (`[p][o]`), the gradient itself.
-    fn add_image(
-        &self,
-        padded: &Padded,
-        dout: &[f32],
-        output: &[f32],
-        routes: &[u8],
-        sums: &mut [Piece],
-        r: &mut [f32],
-    ) {
-        // The kernel side as a constant, so that a channel's sums stay in registers.
+    /// [`RoutedPatches::add_image`] for this kernel side: the side as a constant, so that a
+    /// channel's sums stay in registers.
+    fn image_adder(&self) -> AddImage {
         match self.rows {
-            1 => self.add_image_rows::<1>(padded, dout, output, routes, sums, r),
-            3 => self.add_image_rows::<3>(padded, dout, output, routes, sums, r),
-            5 => self.add_image_rows::<5>(padded, dout, output, routes, sums, r),
-            7 => self.add_image_rows::<7>(padded, dout, output, routes, sums, r),
+            1 => Self::add_image::<1>,
+            3 => Self::add_image::<3>,
+            5 => Self::add_image::<5>,
+            7 => Self::add_image::<7>,
             rows => unreachable!("InputStem::new refuses {rows} kernel rows"),
         }
     }
 
-    /// [`RoutedPatches::add_image`] for kernels of `K` rows.
-    fn add_image_rows<const K: usize>(
+    /// Adds one image's terms, for kernels of `K` rows: to `sums` (`[o][ky]`), each pooled
+    /// value's gradient (stopped where the ReLU after pooling stopped it) times its route's
+    /// patch, read from the image in `padded`; to `r` (`[p][o]`), the gradient itself.
+    fn add_image<const K: usize>(
         &self,
         padded: &Padded,
         dout: &[f32],
@@ -378,6 +373,7 @@ impl InputStem {
         let shapes = self.shapes(self.normalized.dims);
         let padded = Padded::new(shapes.side_in, cin, spec.padding);
         let routed = RoutedPatches::new(&self.pool, &spec, &shapes, &padded);
+        let add_image = routed.image_adder();
         let per_task = items_per_task(dout.batch());
         // Per task: G = im2col(x̂)ᵀ·dconv and R[p,o] = Σ_n dconv[n,p,o], summed in task order.
         let partials: Vec<(Vec<f32>, Vec<f32>)> = dout
@@ -397,7 +393,7 @@ impl InputStem {
                     .zip(xhat.chunks_exact(shapes.input));
                 for (((dout, output), routes), xhat) in images {
                     padded.load(xhat);
-                    routed.add_image(&padded, dout, output, routes, &mut sums, &mut r);
+                    add_image(&routed, &padded, dout, output, routes, &mut sums, &mut r);
                 }
                 (routed.patch_gradient(&sums, cout), r)
             })
