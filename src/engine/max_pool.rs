@@ -205,7 +205,7 @@ impl MaxPool2d {
 
     /// Writes the input gradient of one image into `dx`, given the output gradient `dout` and
     /// the routes of its forward pass.
-    pub fn backward_image(windows: &Windows, dout: &[f32], routes: &[u8], dx: &mut [f32]) {
+    fn backward_image(windows: &Windows, dout: &[f32], routes: &[u8], dx: &mut [f32]) {
         dx.fill(0.0);
         for_each_chunk!(windows.channels, backward_chunk, windows, dout, routes, dx);
     }
