@@ -49,12 +49,18 @@ pub fn run() -> Result<()> {
         args
     };
     let cli = Cli::parse_from(args);
-    if let Some(threads) = cli.threads {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build_global()
-            .context("cannot configure the thread pool")?;
-    }
+    // The command runs on one of the pool's threads, not beside them: a parallel loop started
+    // from outside the pool parks the caller until a worker wakes it, and the caller then
+    // competes with the workers for the cores (thousands of context switches per second).
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(cli.threads.unwrap_or(0))
+        .build()
+        .context("cannot configure the thread pool")?;
+    pool.install(|| dispatch(cli))
+}
+
+/// Runs the parsed command.
+fn dispatch(cli: Cli) -> Result<()> {
     let cache = cache_dir(cli.cache_dir.as_deref());
     match cli.command {
         Command::Data(cmd) => data::run(cmd, &cache),
