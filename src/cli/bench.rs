@@ -57,7 +57,7 @@ fn print_layers(timings: &[LayerTiming]) {
     }
     println!(
         "ms, fastest of the runs; GFLOP/s of the forward pass counts a direct convolution's \
-         multiply-adds (Winograd does 2.25x fewer); the stem's backward computes its parameter \
+         multiply-adds (Winograd does 3.1x fewer); the stem's backward computes its parameter \
          gradients (the data needs none), heads.bn's computes both gradients"
     );
 }

@@ -1,23 +1,35 @@
-//! Winograd F(2×2, 3×3) lowering of 3×3, stride-1, padding-1 convolutions without groups
-//! (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2016).
+//! Winograd F(4×4, 3×3) lowering of 3×3, stride-1, padding-1 convolutions without groups
+//! (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2016, with their
+//! interpolation points 0, ±1, ±2).
 //!
-//! The output is cut into 2×2 tiles; tile t reads a 4×4 input patch d_t (rows and columns
-//! 2·ty−1 .. 2·ty+3, zero outside). With the F(2,3) matrices
-//! `Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1]`, `G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]`,
-//! `Aᵀ = [1 1 1 0; 0 1 −1 −1]`, one output tile per channel pair is
-//! `Y = Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A`, and summing over input channels turns the 16 elementwise
-//! products ξ into 16 matrix products over (tiles × Cin)·(Cin × Cout):
+//! The output is cut into 4×4 tiles; tile t reads a 6×6 input patch d_t (rows and columns
+//! 4·ty−1 .. 4·ty+5, zero outside). With the F(4,3) matrices
+//! ```text
+//! Bᵀ = [4  0 −5  0 1 0]   G = [ 1/4    0    0 ]   Aᵀ = [1 1  1 1  1 0]
+//!      [0 −4 −4  1 1 0]       [−1/6 −1/6 −1/6]        [0 1 −1 2 −2 0]
+//!      [0  4 −4 −1 1 0]       [−1/6  1/6 −1/6]        [0 1  1 4  4 0]
+//!      [0 −2 −1  2 1 0]       [1/24 1/12  1/6]        [0 1 −1 8 −8 1]
+//!      [0  2 −1 −2 1 0]       [1/24 −1/12 1/6]
+//!      [0  4  0 −5 0 1]       [   0    0    1 ]
+//! ```
+//! one output tile per channel pair is `Y = Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A`, and summing over input
+//! channels turns the 36 elementwise products ξ into 36 matrix products over
+//! (tiles × Cin)·(Cin × Cout):
 //!
 //! - forward: `V_ξ[t][ci] = (Bᵀ d_t B)_ξ`, `U_ξ[ci][co] = (G g Gᵀ)_ξ`, `M_ξ = V_ξ·U_ξ`,
 //!   `Y_t = Aᵀ M_t A + b`;
 //! - backward, the adjoint of every step: `M̄_t = A dY_t Aᵀ`, `dU_ξ = V_ξᵀ·M̄_ξ`,
 //!   `dg = Gᵀ dU G`, `dV_ξ = M̄_ξ·U_ξᵀ`, and `dx += B dV_t Bᵀ` on each tile's patch.
 //!
-//! Each 2×2 output takes 16·Cin·Cout multiply-adds instead of 36·Cin·Cout (2.25× fewer), and
-//! the transformed input V is 4× the input instead of the 9× of an im2col matrix. Buffers are
-//! laid out `[tile][ξ][channel]`; the transforms run on 16 channels at a time, and the tiles
-//! are processed in blocks of whole images, so a block's products stay in cache between the
-//! matrix products and the transforms.
+//! Each 4×4 output takes 36·Cin·Cout multiply-adds instead of 144·Cin·Cout (4× fewer; 3.1×
+//! on the paper's 14×14 and 7×7 maps, whose last tiles overhang the edge, where F(2×2, 3×3)
+//! saves 2.25× and 1.7×), and the transformed input V holds 36 values per 16 outputs instead
+//! of an im2col matrix's 9 per output. The price is accuracy: in f32 the results differ from a
+//! direct convolution by up to about 4e-6 of the magnitude of their terms (the unit tests
+//! measure it), against about 2e-7 for F(2×2, 3×3) and for patches. Buffers are laid out
+//! `[tile][ξ][channel]`; the transforms run on 16 channels at a time, and the tiles are
+//! processed in blocks of whole images, so a block's products stay in cache between the matrix
+//! products and the transforms.
 
 use crate::engine::conv2d::ConvSpec;
 use crate::engine::matmul::{MatRef, matmul};
@@ -27,8 +39,12 @@ use wide::f32x16;
 
 /// Channels one transform handles at a time (one AVX-512 register of f32).
 const LANES: usize = 16;
-/// The 16 positions ξ of a transformed 4×4 tile.
-const XI: usize = 16;
+/// Output rows (and columns) of a tile.
+const TILE: usize = 4;
+/// Input rows (and columns) of a tile's patch, and of its transform.
+const PATCH: usize = TILE + 2;
+/// The 36 positions ξ of a transformed tile.
+const XI: usize = PATCH * PATCH;
 /// Bytes of transformed tiles (input and output side) per block: enough rows for efficient
 /// products, few enough that a block stays in a core's L2 cache between the products and the
 /// transforms.
@@ -41,43 +57,97 @@ type Lane = f32x16;
 // `columns_then_rows` applies them to the columns and then the rows of a tile, which
 // `transform_tile` reads straight from memory and `both_sides` takes from a grid.
 
-/// `Bᵀ d` on one column of a 4×4 patch.
+/// `Bᵀ d` on one column of a patch.
 #[inline(always)]
-fn bt(d: [Lane; 4]) -> [Lane; 4] {
-    [d[0] - d[2], d[1] + d[2], d[2] - d[1], d[1] - d[3]]
+fn bt(d: [Lane; PATCH]) -> [Lane; PATCH] {
+    let (four, five) = (Lane::splat(4.0), Lane::splat(5.0));
+    let (outer4, inner4) = (d[4] - four * d[2], d[3] - four * d[1]);
+    let (outer2, inner2) = (d[4] - d[2], (d[3] - d[1]) + (d[3] - d[1]));
+    [
+        four * d[0] - five * d[2] + d[4],
+        outer4 + inner4,
+        outer4 - inner4,
+        outer2 + inner2,
+        outer2 - inner2,
+        four * d[1] - five * d[3] + d[5],
+    ]
 }
 
 /// `B v`, the adjoint of [`bt`].
 #[inline(always)]
-fn b(v: [Lane; 4]) -> [Lane; 4] {
-    [v[0], v[1] - v[2] + v[3], v[1] + v[2] - v[0], -v[3]]
+fn b(v: [Lane; PATCH]) -> [Lane; PATCH] {
+    let (two, four, five) = (Lane::splat(2.0), Lane::splat(4.0), Lane::splat(5.0));
+    let (sum12, diff12) = (v[1] + v[2], v[1] - v[2]);
+    let (sum34, diff34) = (v[3] + v[4], v[3] - v[4]);
+    [
+        four * v[0],
+        four * (v[5] - diff12) - two * diff34,
+        -(five * v[0] + four * sum12 + sum34),
+        diff12 + two * diff34 - five * v[5],
+        v[0] + sum12 + sum34,
+        v[5],
+    ]
 }
 
 /// `G g` on one column of a 3×3 kernel.
 #[inline(always)]
-fn g(w: [Lane; 3]) -> [Lane; 4] {
-    let (outer, half) = (w[0] + w[2], Lane::splat(0.5));
-    [w[0], half * (outer + w[1]), half * (outer - w[1]), w[2]]
+fn g(w: [Lane; 3]) -> [Lane; PATCH] {
+    let sixth = Lane::splat(1.0 / 6.0);
+    let outer = w[0] + w[2];
+    // Rows 3 and 4 share w₀/24 + w₂/6.
+    let ends = Lane::splat(1.0 / 24.0) * w[0] + sixth * w[2];
+    let twelfth_middle = Lane::splat(1.0 / 12.0) * w[1];
+    [
+        Lane::splat(0.25) * w[0],
+        -sixth * (outer + w[1]),
+        -sixth * (outer - w[1]),
+        ends + twelfth_middle,
+        ends - twelfth_middle,
+        w[2],
+    ]
 }
 
 /// `Gᵀ u`, the adjoint of [`g`].
 #[inline(always)]
-fn gt(u: [Lane; 4]) -> [Lane; 3] {
-    let half = Lane::splat(0.5);
-    let (sum, diff) = (half * (u[1] + u[2]), half * (u[1] - u[2]));
-    [u[0] + sum, diff, sum + u[3]]
+fn gt(u: [Lane; PATCH]) -> [Lane; 3] {
+    let sixth = Lane::splat(1.0 / 6.0);
+    let (sum12, diff12) = (u[1] + u[2], u[2] - u[1]);
+    let (sum34, diff34) = (u[3] + u[4], u[3] - u[4]);
+    [
+        Lane::splat(0.25) * u[0] - sixth * sum12 + Lane::splat(1.0 / 24.0) * sum34,
+        sixth * diff12 + Lane::splat(1.0 / 12.0) * diff34,
+        sixth * (sum34 - sum12) + u[5],
+    ]
 }
 
 /// `Aᵀ m` on one column of a transformed tile.
 #[inline(always)]
-fn at(m: [Lane; 4]) -> [Lane; 2] {
-    [m[0] + m[1] + m[2], m[1] - m[2] - m[3]]
+fn at(m: [Lane; PATCH]) -> [Lane; TILE] {
+    let (two, four, eight) = (Lane::splat(2.0), Lane::splat(4.0), Lane::splat(8.0));
+    let (sum12, diff12) = (m[1] + m[2], m[1] - m[2]);
+    let (sum34, diff34) = (m[3] + m[4], m[3] - m[4]);
+    [
+        m[0] + sum12 + sum34,
+        diff12 + two * diff34,
+        sum12 + four * sum34,
+        diff12 + eight * diff34 + m[5],
+    ]
 }
 
 /// `A y`, the adjoint of [`at`].
 #[inline(always)]
-fn a(y: [Lane; 2]) -> [Lane; 4] {
-    [y[0], y[0] + y[1], y[0] - y[1], -y[1]]
+fn a(y: [Lane; TILE]) -> [Lane; PATCH] {
+    let (two, four) = (Lane::splat(2.0), Lane::splat(4.0));
+    let (even1, odd1) = (y[0] + y[2], y[1] + y[3]);
+    let (even2, odd2) = (y[0] + four * y[2], two * (y[1] + four * y[3]));
+    [
+        y[0],
+        even1 + odd1,
+        even1 - odd1,
+        even2 + odd2,
+        even2 - odd2,
+        y[3],
+    ]
 }
 
 /// `out = T x Tᵀ` for the square tile x, given `t` = the action of T on one column.
@@ -231,7 +301,7 @@ pub fn applies(spec: &ConvSpec) -> bool {
 
 /// Tile rows and columns covering an output of side `side`.
 fn tiles_per_side(side: usize) -> usize {
-    side.div_ceil(2)
+    side.div_ceil(TILE)
 }
 
 /// The Winograd form of one convolution layer: the transformed weights and per-thread scratch.
@@ -245,6 +315,9 @@ pub struct Winograd {
     /// Per-thread block scratch: `V` or `dV` (`[tile][ξ][ci]`), then `M` or `M̄`
     /// (`[tile][ξ][co]`).
     scratch: Vec<f32>,
+    /// Per-thread sums of `dU` (`[ξ][ci][co]`) in the backward pass, kept between passes so
+    /// that no pass allocates, page-faults and clears its own.
+    du_sums: Vec<f32>,
 }
 
 /// Sizes of one pass over a batch.
@@ -292,14 +365,14 @@ impl Plan {
     }
 }
 
-/// Input row (or column) of position `r` of a tile starting at output row `2·t`, if it is
+/// Input row (or column) of position `r` of a tile starting at output row `TILE·t`, if it is
 /// inside the input (padding 1).
 #[inline(always)]
 fn patch_index(t: usize, r: usize, side: usize) -> Option<usize> {
-    (2 * t + r).checked_sub(1).filter(|&i| i < side)
+    (TILE * t + r).checked_sub(1).filter(|&i| i < side)
 }
 
-/// Calls `f(r, s, at)` for each position (r, s) of tile (ty, tx)'s 4×4 patch that lies inside
+/// Calls `f(r, s, at)` for each position (r, s) of tile (ty, tx)'s patch that lies inside
 /// the image, with `at` the offset of its channel c0 in one NHWC image.
 #[inline(always)]
 fn for_each_patch_position(
@@ -308,11 +381,11 @@ fn for_each_patch_position(
     c0: usize,
     mut f: impl FnMut(usize, usize, usize),
 ) {
-    for r in 0..4 {
+    for r in 0..PATCH {
         let Some(iy) = patch_index(ty, r, plan.side[0]) else {
             continue;
         };
-        for s in 0..4 {
+        for s in 0..PATCH {
             if let Some(ix) = patch_index(tx, s, plan.side[1]) {
                 f(r, s, (iy * plan.side[1] + ix) * plan.cin + c0);
             }
@@ -320,9 +393,9 @@ fn for_each_patch_position(
     }
 }
 
-/// Loads the 4×4 patch of tile (ty, tx), channels c0.., from one NHWC image (zero outside).
+/// Loads the patch of tile (ty, tx), channels c0.., from one NHWC image (zero outside).
 #[inline(always)]
-fn load_patch(x: &[f32], plan: &Plan, tile: (usize, usize), c0: usize, d: &mut Grid<4>) {
+fn load_patch(x: &[f32], plan: &Plan, tile: (usize, usize), c0: usize, d: &mut Grid<PATCH>) {
     let lanes = LANES.min(plan.cin - c0);
     *d = zero_grid();
     for_each_patch_position(plan, tile, c0, |r, s, at| {
@@ -330,9 +403,9 @@ fn load_patch(x: &[f32], plan: &Plan, tile: (usize, usize), c0: usize, d: &mut G
     });
 }
 
-/// Adds the 4×4 patch gradient `dd` onto tile (ty, tx) of one NHWC image's input gradient.
+/// Adds the patch gradient `dd` onto tile (ty, tx) of one NHWC image's input gradient.
 #[inline(always)]
-fn add_patch(dx: &mut [f32], plan: &Plan, tile: (usize, usize), c0: usize, dd: &Grid<4>) {
+fn add_patch(dx: &mut [f32], plan: &Plan, tile: (usize, usize), c0: usize, dd: &Grid<PATCH>) {
     let lanes = LANES.min(plan.cin - c0);
     for_each_patch_position(plan, tile, c0, |r, s, at| {
         update_lane(&mut dx[at..], &dd[r][s], lanes, |d, g| d + g);
@@ -411,15 +484,18 @@ impl Winograd {
         let tile_in = XI * cin;
         let dx_chunks = grad_chunks_per_task(dinput, input.dims, plan.images_per_task);
         let u = &self.u;
-        let partials: Vec<(Vec<f32>, Vec<f32>)> = dout
+        let du_len = XI * cin * cout;
+        self.du_sums
+            .resize(dout.batch().div_ceil(plan.images_per_task) * du_len, 0.0);
+        let db_sums: Vec<Vec<f32>> = dout
             .data
             .par_chunks(plan.images_per_task * item_out)
             .zip(input.data.par_chunks(plan.images_per_task * item_in))
             .zip(dx_chunks.into_par_iter())
             .zip(self.scratch.par_chunks_mut(plan.block_scratch()))
-            .map(|(((dy, x), mut dx), scratch)| {
+            .zip(self.du_sums.par_chunks_mut(du_len))
+            .map(|((((dy, x), mut dx), scratch), du)| {
                 let images = dy.len() / item_out;
-                let mut du = vec![0.0; if param_grads { XI * cin * cout } else { 0 }];
                 let mut db = vec![0.0; if param_grads { cout } else { 0 }];
                 // One buffer holds V, then dV: for each ξ the weight gradient reads V's
                 // columns ξ before the input gradient overwrites them with dV's.
@@ -446,10 +522,11 @@ impl Winograd {
                                 rows,
                                 MatRef::transposed(v_then_dv, xi * cin, tile_in),
                                 mbar_xi,
-                                &mut du,
+                                du,
                                 xi * cin * cout,
                                 cout,
-                                true,
+                                // The task's first block sets its sums.
+                                first > 0,
                             );
                         }
                         if dx.is_some() {
@@ -477,16 +554,19 @@ impl Winograd {
                         }
                     }
                 }
-                (du, db)
+                db
             })
             .collect();
         param_grads.then(|| {
-            let (mut du, mut db) = (vec![0.0; XI * cin * cout], vec![0.0; cout]);
-            for (partial_du, partial_db) in &partials {
-                du.iter_mut().zip(partial_du).for_each(|(a, b)| *a += b);
-                db.iter_mut().zip(partial_db).for_each(|(a, b)| *a += b);
+            let (du, others) = self.du_sums.split_at_mut(du_len);
+            for partial in others.chunks_exact(du_len) {
+                du.iter_mut().zip(partial).for_each(|(a, b)| *a += b);
             }
-            (weight_grad(&du, cin * cout), db)
+            let mut db = vec![0.0; cout];
+            for partial in &db_sums {
+                db.iter_mut().zip(partial).for_each(|(a, b)| *a += b);
+            }
+            (weight_grad(du, cin * cout), db)
         })
     }
 
@@ -494,7 +574,7 @@ impl Winograd {
     fn transform_weights(&mut self, weight: &[f32], cin: usize, cout: usize) {
         let pairs = cin * cout;
         self.u.resize(XI * pairs, 0.0);
-        let (mut kernel, mut u) = (zero_grid::<3>(), zero_grid::<4>());
+        let (mut kernel, mut u) = (zero_grid::<3>(), zero_grid::<PATCH>());
         for p0 in (0..pairs).step_by(LANES) {
             let lanes = LANES.min(pairs - p0);
             load_grid(weight, pairs, p0, lanes, &mut kernel);
@@ -507,7 +587,7 @@ impl Winograd {
 /// `dg = Gᵀ dU G` for every (ci, co) (`pairs` of them), as weights `[ky][kx][ci][co]`.
 fn weight_grad(du: &[f32], pairs: usize) -> Vec<f32> {
     let mut dw = vec![0.0; 9 * pairs];
-    let (mut grid, mut dg) = (zero_grid::<4>(), zero_grid::<3>());
+    let (mut grid, mut dg) = (zero_grid::<PATCH>(), zero_grid::<3>());
     for p0 in (0..pairs).step_by(LANES) {
         let lanes = LANES.min(pairs - p0);
         load_grid(du, pairs, p0, lanes, &mut grid);
@@ -572,7 +652,7 @@ fn transform_input_grad(dv: &[f32], plan: &Plan, dx: &mut [f32]) {
 /// `Y_t = Aᵀ M_t A + b` for every tile of one image, written where it falls inside the output.
 fn transform_output(m: &[f32], plan: &Plan, bias: &[f32], y: &mut [f32]) {
     let cout = plan.cout;
-    let mut out = zero_grid::<2>();
+    let mut out = zero_grid::<TILE>();
     // Read once per image, not per tile (and not right after a store of the same lane).
     let bias_lanes: Vec<Lane> = (0..cout)
         .step_by(LANES)
@@ -586,11 +666,11 @@ fn transform_output(m: &[f32], plan: &Plan, bias: &[f32], y: &mut [f32]) {
         let m = &m[t * XI * cout..][..XI * cout];
         for c0 in (0..cout).step_by(LANES) {
             let (lanes, bias_lane) = (LANES.min(cout - c0), bias_lanes[c0 / LANES]);
-            let position = |r: usize, s: usize| Some(&m[(r * 4 + s) * cout + c0..]);
+            let position = |r: usize, s: usize| Some(&m[(r * PATCH + s) * cout + c0..]);
             transform_tile(position, lanes, at, &mut out);
             for (r, row) in out.iter().enumerate() {
                 for (s, lane) in row.iter().enumerate() {
-                    let (oy, ox) = (2 * ty + r, 2 * tx + s);
+                    let (oy, ox) = (TILE * ty + r, TILE * tx + s);
                     if oy < plan.side[0] && ox < plan.side[1] {
                         let at = (oy * plan.side[1] + ox) * cout + c0;
                         update_lane(&mut y[at..], &(*lane + bias_lane), lanes, |_, v| v);
@@ -614,7 +694,7 @@ fn transform_output_grad(dy: &[f32], plan: &Plan, mbar: &mut [f32], bias_grad: O
             let lanes = LANES.min(cout - c0);
             // Output positions past the edge (odd sides) have no gradient.
             let position = |r: usize, s: usize| {
-                let (oy, ox) = (2 * ty + r, 2 * tx + s);
+                let (oy, ox) = (TILE * ty + r, TILE * tx + s);
                 (oy < plan.side[0] && ox < plan.side[1])
                     .then(|| &dy[(oy * plan.side[1] + ox) * cout + c0..])
             };
@@ -623,8 +703,9 @@ fn transform_output_grad(dy: &[f32], plan: &Plan, mbar: &mut [f32], bias_grad: O
         }
     }
     if let Some(db) = bias_grad {
-        // Row 1 of A is (1, 1), so M̄_t at ξ = (1, 1) is the sum of the tile's output gradients.
-        const XI_SUM: usize = 4 + 1;
+        // Row 1 of A is all ones, so M̄_t at ξ = (1, 1) is the sum of the tile's output
+        // gradients.
+        const XI_SUM: usize = PATCH + 1;
         for tile in mbar.chunks_exact(XI * cout).take(plan.tiles_per_image) {
             let sums = &tile[XI_SUM * cout..][..cout];
             db.iter_mut().zip(sums).for_each(|(d, v)| *d += v);
