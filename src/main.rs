@@ -2,8 +2,9 @@
 
 use std::process::ExitCode;
 
-// A training step allocates and frees the same large buffers every iteration; mimalloc keeps
-// those pages mapped, where glibc's malloc returns them to the kernel and faults them back in.
+// A training step allocates and frees the same large buffers every iteration; mimalloc reuses
+// freed pages for a while, where glibc's malloc unmaps blocks this large at once and faults them
+// back in on the next use.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
