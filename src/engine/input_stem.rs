@@ -24,6 +24,7 @@ use crate::engine::im2col::Padded;
 use crate::engine::matmul::{MatRef, matmul};
 use crate::engine::max_pool::MaxPool2d;
 use crate::engine::param::Param;
+use crate::engine::relu::relu_values;
 use crate::engine::tensor::{Tensor, items_per_task};
 use rayon::prelude::*;
 use wide::f32x16;
@@ -358,7 +359,7 @@ impl InputStem {
                     for ((conv, out), routes) in images {
                         conv.iter_mut().zip(&table).for_each(|(c, t)| *c += t);
                         MaxPool2d::forward_image(&windows, conv, out, routes);
-                        out.iter_mut().for_each(|v| *v = v.max(0.0));
+                        relu_values(out);
                     }
                 }
             });

@@ -7,9 +7,12 @@ const CHUNK: usize = 1 << 14;
 
 /// Applies ReLU in place.
 pub fn relu_forward(x: &mut Tensor) {
-    x.data.par_chunks_mut(CHUNK).for_each(|part| {
-        part.iter_mut().for_each(|v| *v = v.max(0.0));
-    });
+    x.data.par_chunks_mut(CHUNK).for_each(relu_values);
+}
+
+/// Applies ReLU in place to a slice, on the calling thread (for layers that fuse it).
+pub fn relu_values(values: &mut [f32]) {
+    values.iter_mut().for_each(|v| *v = v.max(0.0));
 }
 
 /// Masks `dout` in place with the ReLU output `y` of the forward pass.
