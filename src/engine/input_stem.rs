@@ -186,7 +186,7 @@ impl RoutedPatches {
 
     /// Adds one image's terms, for kernels of `K` rows: to `sums` (`[o][ky]`), each pooled
     /// value's gradient (stopped where the ReLU after pooling stopped it) times its route's
-    /// patch, read from the image in `padded`; to `r` (`[p][o]`), the gradient itself.
+    /// patch, read from the image in `padded`; to `r` (`[o][p]`), the gradient itself.
     fn add_image<const K: usize>(
         &self,
         padded: &Padded,
@@ -198,14 +198,16 @@ impl RoutedPatches {
     ) {
         let values = padded.values();
         let cout = sums.len() / K;
-        for (o, channel_sums) in sums.chunks_exact_mut(K).enumerate() {
+        // Channel-major, so that one channel's scattered additions stay within a few KiB.
+        let channel_r = r.chunks_exact_mut(r.len() / cout);
+        for (o, (channel_sums, r)) in sums.chunks_exact_mut(K).zip(channel_r).enumerate() {
             let mut acc: [Piece; K] = channel_sums.try_into().expect("K sums per channel");
             for q in 0..dout.len() / cout {
                 let at = q * cout + o;
                 let p = self.sources[q * self.slots + usize::from(routes[at])] as usize;
                 // Through the ReLU: the gradient passes where the output is positive.
                 let g = if output[at] > 0.0 { dout[at] } else { 0.0 };
-                r[p * cout + o] += g;
+                r[p] += g;
                 let (start, g) = (self.patch_starts[p], Piece::splat(g));
                 for (ky, acc) in acc.iter_mut().enumerate() {
                     let row = piece(&values[start + ky * self.padded_row_len..]);
@@ -404,6 +406,10 @@ impl InputStem {
             g.iter_mut().zip(pg).for_each(|(g, p)| *g += p);
             r.iter_mut().zip(pr).for_each(|(r, p)| *r += p);
         }
+        // The tasks sum R channel-major; the reductions below read it position-major.
+        let r: Vec<f32> = (0..shapes.conv)
+            .map(|i| r[(i % cout) * shapes.positions + i / cout])
+            .collect();
         // S[t,o] = Σ_{p: t valid at p} R[p,o].
         let mut s = vec![0f32; shapes.patch / cin * cout];
         for_each_valid_tap(&self.conv, &shapes, |p, t| {
