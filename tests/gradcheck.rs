@@ -424,10 +424,10 @@ fn whole_bias_heads() {
         f64::from(heads_cross_entropy(logits, &bias, &mut d))
     };
     let mut model = heads.clone();
-    let logits = model.forward(&phi, true);
-    let mut dlogits = Tensor::zeros(logits.dims);
-    heads_cross_entropy(logits, &bias, &mut dlogits);
-    let dphi = model.backward(&phi, &dlogits, true).clone();
+    model.forward(&phi, true);
+    let (logits, dlogits) = model.logits_and_grad();
+    heads_cross_entropy(logits, &bias, dlogits);
+    let dphi = model.backward(&phi, true).clone();
     check_with_step("heads dφ", &mut rng, &dphi.data, NETWORK_EPS, |i, d| {
         loss(&mut heads.clone(), &shifted(&phi, i, d))
     });

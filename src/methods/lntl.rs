@@ -62,11 +62,11 @@ pub fn color_phase(
     zero_grads(net.params_mut());
     zero_grads(heads.params_mut());
     net.forward_features(&batch.x, true);
-    let logits = heads.forward(net.features(), true);
-    let mut dlogits = Tensor::zeros(logits.dims);
-    let loss = heads_cross_entropy(logits, &batch.bias, &mut dlogits);
+    heads.forward(net.features(), true);
+    let (logits, dlogits) = heads.logits_and_grad();
+    let loss = heads_cross_entropy(logits, &batch.bias, dlogits);
     let (correct, labelled) = heads_accuracy(logits, &batch.bias);
-    let dphi = heads.backward(net.features(), &dlogits, true);
+    let dphi = heads.backward(net.features(), true);
     if let Some(scale) = reversal {
         net.zero_feature_grad();
         grad_reversal_backward(dphi, scale, net.feature_grad_mut());
@@ -98,9 +98,9 @@ pub fn feature_phase(
 ) -> (ClassifierStep, f32) {
     zero_grads(net.params_mut());
     net.forward_features(&batch.x, true);
-    let head_logits = heads.forward(net.features(), true);
-    let mut dhead = Tensor::zeros(head_logits.dims);
-    let regularization = regularizer(head_logits, lambda, &mut dhead);
+    heads.forward(net.features(), true);
+    let (head_logits, dhead) = heads.logits_and_grad();
+    let regularization = regularizer(head_logits, lambda, dhead);
     let logits = net.forward_classifier();
     let mut dlogits = Tensor::zeros(logits.dims);
     let classifier = ClassifierStep {
@@ -108,7 +108,7 @@ pub fn feature_phase(
         correct: count_correct(logits, &batch.labels),
     };
     net.backward_classifier(&dlogits);
-    let dphi = heads.backward(net.features(), &dhead, false);
+    let dphi = heads.backward(net.features(), false);
     add_scaled(net.feature_grad_mut(), dphi, 1.0);
     net.backward_features();
     sgd_step(net.params_mut(), lr, sgd);

@@ -52,6 +52,9 @@ pub struct BiasHeads {
     pre_norm: Tensor,
     hidden: Tensor,
     logits: Tensor,
+    /// The loss gradient with respect to `logits`, kept between passes: a fresh 2.4 MB buffer
+    /// per pass would be page-faulted and cleared by the kernel each time.
+    dlogits: Tensor,
     dhidden: Tensor,
     dpre_norm: Tensor,
     dphi: Tensor,
@@ -112,6 +115,7 @@ impl BiasHeads {
             pre_norm: Tensor::empty(),
             hidden: Tensor::empty(),
             logits: Tensor::empty(),
+            dlogits: Tensor::empty(),
             dhidden: Tensor::empty(),
             dpre_norm: Tensor::empty(),
             dphi: Tensor::empty(),
@@ -187,11 +191,27 @@ impl BiasHeads {
         &self.logits
     }
 
-    /// Backward from the logits' gradient, given the φ of the last forward pass; adds the
-    /// heads' parameter gradients when `param_grads`; returns dφ.
-    pub fn backward(&mut self, phi: &Tensor, dlogits: &Tensor, param_grads: bool) -> &Tensor {
-        self.conv_b
-            .backward(&self.hidden, dlogits, param_grads, Some(&mut self.dhidden));
+    /// The logits of the last forward pass, and the buffer for the loss gradient with respect
+    /// to them, cleared to zeros, for the losses to add to; [`BiasHeads::backward`] reads it.
+    pub fn logits_and_grad(&mut self) -> (&Tensor, &mut Tensor) {
+        self.dlogits.resize(self.logits.dims);
+        self.dlogits.data.fill(0.0);
+        (&self.logits, &mut self.dlogits)
+    }
+
+    /// Backward from the logits' gradient in [`BiasHeads::logits_and_grad`], given the φ of the
+    /// last forward pass; adds the heads' parameter gradients when `param_grads`; returns dφ.
+    pub fn backward(&mut self, phi: &Tensor, param_grads: bool) -> &Tensor {
+        assert_eq!(
+            self.dlogits.dims, self.logits.dims,
+            "the logits' gradient set through logits_and_grad"
+        );
+        self.conv_b.backward(
+            &self.hidden,
+            &self.dlogits,
+            param_grads,
+            Some(&mut self.dhidden),
+        );
         self.bn.backward(
             &self.pre_norm,
             &self.dhidden,

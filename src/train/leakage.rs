@@ -6,7 +6,6 @@
 
 use crate::colored::dataset::ColoredSplit;
 use crate::engine::sgd::{SgdConfig, sgd_step};
-use crate::engine::tensor::Tensor;
 use crate::methods::batch::{Batch, ImageMode};
 use crate::methods::head_losses::{heads_accuracy, heads_cross_entropy};
 use crate::methods::zero_grads;
@@ -40,10 +39,10 @@ pub fn color_leakage(
         let batch = Batch::from_split(train, chunk, mode);
         zero_grads(heads.params_mut());
         net.forward_features(&batch.x, false);
-        let logits = heads.forward(net.features(), true);
-        let mut dlogits = Tensor::zeros(logits.dims);
-        heads_cross_entropy(logits, &batch.bias, &mut dlogits);
-        heads.backward(net.features(), &dlogits, true);
+        heads.forward(net.features(), true);
+        let (logits, dlogits) = heads.logits_and_grad();
+        heads_cross_entropy(logits, &batch.bias, dlogits);
+        heads.backward(net.features(), true);
         sgd_step(heads.params_mut(), PROBE_SGD.lr, &PROBE_SGD);
     }
     let (mut correct, mut total) = (0, 0);
