@@ -21,7 +21,7 @@
 //! Weights are stored `[group][ky][kx][ci][co]` so that W_g is a row-major (k·k·Cin_g)×Cout_g
 //! matrix.
 
-use crate::engine::im2col::Padded;
+use crate::engine::im2col::{Padded, col2im_gather};
 use crate::engine::matmul::{MatRef, matmul};
 use crate::engine::param::Param;
 use crate::engine::tensor::{Tensor, grad_chunks_per_task, items_per_task, sum_positions};
@@ -429,7 +429,6 @@ impl Conv2d {
             .zip(out.data.par_chunks_mut(geo.per_task * item_out))
             .zip(input.data.par_chunks(geo.per_task * item_in))
             .for_each(|((products, out), input)| {
-                let mut padded = Padded::new(geo.side_out, spec.out_channels, transposed.padding);
                 let blocks = out
                     .chunks_mut(block * item_out)
                     .zip(input.chunks(block * item_in));
@@ -450,10 +449,9 @@ impl Conv2d {
                     }
                     for (i, out) in out.chunks_exact_mut(item_out).enumerate() {
                         let products = &products[i * geo.rows_per_image * row_len..];
-                        padded.col2im(&transposed, products, geo.side_in, out);
+                        col2im_gather(&transposed, geo.side_in, products, bias, out);
                     }
                 }
-                add_bias(out, bias);
             });
     }
 

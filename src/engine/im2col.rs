@@ -5,9 +5,11 @@
 //! position reads, ordered (ky, kx, ci), with zeros where the window overlaps the padding.
 //! col2im adds such rows back onto the positions they were read from. With the border in the
 //! copy, every window lies inside it: without groups, the taps of one kernel row are one
-//! contiguous stretch of k·Cin values, and no copy needs a bounds test.
+//! contiguous stretch of k·Cin values, and no copy needs a bounds test. For stride-1
+//! convolutions that keep the side, [`col2im_gather`] forms col2im's sum position by position.
 
 use crate::engine::conv2d::ConvSpec;
+use wide::f32x8;
 
 /// Calls `run(row_offset, scratch_offset, len)` for the stretches that make up the patch row
 /// of `spec` whose patch starts at `patch_start` ([`Padded::patch_start`]) in a padded image of
@@ -56,8 +58,8 @@ fn copy_run(dst: &mut [f32], src: &[f32]) {
 }
 
 /// Adds `src` onto `dst` (same length) in fixed-width pieces and a scalar remainder, so that
-/// the short stretches of grouped patch rows (8 values for the heads' second convolution) take
-/// one vector addition rather than a loop of run-time length.
+/// the short stretches of grouped patch rows take a few vector additions rather than a loop of
+/// run-time length.
 #[inline(always)]
 fn add_run(dst: &mut [f32], src: &[f32]) {
     const W: usize = 8;
@@ -189,5 +191,69 @@ impl Padded {
             }
         }
         self.store(image);
+    }
+}
+
+/// Values [`col2im_gather`] adds at a time: one AVX register.
+const GATHER_LANES: usize = 8;
+/// A piece of a channel group of one position.
+type GatherLane = f32x8;
+
+/// The first `len` (at most [`GATHER_LANES`]) values of `src`, zeros after them.
+#[inline(always)]
+fn gather_lane(src: &[f32], len: usize) -> GatherLane {
+    if len == GATHER_LANES {
+        GatherLane::new(src[..GATHER_LANES].try_into().expect("a whole lane"))
+    } else {
+        let mut lane = [0.0; GATHER_LANES];
+        lane[..len].copy_from_slice(&src[..len]);
+        GatherLane::new(lane)
+    }
+}
+
+/// Taps t of a kernel of side `k` (padding `p`, stride 1) whose row of the patch matrix at
+/// position `at + p − t` (on a side of `len`) reads position `at`.
+fn taps_reading(at: usize, len: usize, k: usize, p: usize) -> std::ops::Range<usize> {
+    (at + p + 1).saturating_sub(len)..(at + p + 1).min(k)
+}
+
+/// `bias` plus what [`Padded::col2im`] writes, for a stride-1 `spec` whose output side equals
+/// its input side `side`: each position gathers the pieces of the patch rows that read it, so
+/// that it is written once, where the scatter reads and writes it k² times.
+pub fn col2im_gather(
+    spec: &ConvSpec,
+    side: [usize; 2],
+    rows: &[f32],
+    bias: &[f32],
+    image: &mut [f32],
+) {
+    assert!(
+        spec.stride == 1 && 2 * spec.padding + 1 == spec.kernel,
+        "gathering needs stride 1 and the same side in and out"
+    );
+    let (k, p, c, gin) = (spec.kernel, spec.padding, spec.in_channels, spec.group_in());
+    let row_len = spec.groups * spec.group_cols();
+    for y in 0..side[0] {
+        let rows_y = taps_reading(y, side[0], k, p);
+        for x in 0..side[1] {
+            let rows_x = taps_reading(x, side[1], k, p);
+            let out = &mut image[(y * side[1] + x) * c..][..c];
+            for g in 0..spec.groups {
+                for c0 in (0..gin).step_by(GATHER_LANES) {
+                    let len = GATHER_LANES.min(gin - c0);
+                    let channel = g * gin + c0;
+                    let mut sum = gather_lane(&bias[channel..], len);
+                    for ky in rows_y.clone() {
+                        for kx in rows_x.clone() {
+                            // Row (y + p − ky, x + p − kx) read this position at tap (ky, kx).
+                            let row = (y + p - ky) * side[1] + (x + p - kx);
+                            let at = row * row_len + g * spec.group_cols() + (ky * k + kx) * gin;
+                            sum += gather_lane(&rows[at + c0..], len);
+                        }
+                    }
+                    out[channel..][..len].copy_from_slice(&sum.to_array()[..len]);
+                }
+            }
+        }
     }
 }
