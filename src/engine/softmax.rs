@@ -63,6 +63,18 @@ impl LaneSoftmax {
     }
 }
 
+/// The first `width` (at most [`ROW_LANES`]) values of `src` as one vector, zeros after them.
+#[inline(always)]
+fn read_values(src: &[f32], width: usize) -> Lanes {
+    if width == ROW_LANES {
+        Lanes::new(src[..ROW_LANES].try_into().expect("a whole vector"))
+    } else {
+        let mut values = [0.0; ROW_LANES];
+        values[..width].copy_from_slice(&src[..width]);
+        Lanes::new(values)
+    }
+}
+
 /// Rows per parallel block of the row losses: enough work to be worth a task, and blocks small
 /// enough that the per-pixel losses (25,088 rows at batch 128) split evenly over the threads.
 /// A multiple of [`ROW_LANES`], so that only the last block has a partial group of rows.
@@ -93,12 +105,18 @@ pub fn sum_row_losses(
         for group in (0..block_rows).step_by(ROW_LANES) {
             let lanes = ROW_LANES.min(block_rows - group);
             let at = |lane: usize, k: usize| (group + lane) * row_stride + offset + k;
-            for k in 0..classes {
-                let zk = z[k].as_mut_array();
-                for lane in 0..lanes {
-                    zk[lane] = logits[at(lane, k)];
-                }
-                zk[lanes..].fill(0.0);
+            // Each row's logits are contiguous: load them a row per vector, up to ROW_LANES
+            // classes at a time, and transpose to a row per lane.
+            for c0 in (0..classes).step_by(ROW_LANES) {
+                let width = ROW_LANES.min(classes - c0);
+                let rows = std::array::from_fn(|lane| {
+                    if lane < lanes {
+                        read_values(&logits[at(lane, c0)..], width)
+                    } else {
+                        Lanes::ZERO
+                    }
+                });
+                z[c0..c0 + ROW_LANES].copy_from_slice(&Lanes::transpose(rows));
             }
             softmax.compute(&z);
             let mut d = [Lanes::ZERO; MAX_CLASSES];
@@ -108,10 +126,13 @@ pub fn sum_row_losses(
                 .map(|&v| f64::from(v))
                 .sum::<f64>();
             if let Some(grad) = grad.as_deref_mut() {
-                for k in 0..classes {
-                    let dk = (d[k] * weight).to_array();
-                    for lane in 0..lanes {
-                        grad[at(lane, k)] += dk[lane];
+                for c0 in (0..classes).step_by(ROW_LANES) {
+                    let width = ROW_LANES.min(classes - c0);
+                    let rows = Lanes::transpose(std::array::from_fn(|k| d[c0 + k] * weight));
+                    for (lane, row) in rows.iter().enumerate().take(lanes) {
+                        let grad = &mut grad[at(lane, c0)..][..width];
+                        let sum = read_values(grad, width) + *row;
+                        grad.copy_from_slice(&sum.as_array()[..width]);
                     }
                 }
             }
