@@ -9,7 +9,7 @@
 //! convolutions that keep the side, [`col2im_gather`] forms col2im's sum position by position.
 
 use crate::engine::conv2d::ConvSpec;
-use wide::f32x8;
+use crate::engine::short_load::{LANES_8, load_f32x8};
 
 /// Calls `run(row_offset, scratch_offset, len)` for the stretches that make up the patch row
 /// of `spec` whose patch starts at `patch_start` ([`Padded::patch_start`]) in a padded image of
@@ -195,21 +195,7 @@ impl Padded {
 }
 
 /// Values [`col2im_gather`] adds at a time: one AVX register.
-const GATHER_LANES: usize = 8;
-/// A piece of a channel group of one position.
-type GatherLane = f32x8;
-
-/// The first `len` (at most [`GATHER_LANES`]) values of `src`, zeros after them.
-#[inline(always)]
-fn gather_lane(src: &[f32], len: usize) -> GatherLane {
-    if len == GATHER_LANES {
-        GatherLane::new(src[..GATHER_LANES].try_into().expect("a whole lane"))
-    } else {
-        let mut lane = [0.0; GATHER_LANES];
-        lane[..len].copy_from_slice(&src[..len]);
-        GatherLane::new(lane)
-    }
-}
+const GATHER_LANES: usize = LANES_8;
 
 /// Taps t of a kernel of side `k` (padding `p`, stride 1) whose row of the patch matrix at
 /// position `at + p − t` (on a side of `len`) reads position `at`.
@@ -242,13 +228,13 @@ pub fn col2im_gather(
                 for c0 in (0..gin).step_by(GATHER_LANES) {
                     let len = GATHER_LANES.min(gin - c0);
                     let channel = g * gin + c0;
-                    let mut sum = gather_lane(&bias[channel..], len);
+                    let mut sum = load_f32x8(&bias[channel..], len);
                     for ky in rows_y.clone() {
                         for kx in rows_x.clone() {
                             // Row (y + p − ky, x + p − kx) read this position at tap (ky, kx).
                             let row = (y + p - ky) * side[1] + (x + p - kx);
                             let at = row * row_len + g * spec.group_cols() + (ky * k + kx) * gin;
-                            sum += gather_lane(&rows[at + c0..], len);
+                            sum += load_f32x8(&rows[at + c0..], len);
                         }
                     }
                     out[channel..][..len].copy_from_slice(&sum.to_array()[..len]);

@@ -17,6 +17,7 @@ pub mod neg_entropy;
 pub mod param;
 pub mod relu;
 pub mod sgd;
+pub mod short_load;
 pub mod softmax;
 pub mod tensor;
 pub mod uniform_confusion;

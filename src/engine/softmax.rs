@@ -6,11 +6,12 @@
 //! scalar `exp` per logit and the reductions across the row cost about 50 ns per row. With a
 //! row per lane, the maximum, the sum and every `exp` act on whole vectors.
 
+use crate::engine::short_load::{LANES_8, load_f32x8};
 use rayon::prelude::*;
 use wide::f32x8;
 
 /// Rows of logits one softmax evaluates at once, one per lane of [`Lanes`].
-pub const ROW_LANES: usize = 8;
+pub const ROW_LANES: usize = LANES_8;
 
 /// One value per row of a group of [`ROW_LANES`] rows.
 pub type Lanes = f32x8;
@@ -63,18 +64,6 @@ impl LaneSoftmax {
     }
 }
 
-/// The first `width` (at most [`ROW_LANES`]) values of `src` as one vector, zeros after them.
-#[inline(always)]
-fn read_values(src: &[f32], width: usize) -> Lanes {
-    if width == ROW_LANES {
-        Lanes::new(src[..ROW_LANES].try_into().expect("a whole vector"))
-    } else {
-        let mut values = [0.0; ROW_LANES];
-        values[..width].copy_from_slice(&src[..width]);
-        Lanes::new(values)
-    }
-}
-
 /// Rows per parallel block of the row losses: enough work to be worth a task, and blocks small
 /// enough that the per-pixel losses (25,088 rows at batch 128) split evenly over the threads.
 /// A multiple of [`ROW_LANES`], so that only the last block has a partial group of rows.
@@ -111,7 +100,7 @@ pub fn sum_row_losses(
                 let width = ROW_LANES.min(classes - c0);
                 let rows = std::array::from_fn(|lane| {
                     if lane < lanes {
-                        read_values(&logits[at(lane, c0)..], width)
+                        load_f32x8(&logits[at(lane, c0)..], width)
                     } else {
                         Lanes::ZERO
                     }
@@ -131,7 +120,7 @@ pub fn sum_row_losses(
                     let rows = Lanes::transpose(std::array::from_fn(|k| d[c0 + k] * weight));
                     for (lane, row) in rows.iter().enumerate().take(lanes) {
                         let grad = &mut grad[at(lane, c0)..][..width];
-                        let sum = read_values(grad, width) + *row;
+                        let sum = load_f32x8(grad, width) + *row;
                         grad.copy_from_slice(&sum.as_array()[..width]);
                     }
                 }
