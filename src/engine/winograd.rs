@@ -312,8 +312,9 @@ fn tiles_per_side(side: usize) -> usize {
 pub struct Winograd {
     /// `U`, `[ξ][ci][co]`.
     u: Vec<f32>,
-    /// `Uᵀ`, `[ξ][co][ci]`: the input gradient's products read U transposed, and `gemm` would
-    /// otherwise repack it in every product (a quarter of the time of that pass).
+    /// `Uᵀ`, `[ξ][co][ci]`, formed by a backward pass that computes the input gradient: its
+    /// products read U transposed, and `gemm` would otherwise repack it in every product (a
+    /// quarter of the time of that pass).
     ut: Vec<f32>,
     /// Per-thread block scratch: `V` or `dV` (`[tile][ξ][ci]`), then `M` or `M̄`
     /// (`[tile][ξ][co]`).
@@ -485,6 +486,9 @@ impl Winograd {
         let item_out = dout.item_len();
         let item_in = input.item_len();
         let tile_in = XI * cin;
+        if dinput.is_some() {
+            self.transpose_weights(cin, cout);
+        }
         let dx_chunks = grad_chunks_per_task(dinput, input.dims, plan.images_per_task);
         let ut = &self.ut;
         let du_len = XI * cin * cout;
@@ -573,7 +577,7 @@ impl Winograd {
         })
     }
 
-    /// `U = G g Gᵀ` for every (ci, co), from weights `[ky][kx][ci][co]`, and its transpose.
+    /// `U = G g Gᵀ` for every (ci, co), from weights `[ky][kx][ci][co]`.
     fn transform_weights(&mut self, weight: &[f32], cin: usize, cout: usize) {
         let pairs = cin * cout;
         self.u.resize(XI * pairs, 0.0);
@@ -584,6 +588,12 @@ impl Winograd {
             both_sides(&kernel, g, &mut u);
             update_grid(&mut self.u, pairs, p0, lanes, &u, |_, v| v);
         }
+    }
+
+    /// `Uᵀ` from `U`, for the input gradient (a forward pass without one, as in evaluation,
+    /// does not need it).
+    fn transpose_weights(&mut self, cin: usize, cout: usize) {
+        let pairs = cin * cout;
         self.ut.resize(XI * pairs, 0.0);
         for (u, ut) in self
             .u
