@@ -2,9 +2,10 @@
 
 use std::process::ExitCode;
 
-// A training step allocates and frees the same large buffers every iteration; mimalloc reuses
-// freed pages for a while, where glibc's malloc unmaps blocks this large at once and faults them
-// back in on the next use.
+// A training step still allocates and frees the same buffers every iteration (per-task partial
+// sums, the `gemm` crate's packing space; the layers keep their large ones); mimalloc reuses
+// freed pages for a while, where glibc's malloc unmaps large blocks at once and faults them back
+// in on the next use.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
