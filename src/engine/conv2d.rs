@@ -128,6 +128,8 @@ pub struct Conv2d {
     pub bias: Param,
     /// The patch matrix of the last forward (input patches) or its scratch (output patches).
     cols: Vec<f32>,
+    /// The weights rearranged for output patches, by the last forward (output patches only).
+    patch_weights: Vec<f32>,
     /// The Winograd form's transformed weights, input and scratch (Winograd only).
     winograd: Winograd,
     /// Dimensions of the last forward input.
@@ -187,6 +189,7 @@ impl Conv2d {
             weight: Param::new(&format!("{name}.weight"), wdims, weight),
             bias: Param::new(&format!("{name}.bias"), vec![spec.out_channels], bias),
             cols: Vec::new(),
+            patch_weights: Vec::new(),
             winograd: Winograd::default(),
             input_dims: [0; 4],
         }
@@ -371,37 +374,36 @@ impl Conv2d {
             });
     }
 
-    /// For every weight in turn: its index in W (`W_g[t][ci][co]`), in the output-patch
-    /// weights M (`M_g[ci][t′·Cout_g + co]`, t′ = k²−1−t) and in their transpose
+    /// Calls `visit(w, m, mt)` for every weight with its index in W (`W_g[t][ci][co]`), in the
+    /// output-patch weights M (`M_g[ci][t′·Cout_g + co]`, t′ = k²−1−t) and in their transpose
     /// (`Mᵀ_g[t′·Cout_g + co][ci]`, the layout the weight gradient is formed in).
-    fn output_patch_indices(&self) -> impl Iterator<Item = (usize, usize, usize)> + use<> {
+    fn for_each_output_patch_weight(&self, mut visit: impl FnMut(usize, usize, usize)) {
         let spec = self.spec;
         let taps = spec.kernel * spec.kernel;
         let (gin, gout, gw) = (spec.group_in(), spec.group_out(), spec.group_weights());
-        (0..spec.groups).flat_map(move |g| {
-            (0..taps).flat_map(move |t| {
-                (0..gin).flat_map(move |ci| {
-                    (0..gout).map(move |co| {
-                        let w = g * gw + (t * gin + ci) * gout + co;
+        for g in 0..spec.groups {
+            for t in 0..taps {
+                for ci in 0..gin {
+                    for co in 0..gout {
                         let column = (taps - 1 - t) * gout + co;
-                        (
-                            w,
+                        visit(
+                            g * gw + (t * gin + ci) * gout + co,
                             g * gw + ci * taps * gout + column,
                             g * gw + column * gin + ci,
-                        )
-                    })
-                })
-            })
-        })
+                        );
+                    }
+                }
+            }
+        }
     }
 
-    /// M, the weights rearranged for output patches.
-    fn output_patch_weights(&self) -> Vec<f32> {
-        let mut m = vec![0.0; self.weight.value.len()];
-        for (w, i, _) in self.output_patch_indices() {
-            m[i] = self.weight.value[w];
-        }
-        m
+    /// Rearranges the weights into M, the output-patch weights, for this forward pass and its
+    /// backward pass.
+    fn set_output_patch_weights(&mut self) {
+        let mut m = std::mem::take(&mut self.patch_weights);
+        m.resize(self.weight.value.len(), 0.0);
+        self.for_each_output_patch_weight(|w, i, _| m[i] = self.weight.value[w]);
+        self.patch_weights = m;
     }
 
     /// Images per block of output patches: the block's products (k²·Cout_g per input value)
@@ -421,8 +423,8 @@ impl Conv2d {
         let block_len = block * geo.rows_per_image * row_len;
         self.cols
             .resize(input.batch().div_ceil(geo.per_task) * block_len, 0.0);
-        let m = self.output_patch_weights();
-        let bias = &self.bias.value;
+        self.set_output_patch_weights();
+        let (m, bias) = (&self.patch_weights, &self.bias.value);
         let (item_in, item_out) = (input.item_len(), geo.rows_per_image * spec.out_channels);
         self.cols
             .par_chunks_mut(block_len)
@@ -440,7 +442,7 @@ impl Conv2d {
                             wide,
                             spec.group_in(),
                             MatRef::rows(input, g * spec.group_in(), spec.in_channels),
-                            MatRef::rows(&m, g * spec.group_weights(), wide),
+                            MatRef::rows(m, g * spec.group_weights(), wide),
                             products,
                             g * wide,
                             row_len,
@@ -474,7 +476,7 @@ impl Conv2d {
         let (item_in, item_out) = (geo.rows_per_image * cin, geo.rows_per_image * cout);
         let block = self.output_patch_block(&geo);
         let block_len = block * geo.rows_per_image * row_len;
-        let m = self.output_patch_weights();
+        let m = &self.patch_weights;
         let dinput_parts = grad_chunks_per_task(dinput, self.input_dims, geo.per_task);
         let partials: Vec<(Vec<f32>, Vec<f32>)> = self
             .cols
@@ -523,7 +525,7 @@ impl Conv2d {
                                 spec.group_in(),
                                 wide,
                                 MatRef::rows(patches, g * wide, row_len),
-                                MatRef::transposed(&m, g * spec.group_weights(), wide),
+                                MatRef::transposed(m, g * spec.group_weights(), wide),
                                 &mut dinput[b * block * item_in..],
                                 g * spec.group_in(),
                                 cin,
@@ -543,9 +545,7 @@ impl Conv2d {
         if param_grads {
             let mut dw = vec![0.0; self.weight.value.len()];
             for (dmt, db) in partials {
-                for (w, _, i) in self.output_patch_indices() {
-                    dw[w] += dmt[i];
-                }
+                self.for_each_output_patch_weight(|w, _, i| dw[w] += dmt[i]);
                 self.bias.accumulate_grad(&db);
             }
             self.weight.accumulate_grad(&dw);
