@@ -2,6 +2,9 @@
 
 use rayon::prelude::*;
 
+/// Values per parallel task in element-wise passes over whole tensors (128 KiB).
+const PARALLEL_CHUNK: usize = 1 << 15;
+
 /// An NHWC tensor of f32.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tensor {
@@ -37,9 +40,12 @@ impl Tensor {
         self.data.resize(dims.iter().product(), 0.0);
     }
 
-    /// Sets every value to 0.
+    /// Sets every value to 0, in parallel (a single thread clearing a φ-sized gradient would
+    /// leave the other core idle).
     pub fn zero(&mut self) {
-        self.data.fill(0.0);
+        self.data
+            .par_chunks_mut(PARALLEL_CHUNK)
+            .for_each(|chunk| chunk.fill(0.0));
     }
 
     /// Wraps `data`, checking its length.
@@ -101,10 +107,9 @@ pub fn grad_chunks_per_task(
 /// would leave the other core idle).
 pub fn add_scaled(dst: &mut Tensor, src: &Tensor, scale: f32) {
     assert_eq!(dst.dims, src.dims, "added tensors' shapes");
-    const CHUNK: usize = 1 << 15;
     dst.data
-        .par_chunks_mut(CHUNK)
-        .zip(src.data.par_chunks(CHUNK))
+        .par_chunks_mut(PARALLEL_CHUNK)
+        .zip(src.data.par_chunks(PARALLEL_CHUNK))
         .for_each(|(d, s)| d.iter_mut().zip(s).for_each(|(d, s)| *d += scale * s));
 }
 

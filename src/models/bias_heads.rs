@@ -195,7 +195,7 @@ impl BiasHeads {
     /// to them, cleared to zeros, for the losses to add to; [`BiasHeads::backward`] reads it.
     pub fn logits_and_grad(&mut self) -> (&Tensor, &mut Tensor) {
         self.dlogits.resize(self.logits.dims);
-        self.dlogits.data.fill(0.0);
+        self.dlogits.zero();
         (&self.logits, &mut self.dlogits)
     }
 
