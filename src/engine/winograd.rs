@@ -595,17 +595,16 @@ impl Winograd {
     fn transpose_weights(&mut self, cin: usize, cout: usize) {
         let pairs = cin * cout;
         self.ut.resize(XI * pairs, 0.0);
-        for (u, ut) in self
-            .u
-            .chunks_exact(pairs)
-            .zip(self.ut.chunks_exact_mut(pairs))
-        {
-            for (ci, row) in u.chunks_exact(cout).enumerate() {
-                for (co, &value) in row.iter().enumerate() {
-                    ut[co * cin + ci] = value;
+        self.u
+            .par_chunks_exact(pairs)
+            .zip(self.ut.par_chunks_exact_mut(pairs))
+            .for_each(|(u, ut)| {
+                for (co, column) in ut.chunks_exact_mut(cin).enumerate() {
+                    for (ci, value) in column.iter_mut().enumerate() {
+                        *value = u[ci * cout + co];
+                    }
                 }
-            }
-        }
+            });
     }
 }
 
