@@ -2,23 +2,23 @@
 //! `dy/(H·W)` evenly.
 
 use crate::engine::tensor::Tensor;
+use rayon::prelude::*;
 
 /// Forward: writes the N×1×1×C channel means into `out`.
 pub fn global_avg_pool_forward(x: &Tensor, out: &mut Tensor) {
     let [n, h, w, c] = x.dims;
     out.resize([n, 1, 1, c]);
-    out.zero();
     let scale = 1.0 / (h * w) as f32;
-    for (o, item) in out
-        .data
-        .chunks_exact_mut(c)
-        .zip(x.data.chunks_exact(h * w * c))
-    {
-        for px in item.chunks_exact(c) {
-            o.iter_mut().zip(px).for_each(|(o, v)| *o += v);
-        }
-        o.iter_mut().for_each(|v| *v *= scale);
-    }
+    out.data
+        .par_chunks_exact_mut(c)
+        .zip(x.data.par_chunks_exact(h * w * c))
+        .for_each(|(o, item)| {
+            o.fill(0.0);
+            for px in item.chunks_exact(c) {
+                o.iter_mut().zip(px).for_each(|(o, v)| *o += v);
+            }
+            o.iter_mut().for_each(|v| *v *= scale);
+        });
 }
 
 /// Backward: writes the gradient of an input of `dims` into `dx`.
@@ -26,13 +26,12 @@ pub fn global_avg_pool_backward(dout: &Tensor, dims: [usize; 4], dx: &mut Tensor
     let [_, h, w, c] = dims;
     let scale = 1.0 / (h * w) as f32;
     dx.resize(dims);
-    for (item, g) in dx
-        .data
-        .chunks_exact_mut(h * w * c)
-        .zip(dout.data.chunks_exact(c))
-    {
-        for px in item.chunks_exact_mut(c) {
-            px.iter_mut().zip(g).for_each(|(d, g)| *d = g * scale);
-        }
-    }
+    dx.data
+        .par_chunks_exact_mut(h * w * c)
+        .zip(dout.data.par_chunks_exact(c))
+        .for_each(|(item, g)| {
+            for px in item.chunks_exact_mut(c) {
+                px.iter_mut().zip(g).for_each(|(d, g)| *d = g * scale);
+            }
+        });
 }
