@@ -27,6 +27,7 @@ use crate::engine::param::Param;
 use crate::engine::relu::relu_values;
 use crate::engine::tensor::{Tensor, items_per_task};
 use rayon::prelude::*;
+use std::ops::Range;
 use wide::f32x16;
 
 /// Images whose patches and convolution output are formed together: 4 images of the paper's
@@ -70,36 +71,68 @@ struct Shapes {
     patch: usize,
 }
 
-/// For output position (oy, ox) and tap (ky, kx), whether the tap reads inside the input.
-fn tap_valid(
-    conv: &Conv2d,
-    side_in: [usize; 2],
-    oy: usize,
-    ox: usize,
-    ky: usize,
-    kx: usize,
-) -> bool {
-    let s = conv.spec;
-    let iy = (oy * s.stride + ky) as isize - s.padding as isize;
-    let ix = (ox * s.stride + kx) as isize - s.padding as isize;
-    iy >= 0 && (iy as usize) < side_in[0] && ix >= 0 && (ix as usize) < side_in[1]
+/// The taps along one axis that read inside an input of side `side_in` for output index `o`:
+/// those with `o·stride + k − padding ∈ [0, side_in)`, a contiguous range.
+fn valid_taps(spec: &ConvSpec, side_in: usize, o: usize) -> Range<usize> {
+    let start = spec.padding.saturating_sub(o * spec.stride);
+    let end = (side_in + spec.padding)
+        .saturating_sub(o * spec.stride)
+        .min(spec.kernel);
+    start..end.max(start)
 }
 
-/// Calls `visit(p, t)` for every output position p and every tap t that reads inside the input.
-fn for_each_valid_tap(conv: &Conv2d, shapes: &Shapes, mut visit: impl FnMut(usize, usize)) {
-    let k = conv.spec.kernel;
+/// `dst += src`, element by element.
+fn add_to(dst: &mut [f32], src: &[f32]) {
+    dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
+}
+
+/// `T[p,o] = Σ_{t valid at p} B[t,o]` for B `[ky][kx][o]`, position-major. A tap is valid when
+/// both its row and its column are, so the sum runs over kx first (for each ky and output
+/// column), then over ky for each output row.
+fn position_sums(spec: &ConvSpec, shapes: &Shapes, b: &[f32]) -> Vec<f32> {
+    let (k, cout) = (spec.kernel, spec.out_channels);
     let [oh, ow] = shapes.side_conv;
-    for oy in 0..oh {
+    let row = ow * cout;
+    let mut over_kx = vec![0f32; k * row];
+    for ky in 0..k {
         for ox in 0..ow {
-            for ky in 0..k {
-                for kx in 0..k {
-                    if tap_valid(conv, shapes.side_in, oy, ox, ky, kx) {
-                        visit(oy * ow + ox, ky * k + kx);
-                    }
-                }
+            let dst = &mut over_kx[ky * row + ox * cout..][..cout];
+            for kx in valid_taps(spec, shapes.side_in[1], ox) {
+                add_to(dst, &b[(ky * k + kx) * cout..][..cout]);
             }
         }
     }
+    let mut t = vec![0f32; oh * row];
+    for (oy, dst) in t.chunks_exact_mut(row).enumerate() {
+        for ky in valid_taps(spec, shapes.side_in[0], oy) {
+            add_to(dst, &over_kx[ky * row..][..row]);
+        }
+    }
+    t
+}
+
+/// `S[t,o] = Σ_{p: t valid at p} R[p,o]` for position-major R, as `[ky][kx][o]`: the sum runs
+/// over output rows first (for each ky), then over output columns (for each kx).
+fn tap_sums(spec: &ConvSpec, shapes: &Shapes, r: &[f32]) -> Vec<f32> {
+    let (k, cout) = (spec.kernel, spec.out_channels);
+    let ow = shapes.side_conv[1];
+    let row = ow * cout;
+    let mut over_oy = vec![0f32; k * row];
+    for (oy, src) in r.chunks_exact(row).enumerate() {
+        for ky in valid_taps(spec, shapes.side_in[0], oy) {
+            add_to(&mut over_oy[ky * row..][..row], src);
+        }
+    }
+    let mut s = vec![0f32; k * k * cout];
+    for ky in 0..k {
+        for ox in 0..ow {
+            let src = &over_oy[ky * row + ox * cout..][..cout];
+            for kx in valid_taps(spec, shapes.side_in[1], ox) {
+                add_to(&mut s[(ky * k + kx) * cout..][..cout], src);
+            }
+        }
+    }
+    s
 }
 
 /// The patches of a block of images into `cols` (rows image after image).
@@ -315,13 +348,10 @@ impl InputStem {
         for (i, w) in w.iter().enumerate() {
             b[(i / (cin * cout)) * cout + i % cout] += beta[(i / cout) % cin] * w;
         }
-        let mut table: Vec<f32> = self.conv.bias.value.repeat(shapes.positions);
-        for_each_valid_tap(&self.conv, &shapes, |p, t| {
-            table[p * cout..][..cout]
-                .iter_mut()
-                .zip(&b[t * cout..][..cout])
-                .for_each(|(r, v)| *r += v);
-        });
+        let mut table = position_sums(&spec, &shapes, &b);
+        for position in table.chunks_exact_mut(cout) {
+            add_to(position, &self.conv.bias.value);
+        }
         out.resize(self.output_dims(input.dims));
         self.routes.resize(out.data.len(), 0);
         let windows = self
@@ -411,13 +441,7 @@ impl InputStem {
             .map(|i| r[(i % cout) * shapes.positions + i / cout])
             .collect();
         // S[t,o] = Σ_{p: t valid at p} R[p,o].
-        let mut s = vec![0f32; shapes.patch / cin * cout];
-        for_each_valid_tap(&self.conv, &shapes, |p, t| {
-            s[t * cout..][..cout]
-                .iter_mut()
-                .zip(&r[p * cout..][..cout])
-                .for_each(|(s, v)| *s += v);
-        });
+        let s = tap_sums(&spec, &shapes, &r);
         let (gamma, beta, w) = (
             &self.bn.gamma.value,
             &self.bn.beta.value,
