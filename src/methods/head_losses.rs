@@ -11,10 +11,11 @@ use rayon::prelude::*;
 
 /// Head `h`'s labels in row order (n, position), from bias labels laid out `[n][h][position]`.
 fn head_labels(bias: &[u8], h: usize) -> Vec<u8> {
-    bias.chunks_exact(HEADS * BIAS_POSITIONS)
-        .flat_map(|item| &item[h * BIAS_POSITIONS..][..BIAS_POSITIONS])
-        .copied()
-        .collect()
+    let mut labels = Vec::with_capacity(bias.len() / HEADS);
+    for item in bias.chunks_exact(HEADS * BIAS_POSITIONS) {
+        labels.extend_from_slice(&item[h * BIAS_POSITIONS..][..BIAS_POSITIONS]);
+    }
+    labels
 }
 
 /// `Σ_h CE_h`, each head's cross-entropy averaged over its labelled pixels; adds the gradient
