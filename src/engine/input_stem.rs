@@ -440,7 +440,6 @@ impl InputStem {
         let r: Vec<f32> = (0..shapes.conv)
             .map(|i| r[(i % cout) * shapes.positions + i / cout])
             .collect();
-        // S[t,o] = Σ_{p: t valid at p} R[p,o].
         let s = tap_sums(&spec, &shapes, &r);
         let (gamma, beta, w) = (
             &self.bn.gamma.value,
