@@ -25,7 +25,7 @@ use crate::engine::matmul::{MatRef, matmul};
 use crate::engine::max_pool::MaxPool2d;
 use crate::engine::param::Param;
 use crate::engine::relu::relu_values;
-use crate::engine::tensor::{Tensor, items_per_task};
+use crate::engine::tensor::{Tensor, items_per_task, sum_positions};
 use rayon::prelude::*;
 use std::ops::Range;
 use wide::f32x16;
@@ -389,7 +389,7 @@ impl InputStem {
                         .zip(out.chunks_exact_mut(shapes.pooled))
                         .zip(routes.chunks_exact_mut(shapes.pooled));
                     for ((conv, out), routes) in images {
-                        conv.iter_mut().zip(&table).for_each(|(c, t)| *c += t);
+                        add_to(conv, &table);
                         MaxPool2d::forward_image(&windows, conv, out, routes);
                         relu_values(out);
                     }
@@ -433,8 +433,8 @@ impl InputStem {
             .collect();
         let (mut g, mut r) = (vec![0f32; shapes.patch * cout], vec![0f32; shapes.conv]);
         for (pg, pr) in &partials {
-            g.iter_mut().zip(pg).for_each(|(g, p)| *g += p);
-            r.iter_mut().zip(pr).for_each(|(r, p)| *r += p);
+            add_to(&mut g, pg);
+            add_to(&mut r, pr);
         }
         // The tasks sum R channel-major; the reductions below read it position-major.
         let r: Vec<f32> = (0..shapes.conv)
@@ -455,10 +455,7 @@ impl InputStem {
             dgamma[c] += w[i] * g[i];
             dbeta[c] += w[i] * s;
         }
-        let mut db = vec![0f32; cout];
-        for position in r.chunks_exact(cout) {
-            db.iter_mut().zip(position).for_each(|(b, v)| *b += v);
-        }
+        let db = sum_positions(&r, cout);
         self.conv.weight.accumulate_grad(&dw);
         self.conv.bias.accumulate_grad(&db);
         self.bn.gamma.accumulate_grad(&dgamma);
