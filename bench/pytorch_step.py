@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """PyTorch reference timings of the steps `lntl bench` times: the forward pass of f and g, a
 baseline step, an LNTL iteration (the authors' structure: three separate heads and optimizers,
-f re-run in phase 2), and inference on 10,000 images, at the same batch size and thread count.
-Prints one JSON object. Needs `pip install torch`; run by `bench/compare.sh`, never by CI."""
+f re-run in phase 2), and inference on 10,000 images, at the same batch size and thread count;
+`--step` selects some of them. Prints one JSON object. Needs `pip install torch`; run by
+`bench/compare.sh`, never by CI."""
 import argparse
 import json
 import pathlib
@@ -20,6 +21,8 @@ parser = argparse.ArgumentParser()
 parser.add_argument("--batch", type=int, default=128)
 parser.add_argument("--threads", type=int, default=2)
 parser.add_argument("--runs", type=int, default=10)
+parser.add_argument("--step", action="append", choices=["forward", "baseline", "lntl", "inference"],
+                    help="time only this step (repeat for several; all four when absent)")
 args = parser.parse_args()
 torch.set_num_threads(args.threads)
 torch.manual_seed(0)
@@ -93,12 +96,14 @@ def median_ms(f):
     return statistics.median(times)
 
 
-print(json.dumps({
-    "torch": torch.__version__,
-    "threads": torch.get_num_threads(),
-    "batch": args.batch,
-    "forward_ms": median_ms(forward),
-    "baseline_step_ms": median_ms(baseline_step),
-    "lntl_step_ms": median_ms(lntl_step),
-    "inference_10k_ms": median_ms(inference_10k),
-}))
+STEPS = {
+    "forward": ("forward_ms", forward),
+    "baseline": ("baseline_step_ms", baseline_step),
+    "lntl": ("lntl_step_ms", lntl_step),
+    "inference": ("inference_10k_ms", inference_10k),
+}
+report = {"torch": torch.__version__, "threads": torch.get_num_threads(), "batch": args.batch}
+for step, (key, f) in STEPS.items():
+    if args.step is None or step in args.step:
+        report[key] = median_ms(f)
+print(json.dumps(report))

@@ -34,7 +34,26 @@ pub struct Timing {
     pub fraction_of_peak: f64,
 }
 
-/// The whole report, also printed as JSON by `lntl bench --json`.
+/// A step `lntl bench` can time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Step {
+    /// The forward pass of f and g.
+    Forward,
+    /// A baseline training step.
+    Baseline,
+    /// An LNTL iteration.
+    Lntl,
+    /// Inference on 10,000 images.
+    Inference,
+}
+
+impl Step {
+    /// Every step, in the order the report lists them.
+    pub const ALL: [Step; 4] = [Step::Forward, Step::Baseline, Step::Lntl, Step::Inference];
+}
+
+/// The whole report, also printed as JSON by `lntl bench --json`; a step that was not selected
+/// is absent (`None`, left out of the JSON).
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchReport {
     /// Worker threads.
@@ -46,21 +65,29 @@ pub struct BenchReport {
     /// Best single-precision GEMM rate measured on conv-shaped products, all threads.
     pub gemm_peak_gflops: f64,
     /// Forward pass of f and g (evaluation mode).
-    pub forward: Timing,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forward: Option<Timing>,
     /// One baseline training step.
-    pub baseline_step: Timing,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline_step: Option<Timing>,
     /// One LNTL iteration (both phases).
-    pub lntl_step: Timing,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lntl_step: Option<Timing>,
     /// Inference on 10,000 images (the test set's size) in evaluation batches of `batch`.
-    pub inference_10k: Timing,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inference_10k: Option<Timing>,
     /// Median forward time, ms (flat copy for scripts).
-    pub forward_ms: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forward_ms: Option<f64>,
     /// Median baseline step time, ms.
-    pub baseline_step_ms: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline_step_ms: Option<f64>,
     /// Median LNTL iteration time, ms.
-    pub lntl_step_ms: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lntl_step_ms: Option<f64>,
     /// Median time to classify 10,000 images, ms.
-    pub inference_10k_ms: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inference_10k_ms: Option<f64>,
 }
 
 /// Images in the test set, which [`BenchReport::inference_10k`] classifies.
@@ -141,8 +168,9 @@ pub fn synthetic_batch(batch: usize, seed: u64) -> Batch {
     }
 }
 
-/// Runs the benchmark.
-pub fn run_bench(batch: usize, runs: usize) -> BenchReport {
+/// Runs the benchmark of the selected `steps` (all of them when empty).
+pub fn run_bench(batch: usize, runs: usize, steps: &[Step]) -> BenchReport {
+    let selected = |step: Step| steps.is_empty() || steps.contains(&step);
     let peak = gemm_peak(batch, runs);
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let mut net = ConvNet::new(&mut rng);
@@ -161,48 +189,93 @@ pub fn run_bench(batch: usize, runs: usize) -> BenchReport {
     };
     let b = batch as f64;
     let last = synthetic_batch(TEST_IMAGES % batch, 2);
-    let inference = timing(
-        runs,
-        2.0 * TEST_IMAGES as f64 * flops::forward_macs() / 1e9,
-        peak,
-        || {
-            for _ in 0..TEST_IMAGES / batch {
-                net.forward_features(&data.x, false);
-                net.forward_classifier();
-            }
-            if last.x.batch() > 0 {
-                net.forward_features(&last.x, false);
-                net.forward_classifier();
-            }
-        },
-    );
-    let forward = timing(runs, 2.0 * b * flops::forward_macs() / 1e9, peak, || {
-        net.forward_features(&data.x, false);
-        net.forward_classifier();
+    let inference = selected(Step::Inference).then(|| {
+        timing(
+            runs,
+            2.0 * TEST_IMAGES as f64 * flops::forward_macs() / 1e9,
+            peak,
+            || {
+                for _ in 0..TEST_IMAGES / batch {
+                    net.forward_features(&data.x, false);
+                    net.forward_classifier();
+                }
+                if last.x.batch() > 0 {
+                    net.forward_features(&last.x, false);
+                    net.forward_classifier();
+                }
+            },
+        )
     });
-    let baseline = timing(
-        runs,
-        2.0 * b * flops::baseline_step_macs() / 1e9,
-        peak,
-        || {
-            baseline_step(&mut net, &data, sgd.lr, &sgd);
-        },
-    );
-    let lntl_timing = timing(runs, 2.0 * b * flops::lntl_step_macs() / 1e9, peak, || {
-        lntl_step(&mut net, &mut heads, &data, sgd.lr, &sgd, &lntl);
+    let forward = selected(Step::Forward).then(|| {
+        timing(runs, 2.0 * b * flops::forward_macs() / 1e9, peak, || {
+            net.forward_features(&data.x, false);
+            net.forward_classifier();
+        })
     });
+    let baseline = selected(Step::Baseline).then(|| {
+        timing(
+            runs,
+            2.0 * b * flops::baseline_step_macs() / 1e9,
+            peak,
+            || {
+                baseline_step(&mut net, &data, sgd.lr, &sgd);
+            },
+        )
+    });
+    let lntl_timing = selected(Step::Lntl).then(|| {
+        timing(runs, 2.0 * b * flops::lntl_step_macs() / 1e9, peak, || {
+            lntl_step(&mut net, &mut heads, &data, sgd.lr, &sgd, &lntl);
+        })
+    });
+    let median = |t: &Option<Timing>| t.as_ref().map(|t| t.median_ms);
     BenchReport {
         threads: rayon::current_num_threads(),
         batch,
         runs,
         gemm_peak_gflops: peak,
-        forward_ms: forward.median_ms,
-        baseline_step_ms: baseline.median_ms,
-        lntl_step_ms: lntl_timing.median_ms,
-        inference_10k_ms: inference.median_ms,
+        forward_ms: median(&forward),
+        baseline_step_ms: median(&baseline),
+        lntl_step_ms: median(&lntl_timing),
+        inference_10k_ms: median(&inference),
         forward,
         baseline_step: baseline,
         lntl_step: lntl_timing,
         inference_10k: inference,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only the selected steps are timed and reported; the JSON of a report leaves the others
+    /// out, and keeps each selected step's flat median beside its full timing.
+    #[test]
+    fn only_selected_steps_are_timed() {
+        let report = run_bench(2, 1, &[Step::Forward, Step::Lntl]);
+        let forward = report.forward.as_ref().expect("forward selected");
+        let lntl = report.lntl_step.as_ref().expect("LNTL selected");
+        assert!(report.baseline_step.is_none() && report.inference_10k.is_none());
+        assert_eq!(report.forward_ms, Some(forward.median_ms));
+        assert_eq!(report.lntl_step_ms, Some(lntl.median_ms));
+        assert!(forward.median_ms > 0.0 && lntl.min_ms > 0.0 && lntl.min_ms <= lntl.median_ms);
+        let json: serde_json::Value = serde_json::to_value(&report).expect("the report serializes");
+        let keys: Vec<&str> = json
+            .as_object()
+            .expect("an object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        for key in ["forward", "forward_ms", "lntl_step", "lntl_step_ms"] {
+            assert!(keys.contains(&key), "{key} missing from {keys:?}");
+        }
+        for key in [
+            "baseline_step",
+            "baseline_step_ms",
+            "inference_10k",
+            "inference_10k_ms",
+        ] {
+            assert!(!keys.contains(&key), "{key} present in {keys:?}");
+        }
     }
 }

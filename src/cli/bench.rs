@@ -1,7 +1,7 @@
 //! `lntl bench`.
 
 use crate::bench::layers::{LayerTiming, layer_timings};
-use crate::bench::{BenchReport, Timing, run_bench};
+use crate::bench::{BenchReport, Step, Timing, run_bench};
 use anyhow::Result;
 use clap::Args;
 
@@ -17,20 +17,24 @@ pub struct BenchArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Time only this step (repeat the flag for several; all four when absent).
+    #[arg(long = "step", value_enum)]
+    pub steps: Vec<Step>,
     /// Time each layer alone (forward, weight gradient, input gradient) instead of whole steps.
     #[arg(long)]
     pub layers: bool,
 }
 
-fn line(name: &str, t: &Timing) -> String {
-    format!(
+fn line(name: &str, t: &Option<Timing>) -> Option<String> {
+    let t = t.as_ref()?;
+    Some(format!(
         "{name:<16} median {:>8.1} ms  min {:>8.1} ms  {:>6.2} GFLOP  {:>6.1} GFLOP/s  {:>5.1}% of GEMM peak",
         t.median_ms,
         t.min_ms,
         t.gflop,
         t.gflops,
         100.0 * t.fraction_of_peak
-    )
+    ))
 }
 
 fn milliseconds(ms: Option<f64>) -> String {
@@ -76,7 +80,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         }
         return Ok(());
     }
-    let report: BenchReport = run_bench(args.batch, args.runs.max(1));
+    let report: BenchReport = run_bench(args.batch, args.runs.max(1), &args.steps);
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
         return Ok(());
@@ -85,9 +89,14 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         "batch {}, {} threads, {} runs; GEMM peak {:.1} GFLOP/s",
         report.batch, report.threads, report.runs, report.gemm_peak_gflops
     );
-    println!("{}", line("forward", &report.forward));
-    println!("{}", line("baseline step", &report.baseline_step));
-    println!("{}", line("LNTL iteration", &report.lntl_step));
-    println!("{}", line("inference 10k", &report.inference_10k));
+    let lines = [
+        line("forward", &report.forward),
+        line("baseline step", &report.baseline_step),
+        line("LNTL iteration", &report.lntl_step),
+        line("inference 10k", &report.inference_10k),
+    ];
+    for line in lines.into_iter().flatten() {
+        println!("{line}");
+    }
     Ok(())
 }
