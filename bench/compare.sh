@@ -35,6 +35,7 @@ ours, theirs = pairs[0]
 peaks = [o["gemm_peak_gflops"] for o, _ in pairs]
 print(f"threads {ours['threads']}, batch {ours['batch']}, {len(pairs) // 4} rounds, "
       f"GEMM peak {min(peaks):.0f}–{max(peaks):.0f} GFLOP/s, torch {theirs['torch']}")
+every_round = {}
 print(f"{'step':<16}{'lntl ms':>10}{'PyTorch ms':>12}{'PyTorch/lntl':>14}{'per round':>16}")
 for key, name in [("forward_ms", "forward"), ("baseline_step_ms", "baseline step"), ("lntl_step_ms", "LNTL iteration"), ("inference_10k_ms", "inference 10k")]:
     step = [(o[key], t[key]) for o, t in pairs if key in o]
@@ -43,4 +44,8 @@ for key, name in [("forward_ms", "forward"), ("baseline_step_ms", "baseline step
     theirs_ms = statistics.median(t for _, t in step)
     spread = f"{min(ratios):.2f}–{max(ratios):.2f}x"
     print(f"{name:<16}{ours_ms:>10.1f}{theirs_ms:>12.1f}{statistics.median(ratios):>13.2f}x{spread:>16}")
+    every_round[name] = ratios
+print("per-round ratios, in round order:")
+for name, ratios in every_round.items():
+    print(f"  {name:<16}" + " ".join(f"{r:.2f}" for r in ratios))
 PY
