@@ -18,7 +18,7 @@ pub struct BenchArgs {
     #[arg(long)]
     pub json: bool,
     /// Time only this step (repeat the flag for several; all four when absent).
-    #[arg(long = "step", value_enum)]
+    #[arg(long = "step", value_enum, conflicts_with = "layers")]
     pub steps: Vec<Step>,
     /// Time each layer alone (forward, weight gradient, input gradient) instead of whole steps.
     #[arg(long)]
