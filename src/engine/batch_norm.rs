@@ -10,7 +10,10 @@
 //! A layer built with [`BatchNorm2d::with_relu`] applies the ReLU that follows it in the same
 //! pass: it outputs `max(0, y)`, and its backward uses `dy·[y > 0]`, with `y > 0` recomputed
 //! from x̂ as `γ·x̂ + β > 0`, so no pass of its own and no stored output.
+//! A following layer may instead read its input through the forward pass as a per-channel map
+//! ([`BatchNorm2d::train_map`]), so that the output is never stored at all.
 
+use crate::engine::channel_affine::ChannelAffine;
 use crate::engine::param::Param;
 use crate::engine::tensor::{Tensor, items_per_task};
 use rayon::prelude::*;
@@ -88,22 +91,14 @@ fn channel_sums(
         .fold(vec![0f64; sums], add_vectors)
 }
 
-/// Writes `out_row = scale ⊙ in_row + shift` (then `max(0, ·)` when `relu`) for every row of the
-/// channels-last `input` into `out`, in parallel.
-fn scale_shift(input: &Tensor, scale: &[f32], shift: &[f32], relu: bool, out: &mut Tensor) {
-    let c = input.channels();
+/// Writes `map(input)` into `out`, in parallel.
+fn apply_map(map: &ChannelAffine, input: &Tensor, out: &mut Tensor) {
+    let rows = map.channels() * 1024;
     out.resize(input.dims);
     out.data
-        .par_chunks_mut(c * 1024)
-        .zip(input.data.par_chunks(c * 1024))
-        .for_each(|(out, x)| {
-            for (o, x) in out.chunks_exact_mut(c).zip(x.chunks_exact(c)) {
-                for (((o, x), a), b) in o.iter_mut().zip(x).zip(scale).zip(shift) {
-                    let y = x * a + b;
-                    *o = if relu { y.max(0.0) } else { y };
-                }
-            }
-        });
+        .par_chunks_mut(rows)
+        .zip(input.data.par_chunks(rows))
+        .for_each(|(out, x)| map.apply(x, out));
 }
 
 /// The gradient `g` of a fused ReLU's output, passed back where its input `y` was positive
@@ -202,35 +197,58 @@ impl BatchNorm2d {
             (self.running_mean.clone(), inv)
         };
         // x̂ = (x − μ)/σ = x·(1/σ) − μ/σ.
-        let shift: Vec<f32> = mean.iter().zip(&inv_std).map(|(m, i)| -m * i).collect();
-        scale_shift(input, &inv_std, &shift, false, out);
+        let shift = mean.iter().zip(&inv_std).map(|(m, i)| -m * i).collect();
+        let map = ChannelAffine {
+            scale: inv_std,
+            shift,
+            relu: false,
+        };
+        apply_map(&map, input, out);
+    }
+
+    /// The map `y = γ·(x − μ)/σ + β = x·s + (β − μ·s)` with `s = γ/σ`, then the fused ReLU.
+    fn map(&self, mean: &[f32], scale: Vec<f32>) -> ChannelAffine {
+        let shift = (0..self.channels())
+            .map(|ch| self.beta.value[ch] - mean[ch] * scale[ch])
+            .collect();
+        ChannelAffine {
+            scale,
+            shift,
+            relu: self.relu,
+        }
+    }
+
+    /// The training-mode forward pass as a map, for a layer that reads its input through it:
+    /// computes the batch statistics of `input` and updates the running ones, as
+    /// [`BatchNorm2d::forward_train`] does before it applies the map.
+    pub fn train_map(&mut self, input: &Tensor) -> ChannelAffine {
+        let (mean, inv_std) = self.batch_statistics(input);
+        let scale = (0..self.channels())
+            .map(|ch| self.gamma.value[ch] * inv_std[ch])
+            .collect();
+        let map = self.map(&mean, scale);
+        (self.mean, self.inv_std) = (mean, inv_std);
+        map
+    }
+
+    /// The evaluation-mode forward pass as a map, with the running statistics.
+    pub fn eval_map(&self) -> ChannelAffine {
+        let scale = (0..self.channels())
+            .map(|ch| self.gamma.value[ch] / (self.running_var[ch] + EPS).sqrt())
+            .collect();
+        self.map(&self.running_mean, scale)
     }
 
     /// Training-mode forward into `out`: normalizes with batch statistics and updates the
     /// running stats. Keeps only the statistics: the backward pass recomputes x̂ from the input.
     pub fn forward_train(&mut self, input: &Tensor, out: &mut Tensor) {
-        let (mean, inv_std) = self.batch_statistics(input);
-        // y = γ·(x − μ)/σ + β = x·(γ/σ) + (β − μ·γ/σ).
-        let scale: Vec<f32> = (0..self.channels())
-            .map(|ch| self.gamma.value[ch] * inv_std[ch])
-            .collect();
-        let shift: Vec<f32> = (0..self.channels())
-            .map(|ch| self.beta.value[ch] - mean[ch] * scale[ch])
-            .collect();
-        scale_shift(input, &scale, &shift, self.relu, out);
-        (self.mean, self.inv_std) = (mean, inv_std);
+        let map = self.train_map(input);
+        apply_map(&map, input, out);
     }
 
     /// Evaluation-mode forward into `out`, with the running statistics.
     pub fn forward_eval(&self, input: &Tensor, out: &mut Tensor) {
-        let c = self.channels();
-        let scale: Vec<f32> = (0..c)
-            .map(|ch| self.gamma.value[ch] / (self.running_var[ch] + EPS).sqrt())
-            .collect();
-        let shift: Vec<f32> = (0..c)
-            .map(|ch| self.beta.value[ch] - self.running_mean[ch] * scale[ch])
-            .collect();
-        scale_shift(input, &scale, &shift, self.relu, out);
+        apply_map(&self.eval_map(), input, out);
     }
 
     /// Backward of the last training forward, given its `input`. Adds dγ, dβ when

@@ -16,11 +16,14 @@
 //! `out = col2im_T(x_g · M_g) + b`. Both patch matrices are k²·Cout wide instead of k²·Cin, and
 //! every product has a wide side (k²·Cout_g) instead of a Cout_g-wide one. They are formed for
 //! a block of images at a time (about 1 MiB), so that in the backward pass a block's patches feed
-//! the weight and the input gradient while they are still in cache.
+//! the weight and the input gradient while they are still in cache. This lowering can also read
+//! its input through a per-channel map (`engine::channel_affine`, the heads' batch norm and
+//! ReLU), applied to each block of images as it is read instead of stored for the whole batch.
 //!
 //! Weights are stored `[group][ky][kx][ci][co]` so that W_g is a row-major (k·k·Cin_g)×Cout_g
 //! matrix.
 
+use crate::engine::channel_affine::ChannelAffine;
 use crate::engine::im2col::{Padded, col2im_gather};
 use crate::engine::matmul::{MatRef, matmul};
 use crate::engine::param::Param;
@@ -130,6 +133,8 @@ pub struct Conv2d {
     cols: Vec<f32>,
     /// The weights rearranged for output patches, by the last forward (output patches only).
     patch_weights: Vec<f32>,
+    /// Per-task blocks of the input read through a map (output patches only).
+    mapped: Vec<f32>,
     /// The Winograd form's transformed weights, input and scratch (Winograd only).
     winograd: Winograd,
     /// Dimensions of the last forward input.
@@ -169,6 +174,40 @@ fn add_bias(out: &mut [f32], b: &[f32]) {
     }
 }
 
+/// Per-task room in `scratch` for a block of `block_len` input values read through `map`, one
+/// per task of `tasks`; empty slices when there is no map.
+fn mapped_blocks<'a>(
+    scratch: &'a mut Vec<f32>,
+    map: Option<&ChannelAffine>,
+    tasks: usize,
+    block_len: usize,
+) -> Vec<&'a mut [f32]> {
+    match map {
+        Some(_) => {
+            scratch.resize(tasks * block_len, 0.0);
+            scratch.chunks_mut(block_len).collect()
+        }
+        None => (0..tasks).map(|_| Default::default()).collect(),
+    }
+}
+
+/// The rows of `input` as the convolution reads them: through `map` into `scratch` when there
+/// is one, else as they are.
+fn read_through<'a>(
+    map: Option<&ChannelAffine>,
+    input: &'a [f32],
+    scratch: &'a mut [f32],
+) -> &'a [f32] {
+    match map {
+        Some(map) => {
+            let mapped = &mut scratch[..input.len()];
+            map.apply(input, mapped);
+            mapped
+        }
+        None => input,
+    }
+}
+
 impl Conv2d {
     /// A convolution with the given parameters (weights in `[group][ky][kx][ci][co]` order).
     pub fn new(name: &str, spec: ConvSpec, weight: Vec<f32>, bias: Vec<f32>) -> Conv2d {
@@ -190,6 +229,7 @@ impl Conv2d {
             bias: Param::new(&format!("{name}.bias"), vec![spec.out_channels], bias),
             cols: Vec::new(),
             patch_weights: Vec::new(),
+            mapped: Vec::new(),
             winograd: Winograd::default(),
             input_dims: [0; 4],
         }
@@ -207,16 +247,29 @@ impl Conv2d {
 
     /// Forward pass into `out`; keeps what the backward pass needs.
     pub fn forward(&mut self, input: &Tensor, out: &mut Tensor) {
+        self.forward_mapped(input, None, out);
+    }
+
+    /// Forward pass of the convolution of `map(input)` into `out`, the mapped input formed a
+    /// block at a time and never stored (see [`ChannelAffine`]); the output-patch lowering is
+    /// the one that reads its input through a map. `None`: the plain [`Conv2d::forward`].
+    pub fn forward_mapped(
+        &mut self,
+        input: &Tensor,
+        map: Option<&ChannelAffine>,
+        out: &mut Tensor,
+    ) {
         assert_eq!(
             input.channels(),
             self.spec.in_channels,
             "conv input channels"
         );
+        self.check_map(map);
         out.resize(self.output_dims(input.dims));
         self.input_dims = input.dims;
         match self.lowering {
             Lowering::InputPatches => self.forward_input_patches(input, out),
-            Lowering::OutputPatches => self.forward_output_patches(input, out),
+            Lowering::OutputPatches => self.forward_output_patches(input, map, out),
             Lowering::Winograd => {
                 self.winograd
                     .forward(&self.spec, &self.weight.value, &self.bias.value, input, out)
@@ -235,14 +288,28 @@ impl Conv2d {
         param_grads: bool,
         dinput: Option<&mut Tensor>,
     ) {
+        self.backward_mapped(input, None, dout, param_grads, dinput);
+    }
+
+    /// [`Conv2d::backward`] after [`Conv2d::forward_mapped`], given the same `input` and `map`.
+    /// The input gradient is that of the mapped input; the map's own backward is the caller's.
+    pub fn backward_mapped(
+        &mut self,
+        input: &Tensor,
+        map: Option<&ChannelAffine>,
+        dout: &Tensor,
+        param_grads: bool,
+        dinput: Option<&mut Tensor>,
+    ) {
         assert_eq!(
             input.dims, self.input_dims,
             "backward given the forward's input"
         );
+        self.check_map(map);
         match self.lowering {
             Lowering::InputPatches => self.backward_input_patches(dout, param_grads, dinput),
             Lowering::OutputPatches => {
-                self.backward_output_patches(input, dout, param_grads, dinput)
+                self.backward_output_patches(input, map, dout, param_grads, dinput)
             }
             Lowering::Winograd => {
                 if let Some((dw, db)) = self.winograd.backward(input, dout, param_grads, dinput) {
@@ -250,6 +317,17 @@ impl Conv2d {
                     self.bias.accumulate_grad(&db);
                 }
             }
+        }
+    }
+
+    fn check_map(&self, map: Option<&ChannelAffine>) {
+        if let Some(map) = map {
+            assert_eq!(
+                self.lowering,
+                Lowering::OutputPatches,
+                "only output patches read their input through a map"
+            );
+            assert_eq!(map.channels(), self.spec.in_channels, "map channels");
         }
     }
 
@@ -413,7 +491,12 @@ impl Conv2d {
         (PATCH_BLOCK_BYTES / (geo.rows_per_image * row_bytes)).clamp(1, geo.per_task)
     }
 
-    fn forward_output_patches(&mut self, input: &Tensor, out: &mut Tensor) {
+    fn forward_output_patches(
+        &mut self,
+        input: &Tensor,
+        map: Option<&ChannelAffine>,
+        out: &mut Tensor,
+    ) {
         let spec = self.spec;
         let transposed = spec.transposed();
         let geo = Geometry::new(&spec, input.dims);
@@ -421,20 +504,23 @@ impl Conv2d {
         let row_len = spec.groups * wide;
         let block = self.output_patch_block(&geo);
         let block_len = block * geo.rows_per_image * row_len;
-        self.cols
-            .resize(input.batch().div_ceil(geo.per_task) * block_len, 0.0);
+        let tasks = input.batch().div_ceil(geo.per_task);
+        self.cols.resize(tasks * block_len, 0.0);
         self.set_output_patch_weights();
-        let (m, bias) = (&self.patch_weights, &self.bias.value);
         let (item_in, item_out) = (input.item_len(), geo.rows_per_image * spec.out_channels);
+        let mapped = mapped_blocks(&mut self.mapped, map, tasks, block * item_in);
+        let (m, bias) = (&self.patch_weights, &self.bias.value);
         self.cols
             .par_chunks_mut(block_len)
             .zip(out.data.par_chunks_mut(geo.per_task * item_out))
             .zip(input.data.par_chunks(geo.per_task * item_in))
-            .for_each(|((products, out), input)| {
+            .zip(mapped)
+            .for_each(|(((products, out), input), mapped)| {
                 let blocks = out
                     .chunks_mut(block * item_out)
                     .zip(input.chunks(block * item_in));
                 for (out, input) in blocks {
+                    let input = read_through(map, input, mapped);
                     let rows = input.len() / spec.in_channels;
                     for g in 0..spec.groups {
                         matmul(
@@ -463,6 +549,7 @@ impl Conv2d {
     fn backward_output_patches(
         &mut self,
         input: &Tensor,
+        map: Option<&ChannelAffine>,
         dout: &Tensor,
         param_grads: bool,
         dinput: Option<&mut Tensor>,
@@ -476,6 +563,10 @@ impl Conv2d {
         let (item_in, item_out) = (geo.rows_per_image * cin, geo.rows_per_image * cout);
         let block = self.output_patch_block(&geo);
         let block_len = block * geo.rows_per_image * row_len;
+        let tasks = input.batch().div_ceil(geo.per_task);
+        // Only the weight gradient reads the input.
+        let map = map.filter(|_| param_grads);
+        let mapped = mapped_blocks(&mut self.mapped, map, tasks, block * item_in);
         let m = &self.patch_weights;
         let dinput_parts = grad_chunks_per_task(dinput, self.input_dims, geo.per_task);
         let partials: Vec<(Vec<f32>, Vec<f32>)> = self
@@ -484,7 +575,8 @@ impl Conv2d {
             .zip(dout.data.par_chunks(geo.per_task * item_out))
             .zip(input.data.par_chunks(geo.per_task * item_in))
             .zip(dinput_parts)
-            .map(|(((patches, dout), input), mut dinput)| {
+            .zip(mapped)
+            .map(|((((patches, dout), input), mut dinput), mapped)| {
                 // The weight gradient as Mᵀ per group, (patches_g)ᵀ·x_g: `gemm` forms a
                 // row-major product through its transpose, so this puts Cin_g (32, two whole
                 // 16-lane panels) rather than k²·Cout_g (72, four and a half) along its vector
@@ -504,6 +596,7 @@ impl Conv2d {
                             &mut patches[i * geo.rows_per_image * row_len..],
                         );
                     }
+                    let input = read_through(map, input, mapped);
                     let rows = input.len() / cin;
                     for g in 0..spec.groups {
                         if param_grads {
@@ -691,6 +784,75 @@ mod tests {
         conv.backward(x, dout, false, Some(&mut dx_only));
         assert_eq!(dx_only.data, dx.data, "{lowering:?}: dx alone");
         [out.data, dx.data, conv.weight.grad, conv.bias.grad]
+    }
+
+    /// Reading the input through a map is exactly the convolution of the mapped input, stored:
+    /// in the forward pass and in every gradient (the input gradient being that of the mapped
+    /// input), with and without the parameter gradients, over several blocks per thread.
+    #[test]
+    fn a_mapped_input_is_convolved_as_if_stored() {
+        let spec = ConvSpec {
+            in_channels: 96,
+            out_channels: 24,
+            kernel: 3,
+            stride: 1,
+            padding: 1,
+            groups: 3,
+        };
+        let dims = [13, 14, 14, spec.in_channels];
+        let x = Tensor::from_vec(dims, values(dims.iter().product(), 0.1));
+        let map = ChannelAffine {
+            scale: values(spec.in_channels, 0.4),
+            shift: values(spec.in_channels, 2.2),
+            relu: true,
+        };
+        let mut mapped = Tensor::zeros(dims);
+        map.apply(&x.data, &mut mapped.data);
+        assert!(mapped.data.contains(&0.0) && mapped.data.iter().any(|&v| v > 0.5));
+        let dout_dims = [13, 14, 14, spec.out_channels];
+        let dout = Tensor::from_vec(dout_dims, values(dout_dims.iter().product(), 2.9));
+        let (w, b) = (
+            values(spec.groups * spec.group_weights(), 0.7),
+            values(spec.out_channels, 1.3),
+        );
+        let mut stored = Conv2d::new("c", spec, w.clone(), b.clone());
+        let mut fused = Conv2d::new("c", spec, w, b);
+        assert_eq!(fused.lowering, Lowering::OutputPatches);
+        let (mut out, mut dx) = (Tensor::empty(), Tensor::empty());
+        stored.forward(&mapped, &mut out);
+        stored.backward(&mapped, &dout, true, Some(&mut dx));
+        let (mut fused_out, mut fused_dx) = (Tensor::empty(), Tensor::empty());
+        fused.forward_mapped(&x, Some(&map), &mut fused_out);
+        fused.backward_mapped(&x, Some(&map), &dout, true, Some(&mut fused_dx));
+        assert_eq!(fused_out, out);
+        assert_eq!(fused_dx, dx);
+        assert_eq!(fused.weight.grad, stored.weight.grad);
+        assert_eq!(fused.bias.grad, stored.bias.grad);
+        let mut dx_only = Tensor::empty();
+        fused.forward_mapped(&x, Some(&map), &mut fused_out);
+        fused.backward_mapped(&x, Some(&map), &dout, false, Some(&mut dx_only));
+        assert_eq!(dx_only, dx);
+    }
+
+    #[test]
+    #[should_panic(expected = "only output patches read their input through a map")]
+    fn only_output_patches_take_a_map() {
+        let spec = ConvSpec {
+            in_channels: 4,
+            out_channels: 4,
+            kernel: 3,
+            stride: 1,
+            padding: 1,
+            groups: 1,
+        };
+        let mut conv = Conv2d::new("c", spec, values(spec.group_weights(), 0.7), vec![0.0; 4]);
+        let map = ChannelAffine {
+            scale: vec![1.0; 4],
+            shift: vec![0.0; 4],
+            relu: true,
+        };
+        let x = Tensor::from_vec([1, 5, 5, 4], values(100, 0.1));
+        conv.forward_mapped(&x, Some(&map), &mut Tensor::empty());
     }
 
     /// Every lowering that applies agrees with direct summation on the forward pass, and with

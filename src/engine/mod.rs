@@ -3,6 +3,7 @@
 //! layout (channels last). Matrix products go to the `gemm` crate; parallelism to rayon.
 
 pub mod batch_norm;
+pub mod channel_affine;
 pub mod conv2d;
 pub mod cross_entropy;
 pub mod global_avg_pool;
