@@ -4,6 +4,7 @@
 
 use crate::bench::time_runs;
 use crate::engine::batch_norm::BatchNorm2d;
+use crate::engine::channel_affine::ChannelAffine;
 use crate::engine::conv2d::{Conv2d, ConvSpec};
 use crate::engine::input_stem::InputStem;
 use crate::engine::max_pool::MaxPool2d;
@@ -40,10 +41,11 @@ fn random_tensor(rng: &mut ChaCha8Rng, dims: [usize; 4]) -> Tensor {
     )
 }
 
+/// Times a convolution; one that `reads_through_map` reads its input through a batch norm and
+/// ReLU as a per-channel map, as the heads' grouped convolution does.
 fn conv_timing(
     name: &str,
-    spec: ConvSpec,
-    side: usize,
+    (spec, side, reads_through_map): (ConvSpec, usize, bool),
     batch: usize,
     runs: usize,
     rng: &mut ChaCha8Rng,
@@ -54,16 +56,27 @@ fn conv_timing(
     let mut conv = Conv2d::new(name, spec, weights, vec![0.0; spec.out_channels]);
     let x = random_tensor(rng, [batch, side, side, spec.in_channels]);
     let dout = random_tensor(rng, conv.output_dims(x.dims));
+    let mut coefficients = || {
+        (0..spec.in_channels)
+            .map(|_| rng.random_range(-1.0..1.0))
+            .collect()
+    };
+    let map = reads_through_map.then(|| ChannelAffine {
+        scale: coefficients(),
+        shift: coefficients(),
+        relu: true,
+    });
+    let map = map.as_ref();
     let (mut out, mut dx) = (Tensor::empty(), Tensor::empty());
-    let (_, forward_ms) = time_runs(runs, || conv.forward(&x, &mut out));
+    let (_, forward_ms) = time_runs(runs, || conv.forward_mapped(&x, map, &mut out));
     // A backward pass follows its own forward pass, which is not timed.
     let mut backward_ms = |param_grads: bool, dx: Option<&mut Tensor>| {
         let mut dx = dx;
         let mut best = f64::INFINITY;
         for _ in 0..=runs {
-            conv.forward(&x, &mut out);
+            conv.forward_mapped(&x, map, &mut out);
             let started = std::time::Instant::now();
-            conv.backward(&x, &dout, param_grads, dx.as_deref_mut());
+            conv.backward_mapped(&x, map, &dout, param_grads, dx.as_deref_mut());
             best = best.min(started.elapsed().as_secs_f64() * 1e3);
         }
         best
@@ -111,27 +124,30 @@ fn stem_timing(batch: usize, runs: usize, rng: &mut ChaCha8Rng) -> LayerTiming {
 pub fn layer_timings(batch: usize, runs: usize) -> Vec<LayerTiming> {
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     let convs = [
-        ("conv2", CONV_SPECS[1], 14),
-        ("conv3", CONV_SPECS[2], 14),
-        ("conv4", CONV_SPECS[3], 7),
-        ("heads.conv_a", CONV_A, 14),
-        ("heads.conv_b", CONV_B, 14),
+        ("conv2", (CONV_SPECS[1], 14, false)),
+        ("conv3", (CONV_SPECS[2], 14, false)),
+        ("conv4", (CONV_SPECS[3], 7, false)),
+        ("heads.conv_a", (CONV_A, 14, false)),
+        ("heads.conv_b", (CONV_B, 14, true)),
     ];
     let mut timings = vec![stem_timing(batch, runs, &mut rng)];
     timings.extend(
         convs
             .iter()
-            .map(|&(name, spec, side)| conv_timing(name, spec, side, batch, runs, &mut rng)),
+            .map(|&(name, shape)| conv_timing(name, shape, batch, runs, &mut rng)),
     );
     let x = random_tensor(&mut rng, [batch, 14, 14, CONV_A.out_channels]);
     let mut bn = BatchNorm2d::with_relu("heads.bn", CONV_A.out_channels);
-    let (mut y, mut dx) = (Tensor::empty(), Tensor::empty());
-    let (_, forward_ms) = time_runs(runs, || bn.forward_train(&x, &mut y));
+    let mut dx = Tensor::empty();
+    // The heads' batch norm forms its statistics; heads.conv_b applies the map they give.
+    let (_, forward_ms) = time_runs(runs, || {
+        bn.train_map(&x);
+    });
     // Batch norm's backward computes both gradients in one pass.
     let (_, backward_ms) = time_runs(runs, || bn.backward(&x, &x, true, Some(&mut dx)));
     timings.push(LayerTiming {
         layer: "heads.bn".to_string(),
-        method: "with ReLU".to_string(),
+        method: "statistics".to_string(),
         forward_ms,
         weight_grad_ms: None,
         input_grad_ms: Some(backward_ms),

@@ -62,7 +62,9 @@ fn print_layers(timings: &[LayerTiming]) {
     println!(
         "ms, fastest of the runs; GFLOP/s of the forward pass counts a direct convolution's \
          multiply-adds (Winograd does 3.1x fewer); the stem's backward computes its parameter \
-         gradients (the data needs none), heads.bn's computes both gradients"
+         gradients (the data needs none); heads.bn's forward forms its statistics and \
+         heads.conv_b applies it with its ReLU as it reads its input; heads.bn's backward \
+         computes both gradients"
     );
 }
 
