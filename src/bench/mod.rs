@@ -47,11 +47,6 @@ pub enum Step {
     Inference,
 }
 
-impl Step {
-    /// Every step, in the order the report lists them.
-    pub const ALL: [Step; 4] = [Step::Forward, Step::Baseline, Step::Lntl, Step::Inference];
-}
-
 /// The whole report, also printed as JSON by `lntl bench --json`; a step that was not selected
 /// is absent (`None`, left out of the JSON).
 #[derive(Debug, Clone, Serialize)]
