@@ -27,7 +27,9 @@ use crate::engine::channel_affine::ChannelAffine;
 use crate::engine::im2col::{Padded, col2im_gather};
 use crate::engine::matmul::{MatRef, matmul};
 use crate::engine::param::Param;
-use crate::engine::tensor::{Tensor, grad_chunks_per_task, items_per_task, sum_positions};
+use crate::engine::tensor::{
+    Tensor, add_to_rows, grad_chunks_per_task, items_per_task, sum_positions,
+};
 use crate::engine::winograd::{self, Winograd};
 use rayon::prelude::*;
 
@@ -166,13 +168,6 @@ impl Geometry {
 /// Bytes of patch rows one thread forms at a time in a blocked lowering: enough rows for
 /// efficient products, few enough to stay in a core's L2 cache.
 const PATCH_BLOCK_BYTES: usize = 1 << 20;
-
-/// Adds `b` to every row of the channels-last `out`.
-fn add_bias(out: &mut [f32], b: &[f32]) {
-    for row in out.chunks_exact_mut(b.len()) {
-        row.iter_mut().zip(b).for_each(|(o, b)| *o += b);
-    }
-}
 
 /// Per-task room in `scratch` for a block of `block_len` input values read through `map`, one
 /// per task of `tasks`; empty slices when there is no map.
@@ -371,7 +366,7 @@ impl Conv2d {
                         false,
                     );
                 }
-                add_bias(out, bias);
+                add_to_rows(out, bias);
             });
     }
 

@@ -1,7 +1,7 @@
 //! Global average pooling: `y[n,c] = mean over (h,w) of x[n,h,w,c]`; backward spreads
 //! `dy/(H·W)` evenly.
 
-use crate::engine::tensor::Tensor;
+use crate::engine::tensor::{Tensor, add_to};
 use rayon::prelude::*;
 
 /// Forward: writes the N×1×1×C channel means into `out`.
@@ -15,7 +15,7 @@ pub fn global_avg_pool_forward(x: &Tensor, out: &mut Tensor) {
         .for_each(|(o, item)| {
             o.fill(0.0);
             for px in item.chunks_exact(c) {
-                o.iter_mut().zip(px).for_each(|(o, v)| *o += v);
+                add_to(o, px);
             }
             o.iter_mut().for_each(|v| *v *= scale);
         });

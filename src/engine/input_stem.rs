@@ -25,7 +25,7 @@ use crate::engine::matmul::{MatRef, matmul};
 use crate::engine::max_pool::MaxPool2d;
 use crate::engine::param::Param;
 use crate::engine::relu::relu_values;
-use crate::engine::tensor::{Tensor, items_per_task, sum_positions};
+use crate::engine::tensor::{Tensor, add_to, add_to_rows, items_per_task, sum_positions};
 use rayon::prelude::*;
 use std::ops::Range;
 use wide::f32x16;
@@ -79,11 +79,6 @@ fn valid_taps(spec: &ConvSpec, side_in: usize, o: usize) -> Range<usize> {
         .saturating_sub(o * spec.stride)
         .min(spec.kernel);
     start..end.max(start)
-}
-
-/// `dst += src`, element by element.
-fn add_to(dst: &mut [f32], src: &[f32]) {
-    dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
 }
 
 /// `T[p,o] = Σ_{t valid at p} B[t,o]` for B `[ky][kx][o]`, position-major. A tap is valid when
@@ -349,9 +344,7 @@ impl InputStem {
             b[(i / (cin * cout)) * cout + i % cout] += beta[(i / cout) % cin] * w;
         }
         let mut table = position_sums(&spec, &shapes, &b);
-        for position in table.chunks_exact_mut(cout) {
-            add_to(position, &self.conv.bias.value);
-        }
+        add_to_rows(&mut table, &self.conv.bias.value);
         out.resize(self.output_dims(input.dims));
         self.routes.resize(out.data.len(), 0);
         let windows = self

@@ -3,7 +3,7 @@
 
 use crate::engine::matmul::{MatRef, matmul};
 use crate::engine::param::Param;
-use crate::engine::tensor::Tensor;
+use crate::engine::tensor::{Tensor, add_to_rows};
 
 /// A linear layer on N×1×1×in tensors.
 #[derive(Debug, Clone)]
@@ -52,11 +52,7 @@ impl Linear {
             outputs,
             false,
         );
-        for row in y.data.chunks_exact_mut(outputs) {
-            row.iter_mut()
-                .zip(&self.bias.value)
-                .for_each(|(y, b)| *y += b);
-        }
+        add_to_rows(&mut y.data, &self.bias.value);
         self.input.clone_from(&x.data);
         y
     }

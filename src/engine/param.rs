@@ -1,5 +1,7 @@
 //! A trainable parameter: its value, its gradient, and its SGD momentum buffer.
 
+use crate::engine::tensor::add_to;
+
 /// One parameter tensor, stored flat.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Param {
@@ -46,7 +48,7 @@ impl Param {
     /// Adds `g` to the gradient.
     pub fn accumulate_grad(&mut self, g: &[f32]) {
         debug_assert_eq!(g.len(), self.grad.len());
-        self.grad.iter_mut().zip(g).for_each(|(a, b)| *a += b);
+        add_to(&mut self.grad, g);
         self.has_grad = true;
     }
 }

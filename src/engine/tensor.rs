@@ -113,11 +113,23 @@ pub fn add_scaled(dst: &mut Tensor, src: &Tensor, scale: f32) {
         .for_each(|(d, s)| d.iter_mut().zip(s).for_each(|(d, s)| *d += scale * s));
 }
 
+/// `dst += src`, element by element.
+pub fn add_to(dst: &mut [f32], src: &[f32]) {
+    dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
+}
+
+/// Adds `row` to every row of the channels-last `data` (a bias).
+pub fn add_to_rows(data: &mut [f32], row: &[f32]) {
+    for dst in data.chunks_exact_mut(row.len()) {
+        add_to(dst, row);
+    }
+}
+
 /// Per-channel sums over every position of the channels-last `data` (a bias gradient).
 pub fn sum_positions(data: &[f32], channels: usize) -> Vec<f32> {
     let mut sums = vec![0.0; channels];
     for row in data.chunks_exact(channels) {
-        sums.iter_mut().zip(row).for_each(|(s, v)| *s += v);
+        add_to(&mut sums, row);
     }
     sums
 }

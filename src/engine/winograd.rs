@@ -33,7 +33,7 @@
 
 use crate::engine::conv2d::ConvSpec;
 use crate::engine::matmul::{MatRef, matmul};
-use crate::engine::tensor::{Tensor, grad_chunks_per_task, items_per_task};
+use crate::engine::tensor::{Tensor, add_to, grad_chunks_per_task, items_per_task};
 use rayon::prelude::*;
 use wide::f32x16;
 
@@ -567,11 +567,11 @@ impl Winograd {
         param_grads.then(|| {
             let (du, others) = self.du_sums.split_at_mut(du_len);
             for partial in others.chunks_exact(du_len) {
-                du.iter_mut().zip(partial).for_each(|(a, b)| *a += b);
+                add_to(du, partial);
             }
             let mut db = vec![0.0; cout];
             for partial in &db_sums {
-                db.iter_mut().zip(partial).for_each(|(a, b)| *a += b);
+                add_to(&mut db, partial);
             }
             (weight_grad(du, cin * cout), db)
         })
@@ -732,7 +732,7 @@ fn transform_output_grad(dy: &[f32], plan: &Plan, mbar: &mut [f32], bias_grad: O
         const XI_SUM: usize = PATCH + 1;
         for tile in mbar.chunks_exact(XI * cout).take(plan.tiles_per_image) {
             let sums = &tile[XI_SUM * cout..][..cout];
-            db.iter_mut().zip(sums).for_each(|(d, v)| *d += v);
+            add_to(db, sums);
         }
     }
 }
