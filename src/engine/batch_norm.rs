@@ -246,11 +246,6 @@ impl BatchNorm2d {
         apply_map(&map, input, out);
     }
 
-    /// Evaluation-mode forward into `out`, with the running statistics.
-    pub fn forward_eval(&self, input: &Tensor, out: &mut Tensor) {
-        apply_map(&self.eval_map(), input, out);
-    }
-
     /// Backward of the last training forward, given its `input`. Adds dγ, dβ when
     /// `param_grads`; writes dx into `dinput` when one is given.
     pub fn backward(
@@ -317,6 +312,28 @@ impl BatchNorm2d {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// In evaluation mode the map uses the running statistics:
+    /// `y = max(0, γ·(x − μ_r)/√(σ_r² + ε) + β)`, for values on both sides of the ReLU.
+    #[test]
+    fn eval_map_normalizes_with_the_running_statistics() {
+        let mut bn = BatchNorm2d::with_relu("bn", 2);
+        bn.running_mean = vec![1.0, -2.0];
+        bn.running_var = vec![4.0, 0.25];
+        bn.gamma.value = vec![3.0, -1.0];
+        bn.beta.value = vec![0.5, 0.25];
+        let x = [3.0, -2.5, -1.0, -1.0];
+        let mut y = [0.0; 4];
+        bn.eval_map().apply(&x, &mut y);
+        for (i, (&x, &y)) in x.iter().zip(&y).enumerate() {
+            let ch = i % 2;
+            let want = bn.gamma.value[ch] * (x - bn.running_mean[ch])
+                / (bn.running_var[ch] + EPS).sqrt()
+                + bn.beta.value[ch];
+            assert!((y - want.max(0.0)).abs() < 1e-6, "value {i}: {y} vs {want}");
+        }
+        assert!(y.contains(&0.0) && y.iter().any(|&v| v > 0.0));
+    }
 
     /// The one-pass shifted sums give the batch mean and variance of channels far from zero
     /// (offset 1000, spread 0.01) and of a channel whose first value is an outlier, as a
