@@ -12,6 +12,7 @@
 use lntl::colored::bias_labels::BIAS_POSITIONS;
 use lntl::engine::sgd::SgdConfig;
 use lntl::engine::tensor::Tensor;
+use lntl::methods::LearningRates;
 use lntl::methods::baseline::baseline_step;
 use lntl::methods::batch::Batch;
 use lntl::methods::blindeye::blindeye_step;
@@ -320,7 +321,14 @@ fn lntl_iteration_matches_pytorch() {
         lambda: 0.01,
         grl_scale: 0.1,
     };
-    let losses = lntl_step(&mut net, &mut heads, &batch, LR, &sgd(LR), &config);
+    let losses = lntl_step(
+        &mut net,
+        &mut heads,
+        &batch,
+        LearningRates::same(LR),
+        &sgd(LR),
+        &config,
+    );
     assert_iteration_matches(&g, "lntl", &losses, config.lambda, &mut net, &heads);
 }
 
@@ -329,6 +337,13 @@ fn blindeye_iteration_matches_pytorch() {
     let g = Golden::load();
     let (mut net, mut heads) = g.models();
     let batch = g.batch();
-    let losses = blindeye_step(&mut net, &mut heads, &batch, LR, &sgd(LR), 0.01);
+    let losses = blindeye_step(
+        &mut net,
+        &mut heads,
+        &batch,
+        LearningRates::same(LR),
+        &sgd(LR),
+        0.01,
+    );
     assert_iteration_matches(&g, "blindeye", &losses, 0.01, &mut net, &heads);
 }

@@ -2,8 +2,9 @@
 //! The cache is `$LNTL_HOME` or the platform cache dir; `.ci/run` fetches MNIST first.
 
 use lntl::colored::generate::generate;
+use lntl::colored::jitter::JitterRule;
 use lntl::colored::palette::PALETTE;
-use lntl::colored::stats::{class_color_stats, clipped_normal_moments};
+use lntl::colored::stats::class_color_stats;
 use lntl::data::cache::cache_dir;
 use lntl::data::fetch::{FetchRequest, fetch};
 use lntl::data::mnist::{DigitSet, Mnist, TEST_LEN, TRAIN_LEN};
@@ -22,7 +23,7 @@ fn real_mnist() -> Mnist {
 #[test]
 fn colored_mnist_at_0_020_from_real_mnist() {
     let mnist = real_mnist();
-    let data = generate(&mnist, 0.020, 0).unwrap();
+    let data = generate(&mnist, 0.020, 0, JitterRule::Reflect).unwrap();
     assert_eq!(data.train.images.len(), TRAIN_LEN * 28 * 28 * 3);
     assert_eq!(data.test.images.len(), TEST_LEN * 28 * 28 * 3);
     assert_eq!(data.test_gray.len(), TEST_LEN * 28 * 28);
@@ -32,7 +33,8 @@ fn colored_mnist_at_0_020_from_real_mnist() {
     let sigma = 0.020f64.sqrt();
     for s in class_color_stats(&data.train) {
         for c in 0..3 {
-            let (mean, std) = clipped_normal_moments(f64::from(PALETTE[s.class][c]) / 255.0, sigma);
+            let (mean, std) =
+                JitterRule::Reflect.moments(f64::from(PALETTE[s.class][c]) / 255.0, sigma);
             assert!(
                 (s.mean[c] - mean).abs() < 0.01,
                 "class {} ch {c}: mean {} vs {mean}",

@@ -4,8 +4,8 @@
 //! input gives clear errors.
 
 use lntl::colored::dataset::ColoredSplit;
+use lntl::colored::jitter::JitterRule;
 use lntl::data::cache::cache_dir;
-use lntl::engine::sgd::SgdConfig;
 use lntl::methods::batch::ImageMode;
 use lntl::methods::lntl::LntlConfig;
 use lntl::train::checkpoint::{Restore, load_checkpoint, restore};
@@ -19,38 +19,22 @@ use std::sync::OnceLock;
 const DATASET: DatasetChoice = DatasetChoice::Generated {
     variance: 0.020,
     seed: 0,
+    jitter: JitterRule::Reflect,
 };
 
 fn config(method: Method, epochs: usize, train_limit: usize) -> TrainConfig {
     TrainConfig {
-        method,
-        dataset: DATASET,
-        train_limit,
         epochs,
-        batch_size: 128,
-        sgd: SgdConfig {
-            lr: method.default_lr(),
-            momentum: 0.9,
-            weight_decay: 5e-4,
-            decay_rate: 0.1,
-            decay_period: 40,
-        },
-        lntl: LntlConfig {
-            lambda: 0.01,
-            grl_scale: 0.1,
-        },
-        heads_warmup_epochs: 0,
-        seed: 0,
-        threads: rayon::current_num_threads(),
-        init_from: None,
+        train_limit,
         leakage_train_images: 0,
+        ..TrainConfig::paper(method, DATASET)
     }
 }
 
 fn quiet(_: &str) {}
 
 fn run(config: TrainConfig, dir: &Path) -> RunSummary {
-    train(config, dir, false, &cache_dir(None), &quiet).expect("training runs")
+    train(config, dir, false, &cache_dir(None), "test", &quiet).expect("training runs")
 }
 
 /// The first `n` training images, as the runs with `train_limit = n` see them.
@@ -151,6 +135,7 @@ fn resumed_run_equals_uninterrupted_run() {
         &split,
         true,
         &cache_dir(None),
+        "test",
         &quiet,
     )
     .unwrap();
@@ -193,6 +178,7 @@ fn every_method_runs_and_checkpoints_round_trip() {
         &dir,
         false,
         &cache_dir(None),
+        "test",
         &quiet,
     )
     .unwrap_err();
@@ -224,6 +210,7 @@ fn bad_checkpoints_and_diverging_runs_give_clear_errors() {
         &root.path().join("nan"),
         false,
         &cache_dir(None),
+        "test",
         &quiet,
     )
     .unwrap_err();

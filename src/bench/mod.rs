@@ -8,6 +8,7 @@ pub mod layers;
 use crate::engine::matmul::{MatRef, matmul};
 use crate::engine::sgd::SgdConfig;
 use crate::engine::tensor::{Tensor, items_per_task};
+use crate::methods::LearningRates;
 use crate::methods::baseline::baseline_step;
 use crate::methods::batch::Batch;
 use crate::methods::lntl::{LntlConfig, lntl_step};
@@ -219,7 +220,14 @@ pub fn run_bench(batch: usize, runs: usize, steps: &[Step]) -> BenchReport {
     });
     let lntl_timing = selected(Step::Lntl).then(|| {
         timing(runs, 2.0 * b * flops::lntl_step_macs() / 1e9, peak, || {
-            lntl_step(&mut net, &mut heads, &data, sgd.lr, &sgd, &lntl);
+            lntl_step(
+                &mut net,
+                &mut heads,
+                &data,
+                LearningRates::same(sgd.lr),
+                &sgd,
+                &lntl,
+            );
         })
     });
     let median = |t: &Option<Timing>| t.as_ref().map(|t| t.median_ms);

@@ -154,7 +154,11 @@ pub fn translate(args: &[OsString]) -> Result<Vec<OsString>> {
             if let (Some(ckpt), true) =
                 (flags.get("checkpoint"), flags.contains_key("use_pretrain"))
             {
-                out.extend(["--init-from".into(), ckpt.clone()]);
+                out.extend([
+                    "--init-from".into(),
+                    ckpt.clone(),
+                    "--init-lr-from-checkpoint".into(),
+                ]);
             }
             if let Some(dir) = run_dir {
                 out.extend(["--run-dir".into(), dir.display().to_string()]);
@@ -171,6 +175,8 @@ pub fn translate(args: &[OsString]) -> Result<Vec<OsString>> {
                         crate::train::config::Method::Lntl
                     },
                     &crate::train::config::DatasetChoice::File(data.clone()),
+                    None,
+                    0,
                 ),
             };
             out.extend([

@@ -3,11 +3,12 @@
 use super::log;
 use crate::colored::dataset::{ColoredMnist, file_name};
 use crate::colored::generate::generate;
+use crate::colored::jitter::JitterRule;
 use crate::colored::locate::{load_or_generate, read_dataset_file};
 use crate::colored::original_npy::write_original;
 use crate::colored::palette::{PALETTE, PAPER_VARIANCES};
 use crate::colored::preview::write_preview;
-use crate::colored::stats::{class_color_stats, clipped_normal_moments};
+use crate::colored::stats::class_color_stats;
 use crate::colored::store;
 use crate::data::cache::colored_dir;
 use crate::data::fetch::{FetchRequest, fetch};
@@ -46,6 +47,10 @@ pub enum DataCommand {
         /// Generator seed.
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// How jittered channels are kept in [0, 1]: reflected at the bounds (as the authors'
+        /// released file shows) or clipped.
+        #[arg(long, value_enum, default_value_t = JitterRule::Reflect)]
+        jitter: JitterRule,
         /// Output directory [default: <cache>/colored-mnist].
         #[arg(long)]
         out: Option<PathBuf>,
@@ -97,6 +102,9 @@ pub struct DatasetArgs {
     /// Seed of the cached dataset.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Jitter rule of the cached dataset.
+    #[arg(long, value_enum, default_value_t = JitterRule::Reflect)]
+    pub jitter: JitterRule,
 }
 
 impl DatasetArgs {
@@ -104,7 +112,7 @@ impl DatasetArgs {
     pub fn load(&self, cache: &Path) -> Result<ColoredMnist> {
         match &self.file {
             Some(path) => read_dataset_file(path),
-            None => load_or_generate(cache, self.var, self.seed, &log),
+            None => load_or_generate(cache, self.var, self.seed, self.jitter, &log),
         }
     }
 }
@@ -130,6 +138,7 @@ pub fn run(cmd: DataCommand, cache: &Path) -> Result<()> {
             var,
             all,
             seed,
+            jitter,
             out,
             format,
         } => {
@@ -139,7 +148,7 @@ pub fn run(cmd: DataCommand, cache: &Path) -> Result<()> {
                 (None, false) => bail!("give --var or --all"),
             };
             let out = out.unwrap_or_else(|| colored_dir(cache));
-            make(cache, &variances, seed, &out, format)
+            make(cache, &variances, (seed, jitter), &out, format)
         }
         DataCommand::Preview {
             dataset,
@@ -158,7 +167,13 @@ pub fn run(cmd: DataCommand, cache: &Path) -> Result<()> {
     }
 }
 
-fn make(cache: &Path, variances: &[f64], seed: u64, out: &Path, format: Format) -> Result<()> {
+fn make(
+    cache: &Path,
+    variances: &[f64],
+    (seed, jitter): (u64, JitterRule),
+    out: &Path,
+    format: Format,
+) -> Result<()> {
     let started = Instant::now();
     let request = FetchRequest {
         cache: cache.to_path_buf(),
@@ -168,10 +183,10 @@ fn make(cache: &Path, variances: &[f64], seed: u64, out: &Path, format: Format) 
     };
     let mnist = fetch(&request, &log)?;
     for &variance in variances {
-        let data = generate(&mnist, variance, seed)?;
+        let data = generate(&mnist, variance, seed, jitter)?;
         let path = match format {
             Format::Lntl => {
-                let path = out.join(file_name(variance, seed));
+                let path = out.join(file_name(variance, seed, jitter));
                 store::save(&data, &path)?;
                 path
             }
@@ -196,16 +211,28 @@ fn print_stats(data: &ColoredMnist, json: bool) -> Result<()> {
         let value = serde_json::json!({
             "variance": data.variance,
             "seed": data.seed,
+            "jitter": data.jitter,
             "train": train,
             "test": test,
         });
         out = serde_json::to_string_pretty(&value)? + "\n";
     } else {
+        // The authors' files do not say how they bounded the jitter; theirs fit reflection.
+        let rule = data.jitter.unwrap_or_default();
         writeln!(
             out,
             "σ² = {} (σ = {sigma:.4}); colors in [0,1]; 'expected' is the palette color with \
-             N(0, σ²) jitter clipped to [0,1]",
-            data.variance
+             N(0, σ²) jitter, {} at the bounds{}",
+            data.variance,
+            match rule {
+                JitterRule::Reflect => "reflected",
+                JitterRule::Clip => "clipped",
+            },
+            if data.jitter.is_none() {
+                " (assumed)"
+            } else {
+                ""
+            }
         )?;
         for (name, stats) in [("train", &train), ("test", &test)] {
             writeln!(
@@ -214,8 +241,7 @@ fn print_stats(data: &ColoredMnist, json: bool) -> Result<()> {
             )?;
             for s in stats.iter() {
                 write!(out, "{:>5} {:>6} ", s.class, s.images)?;
-                let expected =
-                    PALETTE[s.class].map(|v| clipped_normal_moments(f64::from(v) / 255.0, sigma));
+                let expected = PALETTE[s.class].map(|v| rule.moments(f64::from(v) / 255.0, sigma));
                 for c in 0..3 {
                     write!(out, " {:.3} ({:.3})", s.mean[c], expected[c].0)?;
                 }

@@ -2,13 +2,14 @@
 
 use super::log;
 use crate::colored::dataset::variance_tag;
-use crate::engine::sgd::SgdConfig;
-use crate::methods::lntl::LntlConfig;
+use crate::colored::jitter::JitterRule;
 use crate::train::checkpoint::{Restore, load_checkpoint, restore};
 use crate::train::config::{DatasetChoice, Method, TrainConfig};
 use crate::train::confusion::write_confusion;
 use crate::train::evaluate::evaluate;
 use crate::train::model::Model;
+use crate::train::protocol::{Protocol, cell_dir};
+use crate::train::result::current_command;
 use crate::train::run::{CHECKPOINT_FILE, RunSummary, image_mode, load_dataset, train};
 use crate::util::atomic::write_bytes_atomic;
 use anyhow::{Context, Result, ensure};
@@ -19,33 +20,65 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Args)]
 pub struct DataArgs {
     /// A dataset file: ours (.safetensors) or the authors' mnist_10color_jitter_var_*.npy.
-    #[arg(long, conflicts_with = "var")]
+    #[arg(long, conflicts_with_all = ["var", "data_seed", "jitter"])]
     pub data: Option<PathBuf>,
-    /// σ² of the generated dataset (built in the cache on first use).
-    #[arg(long, default_value_t = 0.020)]
-    pub var: f64,
-    /// Seed of the generated dataset.
-    #[arg(long, default_value_t = 0)]
-    pub data_seed: u64,
+    /// σ² of the generated dataset (built in the cache on first use) [default: 0.020].
+    #[arg(long, value_parser = parse_variance)]
+    pub var: Option<f64>,
+    /// Seed of the generated dataset [default: 0].
+    #[arg(long)]
+    pub data_seed: Option<u64>,
+    /// Jitter rule of the generated dataset [default: reflect].
+    #[arg(long, value_enum)]
+    pub jitter: Option<JitterRule>,
+}
+
+/// σ² on the command line: a finite number in (0, 1].
+fn parse_variance(text: &str) -> Result<f64, String> {
+    let v: f64 = text.parse().map_err(|e| format!("{e}"))?;
+    if v.is_finite() && v > 0.0 && v <= 1.0 {
+        Ok(v)
+    } else {
+        Err(format!("σ² must be in (0, 1], got {text}"))
+    }
 }
 
 impl DataArgs {
-    fn choice(&self) -> DatasetChoice {
-        match &self.data {
-            Some(path) => DatasetChoice::File(path.clone()),
+    fn choice(&self) -> Result<DatasetChoice> {
+        Ok(match &self.data {
+            Some(path) => DatasetChoice::File(
+                std::path::absolute(path)
+                    .with_context(|| format!("cannot resolve {}", path.display()))?,
+            ),
             None => DatasetChoice::Generated {
-                variance: self.var,
-                seed: self.data_seed,
+                variance: self.var.unwrap_or(0.020),
+                seed: self.data_seed.unwrap_or(0),
+                jitter: self.jitter.unwrap_or_default(),
             },
-        }
+        })
+    }
+
+    fn given(&self) -> bool {
+        self.data.is_some()
+            || self.var.is_some()
+            || self.data_seed.is_some()
+            || self.jitter.is_some()
     }
 }
 
 /// A short name for a dataset, used in default run directory names.
 pub fn dataset_tag(choice: &DatasetChoice) -> String {
     match choice {
-        DatasetChoice::Generated { variance, seed } => {
-            format!("var{}_seed{seed}", variance_tag(*variance))
+        DatasetChoice::Generated {
+            variance,
+            seed,
+            jitter,
+        } => {
+            let rule = match jitter {
+                JitterRule::Reflect => String::new(),
+                other => format!("_{}", other.name()),
+            };
+            format!("var{}_seed{seed}{rule}", variance_tag(*variance))
         }
         DatasetChoice::File(path) => path
             .file_stem()
@@ -54,97 +87,331 @@ pub fn dataset_tag(choice: &DatasetChoice) -> String {
     }
 }
 
-/// The default run directory of a method on a dataset: `runs/<method>_<dataset>`.
-pub fn default_run_dir(method: Method, choice: &DatasetChoice) -> PathBuf {
-    PathBuf::from("runs").join(format!("{}_{}", method.name(), dataset_tag(choice)))
+/// The default run directory of a method on a dataset: `runs/<method>_<dataset>`, or with a
+/// protocol the sweep layout `runs/<protocol>/var_<σ²>/<method>/seed_<seed>`.
+pub fn default_run_dir(
+    method: Method,
+    choice: &DatasetChoice,
+    protocol: Option<Protocol>,
+    seed: u64,
+) -> PathBuf {
+    match (protocol, choice.variance()) {
+        (Some(p), Some(variance)) => {
+            cell_dir(&Path::new("runs").join(p.name()), variance, method, seed)
+        }
+        (Some(p), None) => Path::new("runs")
+            .join(p.name())
+            .join(dataset_tag(choice))
+            .join(method.name())
+            .join(format!("seed_{seed}")),
+        (None, _) => {
+            PathBuf::from("runs").join(format!("{}_{}", method.name(), dataset_tag(choice)))
+        }
+    }
 }
 
-/// Flags of `lntl train`.
+/// Flags of `lntl train`. Settings left out take the paper's values (SPEC.md §3), or the
+/// protocol's, or on `--resume` the stored run's.
 #[derive(Debug, Clone, Args)]
 pub struct TrainArgs {
-    /// Training method.
-    #[arg(long, value_enum, default_value_t = Method::Lntl)]
-    pub method: Method,
+    /// Training method [default: lntl].
+    #[arg(long, value_enum)]
+    pub method: Option<Method>,
     /// Dataset.
     #[command(flatten)]
     pub data: DataArgs,
-    /// Epochs.
-    #[arg(long, default_value_t = 100)]
-    pub epochs: usize,
-    /// Batch size.
-    #[arg(long, default_value_t = 128)]
-    pub batch_size: usize,
+    /// A named protocol that fixes every training setting (see docs/REPRODUCTION.md); LNTL and
+    /// BlindEye then warm-start from the baseline run beside theirs (../../baseline/seed_S).
+    #[arg(long, value_enum)]
+    pub protocol: Option<Protocol>,
+    /// Epochs [default: 100]; with --resume, extends the run to this many.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub epochs: Option<u64>,
+    /// Batch size [default: 128].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(2..=4096))]
+    pub batch_size: Option<u64>,
     /// Learning rate [default: 0.01 for baseline and gray, 0.001 for lntl and blindeye].
-    #[arg(long)]
+    #[arg(long, value_parser = positive)]
     pub lr: Option<f32>,
-    /// Learning-rate multiplier applied every --lr-decay-period epochs.
-    #[arg(long, default_value_t = 0.1)]
-    pub lr_decay_rate: f32,
-    /// Epochs between learning-rate decays.
-    #[arg(long, default_value_t = 40)]
-    pub lr_decay_period: usize,
-    /// SGD momentum.
-    #[arg(long, default_value_t = 0.9)]
-    pub momentum: f32,
-    /// SGD weight decay.
-    #[arg(long, default_value_t = 5e-4)]
-    pub weight_decay: f32,
-    /// λ: weight of the entropy term (LNTL) or confusion term (BlindEye).
-    #[arg(long, default_value_t = 0.01)]
-    pub loss_lambda: f32,
-    /// μ: gradient reversal scale (LNTL).
-    #[arg(long, default_value_t = 0.1)]
-    pub grl_scale: f32,
-    /// Epochs that train only the color heads first (LNTL, BlindEye).
-    #[arg(long, default_value_t = 0)]
-    pub heads_warmup_epochs: usize,
-    /// Seed of initialization and shuffling.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    /// Learning-rate multiplier applied every --lr-decay-period epochs [default: 0.1].
+    #[arg(long, value_parser = unit_interval)]
+    pub lr_decay_rate: Option<f32>,
+    /// Epochs between learning-rate decays [default: 40].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub lr_decay_period: Option<u64>,
+    /// SGD momentum [default: 0.9].
+    #[arg(long, value_parser = unit_interval)]
+    pub momentum: Option<f32>,
+    /// SGD weight decay [default: 5e-4].
+    #[arg(long, value_parser = non_negative)]
+    pub weight_decay: Option<f32>,
+    /// λ: weight of the entropy term (LNTL) or confusion term (BlindEye) [default: 0.01].
+    #[arg(long, value_parser = non_negative)]
+    pub loss_lambda: Option<f32>,
+    /// μ: gradient reversal scale (LNTL) [default: 0.1].
+    #[arg(long, value_parser = non_negative)]
+    pub grl_scale: Option<f32>,
+    /// Epochs that train only the color heads first (LNTL, BlindEye) [default: 0].
+    #[arg(long)]
+    pub heads_warmup_epochs: Option<usize>,
+    /// Seed of initialization and shuffling [default: 0].
+    #[arg(long)]
+    pub seed: Option<u64>,
     /// Warm start from a (baseline) checkpoint: f and g with their optimizer state.
     #[arg(long)]
     pub init_from: Option<PathBuf>,
-    /// Run directory [default: runs/<method>_<dataset>].
+    /// With --init-from: f and g train their first epoch at the learning rate the checkpoint's
+    /// optimizer ended with, as the authors' --use_pretrain does (SPEC.md §3).
+    #[arg(long, requires = "init_from")]
+    pub init_lr_from_checkpoint: bool,
+    /// Run directory [default: runs/<method>_<dataset>, or with --protocol
+    /// runs/<protocol>/var_<σ²>/<method>/seed_<seed>].
     #[arg(long)]
     pub run_dir: Option<PathBuf>,
-    /// Continue the run in --run-dir from its checkpoint.
+    /// Continue the run in --run-dir from its checkpoint, with its stored settings.
     #[arg(long)]
     pub resume: bool,
-    /// Train on the first N training images only (0 = all).
-    #[arg(long, default_value_t = 0)]
-    pub train_limit: usize,
-    /// Training images for the color-leakage probe at the end (0 = skip it).
-    #[arg(long, default_value_t = 10_000)]
-    pub leakage_images: usize,
+    /// Train on the first N training images only (0 = all) [default: 0].
+    #[arg(long)]
+    pub train_limit: Option<usize>,
+    /// Training images for the color-leakage probe after each epoch (0 = skip it)
+    /// [default: 10000].
+    #[arg(long)]
+    pub leakage_images: Option<usize>,
+}
+
+fn float_in(text: &str, ok: impl Fn(f32) -> bool, what: &str) -> Result<f32, String> {
+    let v: f32 = text.parse().map_err(|e| format!("{e}"))?;
+    if v.is_finite() && ok(v) {
+        Ok(v)
+    } else {
+        Err(format!("must be {what}, got {text}"))
+    }
+}
+
+fn positive(text: &str) -> Result<f32, String> {
+    float_in(text, |v| v > 0.0, "a finite number > 0")
+}
+
+fn non_negative(text: &str) -> Result<f32, String> {
+    float_in(text, |v| v >= 0.0, "a finite number ≥ 0")
+}
+
+fn unit_interval(text: &str) -> Result<f32, String> {
+    float_in(text, |v| (0.0..=1.0).contains(&v), "a number in [0, 1]")
 }
 
 impl TrainArgs {
-    /// The run configuration these flags describe.
-    pub fn config(&self) -> TrainConfig {
-        TrainConfig {
-            method: self.method,
-            dataset: self.data.choice(),
-            train_limit: self.train_limit,
-            epochs: self.epochs,
-            batch_size: self.batch_size,
-            sgd: SgdConfig {
-                lr: self.lr.unwrap_or(self.method.default_lr()),
-                momentum: self.momentum,
-                weight_decay: self.weight_decay,
-                decay_rate: self.lr_decay_rate,
-                decay_period: self.lr_decay_period,
-            },
-            lntl: LntlConfig {
-                lambda: self.loss_lambda,
-                grl_scale: self.grl_scale,
-            },
-            heads_warmup_epochs: self.heads_warmup_epochs,
-            seed: self.seed,
-            threads: rayon::current_num_threads(),
-            init_from: self.init_from.clone(),
-            leakage_train_images: self.leakage_images,
-        }
+    fn method(&self) -> Method {
+        self.method.unwrap_or(Method::Lntl)
     }
+
+    fn seed(&self) -> u64 {
+        self.seed.unwrap_or(0)
+    }
+
+    /// The run directory these flags name.
+    pub fn run_dir(&self) -> Result<PathBuf> {
+        Ok(match &self.run_dir {
+            Some(dir) => dir.clone(),
+            None => default_run_dir(
+                self.method(),
+                &self.data.choice()?,
+                self.protocol,
+                self.seed(),
+            ),
+        })
+    }
+
+    /// The training settings given on the command line, by flag name, as text.
+    fn given_settings(&self) -> Vec<(&'static str, String)> {
+        let text = |v: Option<String>, name| v.map(|v| (name, v));
+        [
+            text(self.epochs.map(|v| v.to_string()), "--epochs"),
+            text(self.batch_size.map(|v| v.to_string()), "--batch-size"),
+            text(self.lr.map(|v| v.to_string()), "--lr"),
+            text(self.lr_decay_rate.map(|v| v.to_string()), "--lr-decay-rate"),
+            text(
+                self.lr_decay_period.map(|v| v.to_string()),
+                "--lr-decay-period",
+            ),
+            text(self.momentum.map(|v| v.to_string()), "--momentum"),
+            text(self.weight_decay.map(|v| v.to_string()), "--weight-decay"),
+            text(self.loss_lambda.map(|v| v.to_string()), "--loss-lambda"),
+            text(self.grl_scale.map(|v| v.to_string()), "--grl-scale"),
+            text(
+                self.heads_warmup_epochs.map(|v| v.to_string()),
+                "--heads-warmup-epochs",
+            ),
+            text(self.train_limit.map(|v| v.to_string()), "--train-limit"),
+            text(
+                self.init_lr_from_checkpoint.then(|| "true".into()),
+                "--init-lr-from-checkpoint",
+            ),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
+    /// Applies the given flags to `config`.
+    fn apply(&self, config: &mut TrainConfig) -> Result<()> {
+        if let Some(v) = self.epochs {
+            config.epochs = v as usize;
+        }
+        if let Some(v) = self.batch_size {
+            config.batch_size = v as usize;
+        }
+        if let Some(v) = self.lr {
+            config.sgd.lr = v;
+        }
+        if let Some(v) = self.lr_decay_rate {
+            config.sgd.decay_rate = v;
+        }
+        if let Some(v) = self.lr_decay_period {
+            config.sgd.decay_period = v as usize;
+        }
+        if let Some(v) = self.momentum {
+            config.sgd.momentum = v;
+        }
+        if let Some(v) = self.weight_decay {
+            config.sgd.weight_decay = v;
+        }
+        if let Some(v) = self.loss_lambda {
+            config.lntl.lambda = v;
+        }
+        if let Some(v) = self.grl_scale {
+            config.lntl.grl_scale = v;
+        }
+        if let Some(v) = self.heads_warmup_epochs {
+            config.heads_warmup_epochs = v;
+        }
+        if let Some(v) = self.train_limit {
+            config.train_limit = v;
+        }
+        if let Some(v) = self.leakage_images {
+            config.leakage_train_images = v;
+        }
+        if let Some(init) = &self.init_from {
+            config.init_from = Some(
+                std::path::absolute(init)
+                    .with_context(|| format!("cannot resolve {}", init.display()))?,
+            );
+            if self.init_lr_from_checkpoint {
+                config.first_epoch_features_lr = Some(load_checkpoint(init)?.last_lr());
+            }
+        }
+        Ok(())
+    }
+
+    /// The configuration of a new run.
+    pub fn new_config(&self, run_dir: &Path) -> Result<TrainConfig> {
+        let method = self.method();
+        let dataset = self.data.choice()?;
+        let mut config = match self.protocol {
+            Some(protocol) => {
+                let fixed: Vec<&str> = self.given_settings().iter().map(|(n, _)| *n).collect();
+                ensure!(
+                    fixed.is_empty(),
+                    "--protocol {} fixes {}; train without --protocol to choose them",
+                    protocol.name(),
+                    fixed.join(", ")
+                );
+                let baseline = match &self.init_from {
+                    Some(path) => Some(path.clone()),
+                    None => protocol
+                        .warm_starts(method)
+                        .then(|| baseline_beside(run_dir))
+                        .transpose()?,
+                };
+                protocol.config(method, dataset, self.seed(), baseline.as_deref())?
+            }
+            None => {
+                let mut config = TrainConfig::paper(method, dataset);
+                config.seed = self.seed();
+                self.apply(&mut config)?;
+                config
+            }
+        };
+        if let Some(v) = self.leakage_images {
+            config.leakage_train_images = v;
+        }
+        Ok(config)
+    }
+
+    /// The configuration of a resumed run: the stored one, extended to `--epochs` if given.
+    /// Any other flag must agree with the stored run.
+    pub fn resumed_config(&self, stored: &TrainConfig) -> Result<TrainConfig> {
+        let mut wanted = stored.clone();
+        let epochs = self.epochs.map(|e| e as usize).unwrap_or(stored.epochs);
+        if let Some(protocol) = self.protocol {
+            wanted.protocol = Some(protocol.name().into());
+        }
+        if let Some(method) = self.method {
+            wanted.method = method;
+        }
+        if self.data.given() {
+            wanted.dataset = self.data.choice()?;
+        }
+        if let Some(seed) = self.seed {
+            wanted.seed = seed;
+        }
+        let given_epochs = self.epochs;
+        let without_epochs = TrainArgs {
+            epochs: None,
+            init_lr_from_checkpoint: false,
+            ..self.clone()
+        };
+        without_epochs.apply(&mut wanted)?;
+        wanted.first_epoch_features_lr = stored.first_epoch_features_lr;
+        wanted.epochs = stored.epochs;
+        wanted.threads = stored.threads;
+        let differences = config_differences(stored, &wanted);
+        ensure!(
+            differences.is_empty(),
+            "these flags disagree with the stored run: {}. Resume without them, or start a new \
+             run in another --run-dir",
+            differences.join("; ")
+        );
+        if given_epochs.is_some() && epochs != stored.epochs {
+            log(&format!(
+                "extending the run from {} to {epochs} epochs",
+                stored.epochs
+            ));
+        }
+        Ok(TrainConfig {
+            epochs,
+            threads: rayon::current_num_threads(),
+            ..stored.clone()
+        })
+    }
+}
+
+/// The checkpoint of the baseline run beside `run_dir` in a sweep's layout:
+/// `run_dir/../../baseline/<seed dir>/checkpoint.safetensors`.
+fn baseline_beside(run_dir: &Path) -> Result<PathBuf> {
+    let seed_dir = run_dir
+        .file_name()
+        .with_context(|| format!("{}: not a run directory", run_dir.display()))?;
+    let grid = std::path::absolute(run_dir)?
+        .parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .with_context(|| format!("{}: no baseline run can sit beside it", run_dir.display()))?;
+    Ok(grid.join("baseline").join(seed_dir).join(CHECKPOINT_FILE))
+}
+
+/// The fields in which two configurations differ, as "field: stored → wanted".
+fn config_differences(stored: &TrainConfig, wanted: &TrainConfig) -> Vec<String> {
+    let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) =
+        (serde_json::to_value(stored), serde_json::to_value(wanted))
+    else {
+        return vec!["the configuration cannot be compared".into()];
+    };
+    a.iter()
+        .filter(|(key, value)| b.get(*key) != Some(value))
+        .map(|(key, value)| format!("{key}: {value} stored, {} given", b[key]))
+        .collect()
 }
 
 fn print_summary(summary: &RunSummary) {
@@ -170,17 +437,26 @@ fn print_summary(summary: &RunSummary) {
 
 /// Runs `lntl train`.
 pub fn run_train(args: &TrainArgs, cache: &Path) -> Result<()> {
-    ensure!(
-        args.batch_size >= 2,
-        "--batch-size must be at least 2 (batch norm needs two images)"
-    );
-    ensure!(args.epochs >= 1, "--epochs must be at least 1");
-    let config = args.config();
-    let run_dir = args
-        .run_dir
-        .clone()
-        .unwrap_or_else(|| default_run_dir(args.method, &config.dataset));
-    let summary = train(config, &run_dir, args.resume, cache, &log)?;
+    let run_dir = args.run_dir()?;
+    let config = if args.resume {
+        let checkpoint = load_checkpoint(&run_dir.join(CHECKPOINT_FILE)).with_context(|| {
+            format!(
+                "cannot resume: {} has no usable checkpoint",
+                run_dir.display()
+            )
+        })?;
+        args.resumed_config(&checkpoint.config)?
+    } else {
+        args.new_config(&run_dir)?
+    };
+    let summary = train(
+        config,
+        &run_dir,
+        args.resume,
+        cache,
+        &current_command(),
+        &log,
+    )?;
     print_summary(&summary);
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! Colored-MNIST in memory: color images with labels, plus how each image was colored.
 
+use crate::colored::jitter::JitterRule;
 use crate::data::mnist::PIXELS;
 
 /// Bytes in one 28×28 RGB image (height × width × channel).
@@ -51,6 +52,8 @@ pub struct ColoredMnist {
     pub variance: f64,
     /// The generator seed, when known.
     pub seed: Option<u64>,
+    /// How jittered channels were kept in [0, 1], when known (the authors' files do not say).
+    pub jitter: Option<JitterRule>,
     /// Training split: each digit in its own class's color.
     pub train: ColoredSplit,
     /// Test split: each digit in a random class's color.
@@ -75,11 +78,12 @@ pub fn original_file_name(variance: f64) -> String {
     format!("mnist_10color_jitter_var_{}.npy", variance_tag(variance))
 }
 
-/// Our file name for (σ², seed).
-pub fn file_name(variance: f64, seed: u64) -> String {
+/// Our file name for (σ², seed, jitter rule).
+pub fn file_name(variance: f64, seed: u64, jitter: JitterRule) -> String {
     format!(
-        "colored_mnist_var_{}_seed_{seed}.safetensors",
-        variance_tag(variance)
+        "colored_mnist_var_{}_seed_{seed}_{}.safetensors",
+        variance_tag(variance),
+        jitter.name()
     )
 }
 
@@ -94,8 +98,12 @@ mod tests {
             "mnist_10color_jitter_var_0.020.npy"
         );
         assert_eq!(
-            file_name(0.045, 3),
-            "colored_mnist_var_0.045_seed_3.safetensors"
+            file_name(0.045, 3, JitterRule::Reflect),
+            "colored_mnist_var_0.045_seed_3_reflect.safetensors"
+        );
+        assert_eq!(
+            file_name(0.02, 0, JitterRule::Clip),
+            "colored_mnist_var_0.020_seed_0_clip.safetensors"
         );
         assert_eq!(variance_tag(0.0225), "0.0225");
         assert_eq!(variance_tag(0.0), "0.000");

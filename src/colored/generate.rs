@@ -1,8 +1,10 @@
 //! The Colored-MNIST protocol (SPEC.md §1): paint each digit's foreground (gray > 128) in one
-//! jittered color, `c = clip(mean/255 + N(0, σ²·I₃), 0, 1)`, stored as `round(255·c)`. Training
+//! jittered color, `c = J(mean/255 + N(0, σ²·I₃))`, stored as `round(255·c)`, where J brings
+//! each channel back into [0, 1] by reflection (default) or clipping ([`JitterRule`]). Training
 //! digits take their own class's mean color; test digits a uniformly random class's.
 
 use crate::colored::dataset::{COLOR_IMAGE_BYTES, ColoredMnist, ColoredSplit};
+use crate::colored::jitter::JitterRule;
 use crate::colored::palette::PALETTE;
 use crate::data::mnist::{CLASSES, Digits, Mnist, PIXELS};
 use crate::util::digest::sha256_hex;
@@ -23,7 +25,9 @@ enum ColorChoice {
 }
 
 /// An RNG stream determined by (seed, σ², split), so that every dataset is reproducible and the
-/// splits and variances draw independent colors.
+/// splits and variances draw independent colors. The jitter rule is not part of the key: both
+/// rules map the same normal draws, so two datasets that differ only in the rule differ only
+/// where a channel left [0, 1].
 fn stream(seed: u64, variance: f64, split: &str) -> ChaCha8Rng {
     let key = format!(
         "lntl colored-mnist v1|seed={seed}|var_bits={:016x}|{split}",
@@ -37,11 +41,18 @@ fn stream(seed: u64, variance: f64, split: &str) -> ChaCha8Rng {
     ChaCha8Rng::from_seed(bytes)
 }
 
-/// One jittered color: `round(255 · clip(mean/255 + σ·z, 0, 1))` per channel, z ~ N(0, 1).
-fn jittered_color(mean: [u8; 3], sigma: f64, rng: &mut ChaCha8Rng) -> [u8; 3] {
+/// The jitter of one dataset: σ and the rule that keeps channels in [0, 1].
+#[derive(Debug, Clone, Copy)]
+struct Jitter {
+    sigma: f64,
+    rule: JitterRule,
+}
+
+/// One jittered color: `round(255 · J(mean/255 + σ·z))` per channel, z ~ N(0, 1).
+fn jittered_color(mean: [u8; 3], jitter: Jitter, rng: &mut ChaCha8Rng) -> [u8; 3] {
     mean.map(|m| {
         let z: f64 = rng.sample(StandardNormal);
-        let c = (f64::from(m) / 255.0 + sigma * z).clamp(0.0, 1.0);
+        let c = jitter.rule.apply(f64::from(m) / 255.0 + jitter.sigma * z);
         (255.0 * c).round() as u8
     })
 }
@@ -60,7 +71,7 @@ pub fn paint(gray: &[u8], color: [u8; 3], out: &mut [u8]) {
 
 fn color_split(
     digits: &Digits,
-    sigma: f64,
+    jitter: Jitter,
     choice: ColorChoice,
     mut rng: ChaCha8Rng,
 ) -> ColoredSplit {
@@ -74,7 +85,7 @@ fn color_split(
             };
             (
                 class,
-                jittered_color(PALETTE[usize::from(class)], sigma, &mut rng),
+                jittered_color(PALETTE[usize::from(class)], jitter, &mut rng),
             )
         })
         .unzip();
@@ -91,26 +102,30 @@ fn color_split(
     }
 }
 
-/// Builds Colored-MNIST with jitter variance `variance` (σ², ≥ 0) from `mnist`, deterministically
-/// for a given (σ², seed).
-pub fn generate(mnist: &Mnist, variance: f64, seed: u64) -> Result<ColoredMnist> {
+/// Builds Colored-MNIST with jitter variance `variance` (σ², ≥ 0) and rule `rule` from `mnist`,
+/// deterministically for a given (σ², seed, rule).
+pub fn generate(mnist: &Mnist, variance: f64, seed: u64, rule: JitterRule) -> Result<ColoredMnist> {
     ensure!(
         variance.is_finite() && variance >= 0.0,
         "the color variance σ² must be a finite number ≥ 0, got {variance}"
     );
-    let sigma = variance.sqrt();
+    let jitter = Jitter {
+        sigma: variance.sqrt(),
+        rule,
+    };
     Ok(ColoredMnist {
         variance,
         seed: Some(seed),
+        jitter: Some(rule),
         train: color_split(
             &mnist.train,
-            sigma,
+            jitter,
             ColorChoice::OwnClass,
             stream(seed, variance, "train"),
         ),
         test: color_split(
             &mnist.test,
-            sigma,
+            jitter,
             ColorChoice::RandomClass,
             stream(seed, variance, "test"),
         ),
@@ -121,7 +136,7 @@ pub fn generate(mnist: &Mnist, variance: f64, seed: u64) -> Result<ColoredMnist>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::colored::stats::{class_color_stats, clipped_normal_moments, image_color};
+    use crate::colored::stats::{class_color_stats, image_color};
 
     /// Synthetic digits: pixel 0 has gray 128 (background), pixel 1 has 129 (foreground), the
     /// rest 200.
@@ -146,15 +161,27 @@ mod tests {
     #[test]
     fn deterministic_per_variance_and_seed() {
         let m = synthetic(200);
-        let a = generate(&m, 0.02, 1).unwrap();
-        assert_eq!(a, generate(&m, 0.02, 1).unwrap());
-        assert_ne!(a.train.images, generate(&m, 0.02, 2).unwrap().train.images);
-        assert_ne!(a.train.images, generate(&m, 0.025, 1).unwrap().train.images);
+        let a = generate(&m, 0.02, 1, JitterRule::Reflect).unwrap();
+        assert_eq!(a, generate(&m, 0.02, 1, JitterRule::Reflect).unwrap());
+        assert_ne!(
+            a.train.images,
+            generate(&m, 0.02, 2, JitterRule::Reflect)
+                .unwrap()
+                .train
+                .images
+        );
+        assert_ne!(
+            a.train.images,
+            generate(&m, 0.025, 1, JitterRule::Reflect)
+                .unwrap()
+                .train
+                .images
+        );
     }
 
     #[test]
     fn mask_threshold_is_strictly_above_128() {
-        let data = generate(&synthetic(50), 0.0, 0).unwrap();
+        let data = generate(&synthetic(50), 0.0, 0, JitterRule::Reflect).unwrap();
         for i in 0..50 {
             let image = data.train.image(i);
             assert_eq!(&image[..3], &[0, 0, 0], "gray 128 is background");
@@ -174,35 +201,115 @@ mod tests {
     #[test]
     fn colors_follow_palette_with_variance_sigma_squared() {
         // σ² = 0.01 → σ = 0.1. Using σ² as the std (0.01) or σ as the variance, or jitter on
-        // the 0..255 scale, moves the std far outside the tolerance.
+        // the 0..255 scale, moves the std far outside the tolerance; so does the wrong rule at
+        // the bounds (class 1's red, mean 0, has mean σ/√(2π) clipped and σ·√(2/π) reflected).
         let variance = 0.01;
         let sigma: f64 = 0.1;
-        let data = generate(&synthetic(20_000), variance, 7).unwrap();
-        for s in class_color_stats(&data.train) {
-            for c in 0..3 {
-                let (mean, std) =
-                    clipped_normal_moments(f64::from(PALETTE[s.class][c]) / 255.0, sigma);
-                assert!(
-                    (s.mean[c] - mean).abs() < 0.01,
-                    "class {} ch {c}: mean {} vs {mean}",
-                    s.class,
-                    s.mean[c]
-                );
-                if std > 0.05 {
+        for rule in [JitterRule::Reflect, JitterRule::Clip] {
+            let data = generate(&synthetic(20_000), variance, 7, rule).unwrap();
+            for s in class_color_stats(&data.train) {
+                for c in 0..3 {
+                    let (mean, std) = rule.moments(f64::from(PALETTE[s.class][c]) / 255.0, sigma);
                     assert!(
-                        (s.std[c] / std - 1.0).abs() < 0.08,
-                        "class {} ch {c}: std {} vs {std}",
+                        (s.mean[c] - mean).abs() < 0.01,
+                        "{rule:?} class {} ch {c}: mean {} vs {mean}",
                         s.class,
-                        s.std[c]
+                        s.mean[c]
                     );
+                    if std > 0.05 {
+                        assert!(
+                            (s.std[c] / std - 1.0).abs() < 0.08,
+                            "{rule:?} class {} ch {c}: std {} vs {std}",
+                            s.class,
+                            s.std[c]
+                        );
+                    }
                 }
             }
         }
     }
 
+    /// The first ten training images of the authors' released σ² = 0.020 file (their colors, as
+    /// the TensorFlow port's dataset notebook shows them), by label.
+    const RELEASED_SAMPLES: [(usize, [u8; 3]); 10] = [
+        (5, [167, 38, 210]),
+        (0, [220, 27, 72]),
+        (4, [219, 131, 23]),
+        (1, [23, 108, 117]),
+        (9, [79, 30, 54]),
+        (2, [199, 245, 52]),
+        (1, [42, 117, 198]),
+        (3, [49, 150, 175]),
+        (1, [22, 128, 163]),
+        (4, [244, 107, 71]),
+    ];
+
+    #[test]
+    fn released_samples_fit_reflection_not_clipping() {
+        // Every channel whose class mean is 0 is positive in the released samples (six of
+        // them); clipping makes such a channel exactly 0 half of the time.
+        let zero_mean: Vec<u8> = RELEASED_SAMPLES
+            .iter()
+            .flat_map(|&(class, color)| {
+                (0..3)
+                    .filter(move |&c| PALETTE[class][c] == 0)
+                    .map(move |c| color[c])
+            })
+            .collect();
+        assert_eq!(zero_mean.len(), 6);
+        assert!(zero_mean.iter().all(|&v| v > 0), "{zero_mean:?}");
+        // Our generator at σ² = 0.020: the fraction of such channels at exactly 0 is about 1/2
+        // under clipping and 0 under reflection, and the reflected mean of class 1's red
+        // (σ·√(2/π) ≈ 0.113) matches the three released 1s (23, 42, 22 → 0.114).
+        let zero_fraction = |rule: JitterRule| {
+            let data = generate(&synthetic(10_000), 0.020, 0, rule).unwrap();
+            let reds: Vec<u8> = (0..data.train.len())
+                .filter(|&i| data.train.labels[i] == 1)
+                .map(|i| data.train.image(i)[3])
+                .collect();
+            let zeros = reds.iter().filter(|&&r| r == 0).count() as f64 / reds.len() as f64;
+            let mean = reds.iter().map(|&r| f64::from(r) / 255.0).sum::<f64>() / reds.len() as f64;
+            (zeros, mean)
+        };
+        let (clip_zeros, clip_mean) = zero_fraction(JitterRule::Clip);
+        let (reflect_zeros, reflect_mean) = zero_fraction(JitterRule::Reflect);
+        assert!((clip_zeros - 0.5).abs() < 0.05, "clip: {clip_zeros}");
+        assert!(reflect_zeros < 0.01, "reflect: {reflect_zeros}");
+        let released_mean = (23.0 + 42.0 + 22.0) / 3.0 / 255.0;
+        assert!(
+            (reflect_mean - released_mean).abs() < 0.01,
+            "{reflect_mean} vs {released_mean}"
+        );
+        assert!(
+            (clip_mean - released_mean).abs() > 0.04,
+            "{clip_mean} vs {released_mean}"
+        );
+    }
+
+    #[test]
+    fn rules_differ_only_where_a_channel_left_the_unit_interval() {
+        let m = synthetic(2_000);
+        let reflect = generate(&m, 0.02, 5, JitterRule::Reflect).unwrap();
+        let clip = generate(&m, 0.02, 5, JitterRule::Clip).unwrap();
+        let mut differing = 0;
+        for i in 0..reflect.train.len() {
+            let (r, c) = (
+                image_color(reflect.train.image(i)),
+                image_color(clip.train.image(i)),
+            );
+            for ch in 0..3 {
+                if r[ch] != c[ch] {
+                    differing += 1;
+                    assert!(c[ch] == 0 || c[ch] == 255, "image {i}: {r:?} vs {c:?}");
+                }
+            }
+        }
+        assert!(differing > 0);
+    }
+
     #[test]
     fn training_colors_match_labels_and_test_colors_are_random() {
-        let data = generate(&synthetic(20_000), 0.02, 3).unwrap();
+        let data = generate(&synthetic(20_000), 0.02, 3, JitterRule::Reflect).unwrap();
         assert_eq!(
             data.train.color_classes.as_deref(),
             Some(&data.train.labels[..])
@@ -224,7 +331,7 @@ mod tests {
             "color class = label in {agree} of 20000"
         );
         // The color really comes from the recorded class: nearest palette entry at σ² = 0.
-        let exact = generate(&synthetic(100), 0.0, 3).unwrap();
+        let exact = generate(&synthetic(100), 0.0, 3, JitterRule::Reflect).unwrap();
         for i in 0..100 {
             let class = exact.test.color_classes.as_ref().unwrap()[i];
             assert_eq!(
@@ -238,7 +345,7 @@ mod tests {
     fn invalid_variance_is_rejected() {
         let m = synthetic(10);
         for v in [-0.01, f64::NAN, f64::INFINITY] {
-            assert!(generate(&m, v, 0).is_err(), "σ² = {v}");
+            assert!(generate(&m, v, 0, JitterRule::Reflect).is_err(), "σ² = {v}");
         }
     }
 }

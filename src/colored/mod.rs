@@ -3,6 +3,7 @@
 pub mod bias_labels;
 pub mod dataset;
 pub mod generate;
+pub mod jitter;
 pub mod locate;
 pub mod normalize;
 pub mod original_npy;

@@ -104,6 +104,7 @@ pub fn read_original(path: &Path) -> Result<ColoredMnist> {
     Ok(ColoredMnist {
         variance,
         seed: None,
+        jitter: None,
         train: ColoredSplit {
             images: bytes_of_shape(dict, "train_image", &[n, SIDE, SIDE, 3], &name)?,
             labels: labels(dict, "train_label", n, &name)?,
@@ -177,6 +178,7 @@ mod tests {
         ColoredMnist {
             variance: 0.02,
             seed: None,
+            jitter: None,
             train: ColoredSplit {
                 images: (0..n * 2352).map(|i| (i % 251) as u8).collect(),
                 labels: vec![0, 9, 4],

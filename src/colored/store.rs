@@ -1,8 +1,9 @@
 //! Our own dataset file: one safetensors file per (σ², seed) with the images, labels, the color
 //! class of each image and the plain test digits, plus a header (format version, σ², seed,
-//! checksum). It loads in a single read.
+//! jitter rule, checksum). It loads in a single read.
 
 use crate::colored::dataset::{ColoredMnist, ColoredSplit};
+use crate::colored::jitter::JitterRule;
 use crate::data::mnist::{CLASSES, SIDE};
 use crate::util::tensor_file::TensorFile;
 use anyhow::{Context, Result, ensure};
@@ -68,6 +69,9 @@ pub fn save(data: &ColoredMnist, path: &Path) -> Result<()> {
     if let Some(seed) = data.seed {
         file.metadata.insert("seed".into(), seed.to_string());
     }
+    if let Some(jitter) = data.jitter {
+        file.metadata.insert("jitter".into(), jitter.name().into());
+    }
     put_split(&mut file, "train", &data.train);
     put_split(&mut file, "test", &data.test);
     file.put_u8(
@@ -97,12 +101,20 @@ pub fn load(path: &Path) -> Result<ColoredMnist> {
         ),
         None => None,
     };
+    let jitter = match file.metadata.get("jitter") {
+        Some(s) => Some(
+            JitterRule::from_name(s)
+                .with_context(|| format!("{name}: unknown jitter rule '{s}' in the header"))?,
+        ),
+        None => None,
+    };
     let train = take_split(&mut file, "train")?;
     let test = take_split(&mut file, "test")?;
     let test_gray = file.take_u8("test_gray", &[test.len(), SIDE, SIDE])?;
     Ok(ColoredMnist {
         variance,
         seed,
+        jitter,
         train,
         test,
         test_gray,

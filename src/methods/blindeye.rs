@@ -3,6 +3,7 @@
 //! phase 2 trains the heads on φ with no gradient into f.
 
 use crate::engine::sgd::SgdConfig;
+use crate::methods::LearningRates;
 use crate::methods::batch::Batch;
 use crate::methods::head_losses::heads_confusion;
 use crate::methods::lntl::{AdversarialLosses, adversarial_step};
@@ -14,7 +15,7 @@ pub fn blindeye_step(
     net: &mut ConvNet,
     heads: &mut BiasHeads,
     batch: &Batch,
-    lr: f32,
+    lr: LearningRates,
     sgd: &SgdConfig,
     lambda: f32,
 ) -> AdversarialLosses {

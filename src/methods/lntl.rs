@@ -14,7 +14,7 @@ use crate::engine::tensor::{Tensor, add_scaled};
 use crate::methods::baseline::{ClassifierStep, classification_loss, count_correct};
 use crate::methods::batch::Batch;
 use crate::methods::head_losses::{heads_accuracy, heads_cross_entropy, heads_neg_entropy};
-use crate::methods::zero_grads;
+use crate::methods::{LearningRates, zero_grads};
 use crate::models::bias_heads::BiasHeads;
 use crate::models::convnet::ConvNet;
 
@@ -55,7 +55,7 @@ pub fn color_phase(
     net: &mut ConvNet,
     heads: &mut BiasHeads,
     batch: &Batch,
-    lr: f32,
+    lr: LearningRates,
     sgd: &SgdConfig,
     reversal: Option<f32>,
 ) -> ColorStep {
@@ -71,9 +71,9 @@ pub fn color_phase(
         net.zero_feature_grad();
         grad_reversal_backward(dphi, scale, net.feature_grad_mut());
         net.backward_features();
-        sgd_step(net.params_mut(), lr, sgd);
+        sgd_step(net.params_mut(), lr.features, sgd);
     }
-    sgd_step(heads.params_mut(), lr, sgd);
+    sgd_step(heads.params_mut(), lr.heads, sgd);
     ColorStep {
         loss,
         correct,
@@ -91,7 +91,7 @@ pub fn feature_phase(
     net: &mut ConvNet,
     heads: &mut BiasHeads,
     batch: &Batch,
-    lr: f32,
+    lr: LearningRates,
     sgd: &SgdConfig,
     lambda: f32,
     regularizer: HeadRegularizer,
@@ -111,7 +111,7 @@ pub fn feature_phase(
     let dphi = heads.backward(net.features(), false);
     add_scaled(net.feature_grad_mut(), dphi, 1.0);
     net.backward_features();
-    sgd_step(net.params_mut(), lr, sgd);
+    sgd_step(net.params_mut(), lr.features, sgd);
     (classifier, regularization)
 }
 
@@ -122,7 +122,7 @@ pub fn adversarial_step(
     net: &mut ConvNet,
     heads: &mut BiasHeads,
     batch: &Batch,
-    lr: f32,
+    lr: LearningRates,
     sgd: &SgdConfig,
     lambda: f32,
     regularizer: HeadRegularizer,
@@ -137,12 +137,12 @@ pub fn adversarial_step(
     }
 }
 
-/// One LNTL iteration at learning rate `lr`.
+/// One LNTL iteration at learning rates `lr`.
 pub fn lntl_step(
     net: &mut ConvNet,
     heads: &mut BiasHeads,
     batch: &Batch,
-    lr: f32,
+    lr: LearningRates,
     sgd: &SgdConfig,
     config: &LntlConfig,
 ) -> AdversarialLosses {

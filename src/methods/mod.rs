@@ -10,6 +10,27 @@ pub mod lntl;
 
 use crate::engine::param::Param;
 
+/// The learning rates of one adversarial iteration: f and g share one optimizer, the color heads
+/// have their own. They differ only in the first epoch of the authors' warm start (SPEC.md §3),
+/// where f and g keep the rate their baseline optimizer ended with.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LearningRates {
+    /// The rate of f and g.
+    pub features: f32,
+    /// The rate of the color heads.
+    pub heads: f32,
+}
+
+impl LearningRates {
+    /// One rate for every optimizer.
+    pub fn same(lr: f32) -> LearningRates {
+        LearningRates {
+            features: lr,
+            heads: lr,
+        }
+    }
+}
+
 /// Forgets the gradients of `params`.
 pub fn zero_grads(params: Vec<&mut Param>) {
     params.into_iter().for_each(Param::zero_grad);

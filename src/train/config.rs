@@ -1,6 +1,8 @@
 //! The resolved configuration of a training run, saved as `config.json` in the run directory.
 
+use crate::colored::jitter::JitterRule;
 use crate::engine::sgd::SgdConfig;
+use crate::methods::LearningRates;
 use crate::methods::lntl::LntlConfig;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -53,9 +55,27 @@ pub enum DatasetChoice {
         variance: f64,
         /// Generator seed.
         seed: u64,
+        /// How jittered channels are kept in [0, 1]. Runs recorded before the rule was a choice
+        /// used clipping.
+        #[serde(default = "clipped")]
+        jitter: JitterRule,
     },
     /// A dataset file (ours, or the authors' `.npy`).
     File(PathBuf),
+}
+
+fn clipped() -> JitterRule {
+    JitterRule::Clip
+}
+
+impl DatasetChoice {
+    /// σ² of a generated dataset (`None` for a file, whose σ² is known only once it is read).
+    pub fn variance(&self) -> Option<f64> {
+        match self {
+            DatasetChoice::Generated { variance, .. } => Some(*variance),
+            DatasetChoice::File(_) => None,
+        }
+    }
 }
 
 /// Everything that determines a run.
@@ -83,6 +103,85 @@ pub struct TrainConfig {
     pub threads: usize,
     /// Warm start: the f, g weights (and their optimizer state) of this checkpoint.
     pub init_from: Option<PathBuf>,
+    /// The learning rate of f and g in the first epoch, when it is not the schedule's: the
+    /// authors' warm start restores the baseline optimizer's last rate, which holds until the
+    /// scheduler's first step (SPEC.md §3).
+    #[serde(default)]
+    pub first_epoch_features_lr: Option<f32>,
+    /// The named protocol this run follows (`None` for hand-set flags).
+    #[serde(default)]
+    pub protocol: Option<String>,
     /// Training images for the color-leakage probe (0 disables it).
     pub leakage_train_images: usize,
+}
+
+/// The paper's optimizer (SPEC.md §3) at base rate `lr`: SGD momentum 0.9, weight decay 5e-4,
+/// the rate × 0.1 every 40 epochs.
+pub fn paper_sgd(lr: f32) -> SgdConfig {
+    SgdConfig {
+        lr,
+        momentum: 0.9,
+        weight_decay: 5e-4,
+        decay_rate: 0.1,
+        decay_period: 40,
+    }
+}
+
+/// Training images of the color-leakage probe, unless a run asks otherwise.
+pub const LEAKAGE_TRAIN_IMAGES: usize = 10_000;
+
+impl TrainConfig {
+    /// The paper's settings (SPEC.md §3) for `method` on `dataset`: 100 epochs, batch 128,
+    /// [`paper_sgd`] at the method's rate, λ = 0.01, μ = 0.1, seed 0, no warm start.
+    pub fn paper(method: Method, dataset: DatasetChoice) -> TrainConfig {
+        TrainConfig {
+            method,
+            dataset,
+            train_limit: 0,
+            epochs: 100,
+            batch_size: 128,
+            sgd: paper_sgd(method.default_lr()),
+            lntl: LntlConfig {
+                lambda: 0.01,
+                grl_scale: 0.1,
+            },
+            heads_warmup_epochs: 0,
+            seed: 0,
+            threads: rayon::current_num_threads(),
+            init_from: None,
+            first_epoch_features_lr: None,
+            protocol: None,
+            leakage_train_images: LEAKAGE_TRAIN_IMAGES,
+        }
+    }
+
+    /// The learning rates of `epoch` (0-based): the step schedule, except f and g's rate in the
+    /// first epoch when [`TrainConfig::first_epoch_features_lr`] sets it.
+    pub fn learning_rates(&self, epoch: usize) -> LearningRates {
+        let scheduled = self.sgd.lr_at(epoch);
+        LearningRates {
+            features: match self.first_epoch_features_lr {
+                Some(lr) if epoch == 0 => lr,
+                _ => scheduled,
+            },
+            heads: scheduled,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warm_start_rate_applies_to_the_first_epoch_only() {
+        let dataset = DatasetChoice::File("d.npy".into());
+        let mut config = TrainConfig::paper(Method::Lntl, dataset);
+        assert_eq!(config.learning_rates(0), LearningRates::same(0.001));
+        config.first_epoch_features_lr = Some(1e-4);
+        let first = config.learning_rates(0);
+        assert_eq!((first.features, first.heads), (1e-4, 0.001));
+        assert_eq!(config.learning_rates(1), LearningRates::same(0.001));
+        assert!((config.learning_rates(40).features - 1e-4).abs() < 1e-10);
+    }
 }

@@ -1,5 +1,6 @@
 //! `metrics.jsonl`: one JSON object per line (per epoch, and the final evaluation).
 
+use crate::util::atomic::write_bytes_atomic;
 use anyhow::{Context, Result};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -26,6 +27,19 @@ impl MetricsLog {
         })
     }
 
+    /// Opens `path` for a run resumed after `epochs_done` epochs: records of later epochs (which
+    /// an interrupted run logged after its last checkpoint) and final records are dropped first,
+    /// so that every epoch appears once.
+    pub fn resume(path: &Path, epochs_done: usize) -> Result<MetricsLog> {
+        let kept: Vec<serde_json::Value> = epoch_records(path)?
+            .into_iter()
+            .filter(|r| record_epoch(r).is_some_and(|e| e <= epochs_done))
+            .collect();
+        let text: String = kept.iter().map(|r| format!("{r}\n")).collect();
+        write_bytes_atomic(path, text.as_bytes())?;
+        MetricsLog::open(path)
+    }
+
     /// Appends one record and flushes it.
     pub fn write(&mut self, record: &serde_json::Value) -> Result<()> {
         writeln!(self.file, "{record}")
@@ -33,5 +47,52 @@ impl MetricsLog {
         self.file
             .flush()
             .with_context(|| format!("{}: write failed", self.path.display()))
+    }
+}
+
+/// The epoch a record belongs to (`None` for the final evaluation).
+fn record_epoch(record: &serde_json::Value) -> Option<usize> {
+    record.get("epoch")?.as_u64().map(|e| e as usize)
+}
+
+/// The per-epoch records of the log at `path`, in order (none if it does not exist).
+pub fn epoch_records(path: &Path) -> Result<Vec<serde_json::Value>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("{}: cannot read", path.display())),
+    };
+    let mut records = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let record: serde_json::Value = serde_json::from_str(line)
+            .with_context(|| format!("{}: line {} is not JSON", path.display(), i + 1))?;
+        if record_epoch(&record).is_some() {
+            records.push(record);
+        }
+    }
+    Ok(records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn resume_drops_epochs_after_the_checkpoint_and_final_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metrics.jsonl");
+        let mut log = MetricsLog::open(&path).unwrap();
+        for epoch in 1..=3 {
+            log.write(&json!({ "epoch": epoch })).unwrap();
+        }
+        log.write(&json!({ "final": {} })).unwrap();
+        drop(log);
+        let mut log = MetricsLog::resume(&path, 2).unwrap();
+        log.write(&json!({ "epoch": 3, "again": true })).unwrap();
+        let epochs: Vec<_> = epoch_records(&path).unwrap();
+        assert_eq!(epochs.len(), 3);
+        assert_eq!(epochs[2], json!({ "epoch": 3, "again": true }));
+        assert!(!std::fs::read_to_string(&path).unwrap().contains("final"));
     }
 }

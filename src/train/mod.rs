@@ -9,5 +9,7 @@ pub mod leakage;
 pub mod metrics_log;
 pub mod model;
 pub mod progress;
+pub mod protocol;
+pub mod result;
 pub mod run;
 pub mod tensorboard;

@@ -4,11 +4,12 @@
 
 use crate::colored::dataset::{ColoredMnist, ColoredSplit};
 use crate::colored::locate::{load_or_generate, read_dataset_file};
+use crate::methods::LearningRates;
 use crate::methods::baseline::{ClassifierStep, baseline_step};
 use crate::methods::batch::{Batch, ImageMode};
 use crate::methods::blindeye::blindeye_step;
 use crate::methods::lntl::{AdversarialLosses, ColorStep, color_phase, lntl_step};
-use crate::train::checkpoint::{Restore, load_checkpoint, restore, save_checkpoint};
+use crate::train::checkpoint::{Restore, RunProgress, load_checkpoint, restore, save_checkpoint};
 use crate::train::config::{DatasetChoice, Method, TrainConfig};
 use crate::train::confusion::write_confusion;
 use crate::train::evaluate::{Evaluation, evaluate};
@@ -16,6 +17,7 @@ use crate::train::leakage::color_leakage;
 use crate::train::metrics_log::MetricsLog;
 use crate::train::model::Model;
 use crate::train::progress::Progress;
+use crate::train::result::write_result;
 use crate::train::tensorboard::EventWriter;
 use crate::util::atomic::write_bytes_atomic;
 use anyhow::{Context, Result, bail, ensure};
@@ -36,9 +38,11 @@ pub fn load_dataset(
     log: &dyn Fn(&str),
 ) -> Result<ColoredMnist> {
     match choice {
-        DatasetChoice::Generated { variance, seed } => {
-            load_or_generate(cache, *variance, *seed, log)
-        }
+        DatasetChoice::Generated {
+            variance,
+            seed,
+            jitter,
+        } => load_or_generate(cache, *variance, *seed, *jitter, log),
         DatasetChoice::File(path) => read_dataset_file(path),
     }
 }
@@ -105,13 +109,13 @@ fn train_step(
     model: &mut Model,
     config: &TrainConfig,
     batch: &Batch,
-    lr: f32,
+    lr: LearningRates,
     epoch: usize,
 ) -> (ClassifierStep, f32, ColorStep) {
     let sgd = &config.sgd;
     match config.method {
         Method::Baseline | Method::Gray => (
-            baseline_step(&mut model.net, batch, lr, sgd),
+            baseline_step(&mut model.net, batch, lr.features, sgd),
             0.0,
             ColorStep::default(),
         ),
@@ -153,22 +157,28 @@ pub struct RunSummary {
     pub evaluation: Evaluation,
     /// Per-pixel accuracy of probe color heads on the final features (if measured).
     pub color_leakage: Option<f64>,
-    /// Wall time of the training epochs of this invocation, seconds.
+    /// Training time of the run over all its invocations, seconds.
     pub train_seconds: f64,
 }
 
-/// Trains `config` in `run_dir`. With `resume`, continues from the run directory's checkpoint
-/// (its stored configuration wins, except the epoch count, which may be raised).
+/// Trains `config` in `run_dir` and writes its `result.json`, naming `command` as the command
+/// that produced it. With `resume`, continues from the run directory's checkpoint, whose stored
+/// configuration must equal `config` except for the epoch count (which may extend the run) and
+/// the thread count.
 pub fn train(
-    mut config: TrainConfig,
+    config: TrainConfig,
     run_dir: &Path,
     resume: bool,
     cache: &Path,
+    command: &str,
     log: &dyn Fn(&str),
 ) -> Result<RunSummary> {
     let checkpoint_path = run_dir.join(CHECKPOINT_FILE);
     let mut model = Model::new(config.seed);
-    let mut start_epoch = 0;
+    let mut done = RunProgress {
+        epochs_done: 0,
+        train_seconds: 0.0,
+    };
     if resume {
         let mut checkpoint = load_checkpoint(&checkpoint_path).with_context(|| {
             format!(
@@ -176,14 +186,34 @@ pub fn train(
                 run_dir.display()
             )
         })?;
-        let epochs = config.epochs;
-        config = checkpoint.config.clone();
-        config.epochs = epochs.max(config.epochs);
+        let stored = TrainConfig {
+            epochs: config.epochs,
+            threads: config.threads,
+            ..checkpoint.config.clone()
+        };
+        ensure!(
+            stored == config,
+            "{}: the run was made with other settings than these; resume it with the stored \
+             ones (see its config.json)",
+            checkpoint_path.display()
+        );
+        ensure!(
+            config.epochs >= checkpoint.epochs_done,
+            "{}: has finished {} epochs, more than the {} asked for",
+            checkpoint_path.display(),
+            checkpoint.epochs_done,
+            config.epochs
+        );
         restore(&mut checkpoint, &mut model, Restore::Everything)?;
-        start_epoch = checkpoint.epochs_done;
+        done = RunProgress {
+            epochs_done: checkpoint.epochs_done,
+            train_seconds: checkpoint.train_seconds,
+        };
         log(&format!(
-            "resuming {} after epoch {start_epoch}",
-            run_dir.display()
+            "resuming {} after epoch {} of {}",
+            run_dir.display(),
+            done.epochs_done,
+            config.epochs
         ));
     } else {
         ensure!(
@@ -199,6 +229,7 @@ pub fn train(
     }
     // The dataset is loaded before anything is written, so a bad dataset leaves no run behind.
     let data = load_dataset(&config.dataset, cache, log)?;
+    ensure!(!data.test.is_empty(), "the dataset's test split is empty");
     write_bytes_atomic(
         &run_dir.join("config.json"),
         serde_json::to_string_pretty(&config)?.as_bytes(),
@@ -214,115 +245,185 @@ pub fn train(
         train_split.len() >= 2,
         "the training set needs at least 2 images"
     );
-    let mode = image_mode(config.method);
-    let mut metrics = MetricsLog::open(&run_dir.join("metrics.jsonl"))?;
+    let metrics_path = run_dir.join("metrics.jsonl");
+    let mut metrics = if resume {
+        MetricsLog::resume(&metrics_path, done.epochs_done)?
+    } else {
+        MetricsLog::open(&metrics_path)?
+    };
     let mut events = EventWriter::create(&run_dir.join("tensorboard"))?;
     let started = Instant::now();
-    for epoch in start_epoch..config.epochs {
-        let lr = config.sgd.lr_at(epoch);
-        let warmup = config.method.uses_heads() && epoch < config.heads_warmup_epochs;
-        let order = epoch_order(config.seed, epoch, train_split.len());
-        let batches: Vec<&[usize]> = order.chunks(config.batch_size).collect();
-        let mut stats = EpochStats::default();
-        let mut progress = Progress::new(
-            &format!("epoch {}/{}", epoch + 1, config.epochs),
-            batches.len() as u64,
-        );
-        for indices in batches {
-            let batch = Batch::from_split(train_split, indices, mode);
-            let (classifier, regularizer, color) =
-                train_step(&mut model, &config, &batch, lr, epoch);
-            if ![classifier.loss, regularizer, color.loss]
-                .iter()
-                .all(|v| v.is_finite())
-            {
-                let kept = if checkpoint_path.exists() {
-                    format!("the last good checkpoint is {}", checkpoint_path.display())
-                } else {
-                    "no checkpoint had been written yet".to_string()
-                };
-                bail!(
-                    "non-finite loss in epoch {} (classification {}, regularizer {}, bias {}); training \
-                     stopped and {kept}",
-                    epoch + 1,
-                    classifier.loss,
-                    regularizer,
-                    color.loss
-                );
-            }
-            // Heads-only warm-up epochs classify nothing.
-            let classified = if warmup { 0 } else { indices.len() };
-            stats.add(classifier, regularizer, color, classified);
-            progress.step(|| {
-                format!(
-                    "loss {:.4} acc {:.3}",
-                    stats.mean(stats.classification),
-                    stats.correct as f64 / stats.images.max(1) as f64
-                )
-            });
-        }
-        progress.finish();
-        let test_accuracy = evaluate(&mut model.net, &data.test, mode, false).accuracy;
-        let train_accuracy = stats.correct as f64 / stats.images.max(1) as f64;
-        // The heads' per-pixel accuracy on the training batches, for methods that train heads.
-        let color_accuracy = (stats.color_labelled > 0)
-            .then(|| stats.color_correct as f64 / stats.color_labelled as f64);
-        let record = json!({
-            "epoch": epoch + 1,
-            "lr": lr,
-            "loss_classification": stats.mean(stats.classification),
-            "loss_regularizer": stats.mean(stats.regularizer),
-            "loss_bias": stats.mean(stats.bias),
-            "train_accuracy": train_accuracy,
-            "test_accuracy": test_accuracy,
-            "color_head_accuracy": color_accuracy,
-            "seconds": started.elapsed().as_secs_f64(),
-        });
+    for epoch in done.epochs_done..config.epochs {
+        let epoch_started = Instant::now();
+        let stats = train_epoch(&mut model, &config, train_split, epoch, &checkpoint_path)?;
+        let record = measure_epoch(&mut model, &config, &data, train_split, epoch, &stats);
         metrics.write(&record)?;
-        let step = (epoch + 1) as u64;
-        events.scalar(
-            "loss/classification",
-            step,
-            stats.mean(stats.classification) as f32,
-        )?;
-        if config.method.uses_heads() {
-            events.scalar(
-                "loss/regularizer",
-                step,
-                stats.mean(stats.regularizer) as f32,
-            )?;
-            events.scalar("loss/bias", step, stats.mean(stats.bias) as f32)?;
-        }
-        events.scalar("accuracy/train", step, train_accuracy as f32)?;
-        events.scalar("accuracy/test", step, test_accuracy as f32)?;
-        if let Some(acc) = color_accuracy {
-            events.scalar("accuracy/color_heads", step, acc as f32)?;
-        }
-        save_checkpoint(&checkpoint_path, &mut model, epoch + 1, &config)?;
+        log_scalars(&mut events, &config, &record)?;
+        done = RunProgress {
+            epochs_done: epoch + 1,
+            train_seconds: done.train_seconds + epoch_started.elapsed().as_secs_f64(),
+        };
+        save_checkpoint(&checkpoint_path, &mut model, done, &config)?;
         log(&format!(
             "epoch {}/{}: loss {:.4}, train acc {:.4}, test acc {:.4}",
             epoch + 1,
             config.epochs,
             stats.mean(stats.classification),
-            train_accuracy,
-            test_accuracy
+            record["train_accuracy"].as_f64().unwrap_or(f64::NAN),
+            record["test_accuracy"].as_f64().unwrap_or(f64::NAN),
         ));
     }
-    let train_seconds = started.elapsed().as_secs_f64();
+    log(&format!(
+        "trained in {:.1} s ({:.1} s in this invocation)",
+        done.train_seconds,
+        started.elapsed().as_secs_f64()
+    ));
     let summary = final_evaluation(
         &mut model,
         &config,
         &data,
         train_split,
         run_dir,
-        train_seconds,
+        done.train_seconds,
     )?;
-    let step = config.epochs as u64;
     if let Some(leak) = summary.color_leakage {
-        events.scalar("color_leakage/probe_accuracy", step, leak as f32)?;
+        events.scalar(
+            "color_leakage/probe_accuracy",
+            config.epochs as u64,
+            leak as f32,
+        )?;
     }
     metrics.write(&json!({ "final": &summary }))?;
+    write_result(run_dir, &config, data.variance, &summary, command)?;
     Ok(summary)
+}
+
+/// One pass over the training images in `epoch`'s order; stops with an error at a non-finite
+/// loss (the last checkpoint stays the last good one).
+fn train_epoch(
+    model: &mut Model,
+    config: &TrainConfig,
+    train_split: &ColoredSplit,
+    epoch: usize,
+    checkpoint_path: &Path,
+) -> Result<EpochStats> {
+    let rates = config.learning_rates(epoch);
+    let mode = image_mode(config.method);
+    let warmup = config.method.uses_heads() && epoch < config.heads_warmup_epochs;
+    let order = epoch_order(config.seed, epoch, train_split.len());
+    let batches: Vec<&[usize]> = order.chunks(config.batch_size).collect();
+    let mut stats = EpochStats::default();
+    let mut progress = Progress::new(
+        &format!("epoch {}/{}", epoch + 1, config.epochs),
+        batches.len() as u64,
+    );
+    for indices in batches {
+        let batch = Batch::from_split(train_split, indices, mode);
+        let (classifier, regularizer, color) = train_step(model, config, &batch, rates, epoch);
+        if ![classifier.loss, regularizer, color.loss]
+            .iter()
+            .all(|v| v.is_finite())
+        {
+            let kept = if checkpoint_path.exists() {
+                format!("the last good checkpoint is {}", checkpoint_path.display())
+            } else {
+                "no checkpoint had been written yet".to_string()
+            };
+            bail!(
+                "non-finite loss in epoch {} (classification {}, regularizer {}, bias {}); training \
+                 stopped and {kept}",
+                epoch + 1,
+                classifier.loss,
+                regularizer,
+                color.loss
+            );
+        }
+        // Heads-only warm-up epochs classify nothing.
+        let classified = if warmup { 0 } else { indices.len() };
+        stats.add(classifier, regularizer, color, classified);
+        progress.step(|| {
+            format!(
+                "loss {:.4} acc {:.3}",
+                stats.mean(stats.classification),
+                stats.correct as f64 / stats.images.max(1) as f64
+            )
+        });
+    }
+    progress.finish();
+    Ok(stats)
+}
+
+/// The record of one finished epoch in `metrics.jsonl`: its losses and training accuracy, and
+/// the test set's accuracy (overall, bias-aligned, bias-conflicting) and the features' color
+/// leakage after it.
+fn measure_epoch(
+    model: &mut Model,
+    config: &TrainConfig,
+    data: &ColoredMnist,
+    train_split: &ColoredSplit,
+    epoch: usize,
+    stats: &EpochStats,
+) -> serde_json::Value {
+    let mode = image_mode(config.method);
+    let rates = config.learning_rates(epoch);
+    let test = evaluate(&mut model.net, &data.test, mode, false);
+    let leakage = (config.leakage_train_images > 0).then(|| {
+        color_leakage(
+            &mut model.net,
+            train_split,
+            &data.test,
+            config.leakage_train_images,
+            mode,
+            config.seed,
+        )
+    });
+    // The heads' per-pixel accuracy on the training batches, for methods that train heads.
+    let color_accuracy = (stats.color_labelled > 0)
+        .then(|| stats.color_correct as f64 / stats.color_labelled as f64);
+    json!({
+        "epoch": epoch + 1,
+        "lr": rates.features,
+        "lr_heads": rates.heads,
+        "loss_classification": stats.mean(stats.classification),
+        "loss_regularizer": stats.mean(stats.regularizer),
+        "loss_bias": stats.mean(stats.bias),
+        "train_accuracy": stats.correct as f64 / stats.images.max(1) as f64,
+        "test_accuracy": test.accuracy,
+        "aligned_accuracy": test.bias_aligned_accuracy,
+        "conflicting_accuracy": test.bias_conflicting_accuracy,
+        "color_leakage": leakage,
+        "color_head_accuracy": color_accuracy,
+    })
+}
+
+/// Writes an epoch's record to TensorBoard.
+fn log_scalars(
+    events: &mut EventWriter,
+    config: &TrainConfig,
+    record: &serde_json::Value,
+) -> Result<()> {
+    let step = record["epoch"].as_u64().unwrap_or(0);
+    let mut tags = vec![
+        ("loss/classification", "loss_classification"),
+        ("accuracy/train", "train_accuracy"),
+        ("accuracy/test", "test_accuracy"),
+        ("accuracy/test_bias_aligned", "aligned_accuracy"),
+        ("accuracy/test_bias_conflicting", "conflicting_accuracy"),
+        ("color_leakage/probe_accuracy", "color_leakage"),
+        ("accuracy/color_heads", "color_head_accuracy"),
+    ];
+    if config.method.uses_heads() {
+        tags.extend([
+            ("loss/regularizer", "loss_regularizer"),
+            ("loss/bias", "loss_bias"),
+        ]);
+    }
+    for (tag, key) in tags {
+        if let Some(value) = record[key].as_f64() {
+            events.scalar(tag, step, value as f32)?;
+        }
+    }
+    Ok(())
 }
 
 /// Evaluates the final weights and writes `evaluation.json` and the confusion matrix.

@@ -1,0 +1,127 @@
+//! Named protocols: every setting of a training run except its method, dataset and seed, so
+//! that one name (`--protocol paper`) stands for a whole pipeline and is recorded in each run.
+//!
+//! A protocol's LNTL and BlindEye runs warm-start from the baseline run of the same (dataset,
+//! seed): in a sweep's layout `DIR/var_σ²/<method>/seed_S/`, that is `DIR/var_σ²/baseline/seed_S/`.
+
+use crate::train::checkpoint::{Checkpoint, load_checkpoint};
+use crate::train::config::{DatasetChoice, Method, TrainConfig};
+use anyhow::{Context, Result, ensure};
+use std::path::{Path, PathBuf};
+
+/// The protocols.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Protocol {
+    /// The authors' pipeline (SPEC.md §3, `docs/REPRODUCTION.md`): baseline and Gray 100 epochs
+    /// at lr 0.01; LNTL and BlindEye 100 epochs at lr 0.001 from the baseline's final
+    /// checkpoint, with its momentum buffers and, for the first epoch, its last learning rate.
+    Paper,
+    /// A seconds-long pipeline with the paper's structure, for trying the tools and for tests:
+    /// 2 epochs per method on the first 2,000 training images, a 1,000-image leakage probe.
+    Smoke,
+}
+
+impl Protocol {
+    /// Lower-case name, as recorded in `config.json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Paper => "paper",
+            Protocol::Smoke => "smoke",
+        }
+    }
+
+    /// Whether `method` warm-starts from the baseline run of the same dataset and seed.
+    pub fn warm_starts(self, method: Method) -> bool {
+        method.uses_heads()
+    }
+
+    /// The configuration of `method` on `dataset` with `seed`. Warm-starting methods read
+    /// `baseline` (the baseline run's checkpoint), which must be a finished baseline run of this
+    /// protocol on the same dataset and seed.
+    pub fn config(
+        self,
+        method: Method,
+        dataset: DatasetChoice,
+        seed: u64,
+        baseline: Option<&Path>,
+    ) -> Result<TrainConfig> {
+        let mut config = TrainConfig::paper(method, dataset);
+        config.seed = seed;
+        config.protocol = Some(self.name().to_string());
+        if self == Protocol::Smoke {
+            config.epochs = 2;
+            config.train_limit = 2_000;
+            config.leakage_train_images = 1_000;
+        }
+        if self.warm_starts(method) {
+            let path = baseline.with_context(|| {
+                format!(
+                    "--protocol {} trains {} from a finished baseline run; give its checkpoint",
+                    self.name(),
+                    method.name()
+                )
+            })?;
+            let checkpoint = load_checkpoint(path)?;
+            self.check_baseline(&checkpoint, &config, path)?;
+            config.first_epoch_features_lr = Some(checkpoint.last_lr());
+            config.init_from = Some(
+                std::path::absolute(path)
+                    .with_context(|| format!("cannot resolve {}", path.display()))?,
+            );
+        }
+        Ok(config)
+    }
+
+    /// Refuses a warm start from anything but this protocol's finished baseline run on the
+    /// same data and seed.
+    fn check_baseline(
+        self,
+        checkpoint: &Checkpoint,
+        config: &TrainConfig,
+        path: &Path,
+    ) -> Result<()> {
+        let base = &checkpoint.config;
+        let name = path.display();
+        let wanted = self.config(Method::Baseline, config.dataset.clone(), config.seed, None)?;
+        ensure!(
+            base.method == Method::Baseline,
+            "{name}: a {} run, not a baseline run",
+            base.method.name()
+        );
+        ensure!(
+            base.protocol == wanted.protocol,
+            "{name}: protocol {:?}, not {:?}",
+            base.protocol,
+            wanted.protocol
+        );
+        ensure!(
+            base.dataset == config.dataset,
+            "{name}: trained on {:?}, not {:?}",
+            base.dataset,
+            config.dataset
+        );
+        ensure!(
+            base.seed == config.seed,
+            "{name}: seed {}, not {}",
+            base.seed,
+            config.seed
+        );
+        ensure!(
+            checkpoint.epochs_done == wanted.epochs,
+            "{name}: the baseline has finished {} of its {} epochs",
+            checkpoint.epochs_done,
+            wanted.epochs
+        );
+        Ok(())
+    }
+}
+
+/// The run directory of a cell in a sweep's layout: `root/var_σ²/<method>/seed_S`.
+pub fn cell_dir(root: &Path, variance: f64, method: Method, seed: u64) -> PathBuf {
+    root.join(format!(
+        "var_{}",
+        crate::colored::dataset::variance_tag(variance)
+    ))
+    .join(method.name())
+    .join(format!("seed_{seed}"))
+}
