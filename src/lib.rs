@@ -10,5 +10,6 @@ pub mod data;
 pub mod engine;
 pub mod methods;
 pub mod models;
+pub mod sweep;
 pub mod train;
 pub mod util;

@@ -3,6 +3,7 @@
 mod bench;
 mod compat;
 mod data;
+mod sweep;
 mod train;
 
 use crate::data::cache::cache_dir;
@@ -35,6 +36,8 @@ pub enum Command {
     Train(Box<train::TrainArgs>),
     /// Evaluate a checkpoint on the unbiased test set.
     Test(train::TestArgs),
+    /// Run the σ² table as a grid of runs (σ² × method × seed), resuming where it stopped.
+    Sweep(sweep::SweepArgs),
     /// Time the forward pass, a baseline step and an LNTL iteration (use a release build).
     Bench(bench::BenchArgs),
 }
@@ -66,6 +69,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Data(cmd) => data::run(cmd, &cache),
         Command::Train(args) => train::run_train(&args, &cache),
         Command::Test(args) => train::run_test(&args, &cache),
+        Command::Sweep(args) => sweep::run(&args, cli.threads, cli.cache_dir.as_deref()),
         Command::Bench(args) => bench::run(&args),
     }
 }

@@ -9,8 +9,9 @@ use crate::train::confusion::write_confusion;
 use crate::train::evaluate::evaluate;
 use crate::train::model::Model;
 use crate::train::protocol::{Protocol, cell_dir};
-use crate::train::result::current_command;
+use crate::train::result::{RESULT_FILE, current_command};
 use crate::train::run::{CHECKPOINT_FILE, RunSummary, image_mode, load_dataset, train};
+use crate::train::run_lock::RunLock;
 use crate::util::atomic::write_bytes_atomic;
 use anyhow::{Context, Result, ensure};
 use clap::Args;
@@ -169,8 +170,12 @@ pub struct TrainArgs {
     #[arg(long)]
     pub run_dir: Option<PathBuf>,
     /// Continue the run in --run-dir from its checkpoint, with its stored settings.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "resume_or_start")]
     pub resume: bool,
+    /// Bring the run in --run-dir to completion: leave it if it finished (it has result.json),
+    /// resume it if it has a checkpoint, start it otherwise (what `lntl sweep` runs per cell).
+    #[arg(long)]
+    pub resume_or_start: bool,
     /// Train on the first N training images only (0 = all) [default: 0].
     #[arg(long)]
     pub train_limit: Option<usize>,
@@ -438,7 +443,14 @@ fn print_summary(summary: &RunSummary) {
 /// Runs `lntl train`.
 pub fn run_train(args: &TrainArgs, cache: &Path) -> Result<()> {
     let run_dir = args.run_dir()?;
-    let config = if args.resume {
+    // Held until training ends, so that nothing else decides about or writes to the directory.
+    let _lock = RunLock::acquire(&run_dir)?;
+    if args.resume_or_start && run_dir.join(RESULT_FILE).is_file() {
+        log(&format!("{} has finished already", run_dir.display()));
+        return Ok(());
+    }
+    let resume = args.resume || (args.resume_or_start && run_dir.join(CHECKPOINT_FILE).is_file());
+    let config = if resume {
         let checkpoint = load_checkpoint(&run_dir.join(CHECKPOINT_FILE)).with_context(|| {
             format!(
                 "cannot resume: {} has no usable checkpoint",
@@ -449,14 +461,7 @@ pub fn run_train(args: &TrainArgs, cache: &Path) -> Result<()> {
     } else {
         args.new_config(&run_dir)?
     };
-    let summary = train(
-        config,
-        &run_dir,
-        args.resume,
-        cache,
-        &current_command(),
-        &log,
-    )?;
+    let summary = train(config, &run_dir, resume, cache, &current_command(), &log)?;
     print_summary(&summary);
     Ok(())
 }

@@ -22,6 +22,14 @@ pub enum Method {
 }
 
 impl Method {
+    /// Every method, in the order of the paper's table.
+    pub const ALL: [Method; 4] = [
+        Method::Baseline,
+        Method::Blindeye,
+        Method::Gray,
+        Method::Lntl,
+    ];
+
     /// Whether the method trains the color heads.
     pub fn uses_heads(self) -> bool {
         matches!(self, Method::Lntl | Method::Blindeye)

@@ -12,4 +12,5 @@ pub mod progress;
 pub mod protocol;
 pub mod result;
 pub mod run;
+pub mod run_lock;
 pub mod tensorboard;

@@ -30,6 +30,14 @@ impl Protocol {
         }
     }
 
+    /// Epochs of `method`'s runs.
+    pub fn epochs(self, _method: Method) -> usize {
+        match self {
+            Protocol::Paper => 100,
+            Protocol::Smoke => 2,
+        }
+    }
+
     /// Whether `method` warm-starts from the baseline run of the same dataset and seed.
     pub fn warm_starts(self, method: Method) -> bool {
         method.uses_heads()
@@ -48,8 +56,8 @@ impl Protocol {
         let mut config = TrainConfig::paper(method, dataset);
         config.seed = seed;
         config.protocol = Some(self.name().to_string());
+        config.epochs = self.epochs(method);
         if self == Protocol::Smoke {
-            config.epochs = 2;
             config.train_limit = 2_000;
             config.leakage_train_images = 1_000;
         }

@@ -1,0 +1,292 @@
+//! The grid of a sweep: σ² × method × seed under one protocol, each cell a standard run
+//! directory `OUT/var_σ²/<method>/seed_S/`, and the one shell command that brings a cell to
+//! completion (skip it if finished, resume it if interrupted, start it otherwise).
+
+use crate::colored::dataset::variance_tag;
+use crate::train::checkpoint::load_checkpoint;
+use crate::train::config::Method;
+use crate::train::metrics_log::epoch_records;
+use crate::train::protocol::{Protocol, cell_dir};
+use crate::train::result::{RESULT_FILE, read_result, shell_quote};
+use crate::train::run::CHECKPOINT_FILE;
+use crate::train::run_lock::live_holder;
+use anyhow::{Result, ensure};
+use std::path::{Path, PathBuf};
+
+/// One run of the grid.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cell {
+    /// σ².
+    pub variance: f64,
+    /// The method.
+    pub method: Method,
+    /// Training seed.
+    pub seed: u64,
+}
+
+impl Cell {
+    /// Whether the cell warm-starts from its baseline cell (so runs after it).
+    pub fn is_dependent(&self, protocol: Protocol) -> bool {
+        protocol.warm_starts(self.method)
+    }
+
+    /// The baseline cell it warm-starts from, if any.
+    pub fn baseline(&self, protocol: Protocol) -> Option<Cell> {
+        self.is_dependent(protocol).then_some(Cell {
+            method: Method::Baseline,
+            ..*self
+        })
+    }
+
+    /// A short label: `lntl σ²=0.020 seed 0`.
+    pub fn label(&self) -> String {
+        format!(
+            "{} σ²={} seed {}",
+            self.method.name(),
+            variance_tag(self.variance),
+            self.seed
+        )
+    }
+}
+
+/// A sweep: the cells of vars × methods × seeds, run under `protocol` in `out`.
+#[derive(Debug, Clone)]
+pub struct Grid {
+    /// The protocol of every cell.
+    pub protocol: Protocol,
+    /// The root of the run directories.
+    pub out: PathBuf,
+    /// σ² values.
+    pub variances: Vec<f64>,
+    /// Methods.
+    pub methods: Vec<Method>,
+    /// Seeds.
+    pub seeds: Vec<u64>,
+}
+
+/// Which cells a listing includes: a Slurm job array runs the independent cells (baseline,
+/// Gray) first and the dependent ones (LNTL, BlindEye) after them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Stage {
+    /// Every cell, independent ones first.
+    All,
+    /// Cells that start from scratch.
+    Independent,
+    /// Cells that warm-start from a baseline cell.
+    Dependent,
+}
+
+/// Where a cell stands on disk.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CellState {
+    /// Its `result.json` exists.
+    Finished,
+    /// Another process holds its lock.
+    Locked(String),
+    /// It has a checkpoint after this many epochs, but no result.
+    Interrupted(usize),
+    /// Nothing has been trained.
+    New,
+}
+
+impl Grid {
+    /// The cells in dependency order: every independent cell before every dependent one, each
+    /// group ordered by σ², then method, then seed.
+    pub fn cells(&self, stage: Stage) -> Vec<Cell> {
+        let all = self.variances.iter().flat_map(|&variance| {
+            self.methods.iter().flat_map(move |&method| {
+                self.seeds.iter().map(move |&seed| Cell {
+                    variance,
+                    method,
+                    seed,
+                })
+            })
+        });
+        let (dependent, independent): (Vec<Cell>, Vec<Cell>) =
+            all.partition(|c| c.is_dependent(self.protocol));
+        match stage {
+            Stage::All => independent.into_iter().chain(dependent).collect(),
+            Stage::Independent => independent,
+            Stage::Dependent => dependent,
+        }
+    }
+
+    /// Checks that every dependent cell's baseline is in the grid or finished on disk.
+    pub fn check_dependencies(&self) -> Result<()> {
+        for cell in self.cells(Stage::Dependent) {
+            let base = cell
+                .baseline(self.protocol)
+                .expect("dependent cells have a baseline");
+            ensure!(
+                self.methods.contains(&Method::Baseline)
+                    || self.state(&base) == CellState::Finished,
+                "{} warm-starts from the baseline cell {}, which is neither finished nor in \
+                 --methods; add baseline to --methods",
+                cell.label(),
+                self.dir(&base).display()
+            );
+        }
+        Ok(())
+    }
+
+    /// The run directory of `cell`.
+    pub fn dir(&self, cell: &Cell) -> PathBuf {
+        cell_dir(&self.out, cell.variance, cell.method, cell.seed)
+    }
+
+    /// Where `cell` stands on disk.
+    pub fn state(&self, cell: &Cell) -> CellState {
+        let dir = self.dir(cell);
+        if dir.join(RESULT_FILE).is_file() {
+            return CellState::Finished;
+        }
+        if let Some(holder) = live_holder(&dir) {
+            return CellState::Locked(holder);
+        }
+        match load_checkpoint(&dir.join(CHECKPOINT_FILE)) {
+            Ok(checkpoint) => CellState::Interrupted(checkpoint.epochs_done),
+            Err(_) => CellState::New,
+        }
+    }
+
+    /// Epochs `cell` has finished, from its metrics log (cheap enough to poll).
+    pub fn epochs_logged(&self, cell: &Cell) -> usize {
+        epoch_records(&self.dir(cell).join("metrics.jsonl")).map_or(0, |r| r.len())
+    }
+
+    /// Whether `cell`'s finished result is this grid's (its method, σ², seed and protocol).
+    pub fn check_result(&self, cell: &Cell) -> Result<()> {
+        let path = self.dir(cell).join(RESULT_FILE);
+        let r = read_result(&path)?;
+        ensure!(
+            r.method == cell.method.name()
+                && r.variance == cell.variance
+                && r.seed == cell.seed
+                && r.protocol.as_deref() == Some(self.protocol.name()),
+            "{}: holds {} σ²={} seed {} protocol {:?}, not this cell",
+            path.display(),
+            r.method,
+            r.variance,
+            r.seed,
+            r.protocol
+        );
+        Ok(())
+    }
+
+    /// The command that brings `cell` to completion, as words: `lntl [global flags] train
+    /// --protocol P --method M --var σ² --seed S --run-dir DIR --resume-or-start`.
+    pub fn command(&self, cell: &Cell, exe: &Path, global: &[String]) -> Vec<String> {
+        let mut words = vec![exe.display().to_string()];
+        words.extend(global.iter().cloned());
+        words.extend([
+            "train".into(),
+            "--protocol".into(),
+            self.protocol.name().into(),
+            "--method".into(),
+            cell.method.name().into(),
+            "--var".into(),
+            variance_tag(cell.variance),
+            "--seed".into(),
+            cell.seed.to_string(),
+            "--run-dir".into(),
+            self.dir(cell).display().to_string(),
+            "--resume-or-start".into(),
+        ]);
+        words
+    }
+
+    /// [`Grid::command`] as one shell line.
+    pub fn command_line(&self, cell: &Cell, exe: &Path, global: &[String]) -> String {
+        self.command(cell, exe, global)
+            .iter()
+            .map(|w| shell_quote(w))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// Parses `--vars`: `all` (the paper's seven) or a comma-separated list of σ² in (0, 1].
+pub fn parse_variances(text: &str) -> Result<Vec<f64>> {
+    if text == "all" {
+        return Ok(crate::colored::palette::PAPER_VARIANCES.to_vec());
+    }
+    text.split(',')
+        .map(|v| {
+            let x: f64 = v
+                .trim()
+                .parse()
+                .map_err(|e| anyhow::anyhow!("--vars: '{v}' is not a number ({e})"))?;
+            ensure!(
+                x.is_finite() && x > 0.0 && x <= 1.0,
+                "--vars: σ² must be in (0, 1], got {v}"
+            );
+            Ok(x)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grid(methods: Vec<Method>) -> Grid {
+        Grid {
+            protocol: Protocol::Smoke,
+            out: PathBuf::from("/sweep"),
+            variances: vec![0.02, 0.05],
+            methods,
+            seeds: vec![0, 1],
+        }
+    }
+
+    #[test]
+    fn cells_come_in_dependency_order() {
+        let g = grid(vec![Method::Lntl, Method::Baseline, Method::Gray]);
+        let cells = g.cells(Stage::All);
+        assert_eq!(cells.len(), 12);
+        let first_dependent = cells.iter().position(|c| c.method == Method::Lntl).unwrap();
+        assert_eq!(first_dependent, 8, "all 8 independent cells first");
+        assert!(cells[8..].iter().all(|c| c.method == Method::Lntl));
+        assert_eq!(g.cells(Stage::Independent), cells[..8].to_vec());
+        assert_eq!(g.cells(Stage::Dependent), cells[8..].to_vec());
+        assert_eq!(
+            g.dir(&cells[8]),
+            PathBuf::from("/sweep/var_0.020/lntl/seed_0")
+        );
+    }
+
+    #[test]
+    fn commands_are_self_contained() {
+        let g = grid(vec![Method::Lntl]);
+        let cell = g.cells(Stage::All)[0];
+        let line = g.command_line(
+            &cell,
+            Path::new("/bin/lntl"),
+            &["--threads".into(), "1".into()],
+        );
+        assert_eq!(
+            line,
+            "/bin/lntl --threads 1 train --protocol smoke --method lntl --var 0.020 --seed 0 \
+             --run-dir /sweep/var_0.020/lntl/seed_0 --resume-or-start"
+        );
+    }
+
+    #[test]
+    fn dependents_need_their_baseline() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut g = grid(vec![Method::Lntl]);
+        g.out = dir.path().to_path_buf();
+        assert!(format!("{:#}", g.check_dependencies().unwrap_err()).contains("baseline"));
+        g.methods.push(Method::Baseline);
+        g.check_dependencies().unwrap();
+    }
+
+    #[test]
+    fn variance_lists() {
+        assert_eq!(parse_variances("all").unwrap().len(), 7);
+        assert_eq!(parse_variances("0.02, 0.05").unwrap(), vec![0.02, 0.05]);
+        for bad in ["0", "x", "2", "nan"] {
+            assert!(parse_variances(bad).is_err(), "{bad}");
+        }
+    }
+}
