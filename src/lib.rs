@@ -10,6 +10,7 @@ pub mod data;
 pub mod engine;
 pub mod methods;
 pub mod models;
+pub mod plot;
 pub mod sweep;
 pub mod train;
 pub mod util;

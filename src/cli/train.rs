@@ -10,7 +10,7 @@ use crate::train::evaluate::evaluate;
 use crate::train::model::Model;
 use crate::train::protocol::{Protocol, cell_dir};
 use crate::train::result::{RESULT_FILE, current_command};
-use crate::train::run::{CHECKPOINT_FILE, RunSummary, image_mode, load_dataset, train};
+use crate::train::run::{CHECKPOINT_FILE, RunSummary, image_mode, load_dataset, run_title, train};
 use crate::train::run_lock::RunLock;
 use crate::util::atomic::write_bytes_atomic;
 use anyhow::{Context, Result, ensure};
@@ -475,7 +475,8 @@ pub struct TestArgs {
     /// Dataset [default: the one the checkpoint was trained on].
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Where to write evaluation.json and the confusion matrix [default: beside the checkpoint].
+    /// Where to write evaluation.json and the confusion matrix [default: test/ beside the
+    /// checkpoint, so that a training run's own evaluation is never overwritten].
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Training images for the color-leakage probe (0 = skip it).
@@ -515,8 +516,9 @@ pub fn run_test(args: &TestArgs, cache: &Path) -> Result<()> {
     let out = args
         .out
         .clone()
-        .or_else(|| path.parent().map(Path::to_path_buf))
+        .or_else(|| path.parent().map(|dir| dir.join("test")))
         .context("cannot tell where to write the evaluation; pass --out")?;
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let summary = RunSummary {
         run_dir: out.clone(),
         evaluation,
@@ -527,7 +529,17 @@ pub fn run_test(args: &TestArgs, cache: &Path) -> Result<()> {
         &out.join("evaluation.json"),
         serde_json::to_string_pretty(&summary)?.as_bytes(),
     )?;
-    write_confusion(&summary.evaluation.confusion, &out)?;
+    let variance = data.variance;
+    write_confusion(
+        &summary.evaluation.confusion,
+        &out,
+        &format!(
+            "{} (test of {}): accuracy {:.4}",
+            run_title(&config, variance),
+            path.display(),
+            summary.evaluation.accuracy
+        ),
+    )?;
     print_summary(&summary);
     Ok(())
 }

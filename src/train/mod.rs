@@ -5,6 +5,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod confusion;
 pub mod evaluate;
+pub mod figures;
 pub mod leakage;
 pub mod metrics_log;
 pub mod model;

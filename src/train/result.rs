@@ -84,7 +84,7 @@ fn number(record: &serde_json::Value, key: &str) -> Option<f64> {
 }
 
 /// Reads the curves from the run's `metrics.jsonl`.
-fn curves(run_dir: &Path) -> Result<Curves> {
+pub fn read_curves(run_dir: &Path) -> Result<Curves> {
     let mut c = Curves::default();
     for r in epoch_records(&run_dir.join("metrics.jsonl"))? {
         c.test_accuracy
@@ -132,7 +132,7 @@ pub fn write_result(
         commit: COMMIT.to_string(),
         data_seed,
         jitter,
-        curves: curves(run_dir)?,
+        curves: read_curves(run_dir)?,
     };
     write_bytes_atomic(
         &run_dir.join(RESULT_FILE),

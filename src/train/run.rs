@@ -13,11 +13,12 @@ use crate::train::checkpoint::{Restore, RunProgress, load_checkpoint, restore, s
 use crate::train::config::{DatasetChoice, Method, TrainConfig};
 use crate::train::confusion::write_confusion;
 use crate::train::evaluate::{Evaluation, evaluate};
+use crate::train::figures::write_run_curves;
 use crate::train::leakage::color_leakage;
 use crate::train::metrics_log::MetricsLog;
 use crate::train::model::Model;
 use crate::train::progress::Progress;
-use crate::train::result::write_result;
+use crate::train::result::{read_curves, write_result};
 use crate::train::tensorboard::EventWriter;
 use crate::util::atomic::write_bytes_atomic;
 use anyhow::{Context, Result, bail, ensure};
@@ -259,6 +260,11 @@ pub fn train(
         let record = measure_epoch(&mut model, &config, &data, train_split, epoch, &stats);
         metrics.write(&record)?;
         log_scalars(&mut events, &config, &record)?;
+        write_run_curves(
+            run_dir,
+            &run_title(&config, data.variance),
+            &read_curves(run_dir)?,
+        )?;
         done = RunProgress {
             epochs_done: epoch + 1,
             train_seconds: done.train_seconds + epoch_started.elapsed().as_secs_f64(),
@@ -426,6 +432,20 @@ fn log_scalars(
     Ok(())
 }
 
+/// A figure title for a run: `lntl · σ² = 0.020 · seed 0 · paper`.
+pub fn run_title(config: &TrainConfig, variance: f64) -> String {
+    let mut title = format!(
+        "{} · σ² = {} · seed {}",
+        config.method.name(),
+        crate::colored::dataset::variance_tag(variance),
+        config.seed
+    );
+    if let Some(protocol) = &config.protocol {
+        title += &format!(" · {protocol}");
+    }
+    title
+}
+
 /// Evaluates the final weights and writes `evaluation.json` and the confusion matrix.
 fn final_evaluation(
     model: &mut Model,
@@ -457,6 +477,14 @@ fn final_evaluation(
         &run_dir.join("evaluation.json"),
         serde_json::to_string_pretty(&summary)?.as_bytes(),
     )?;
-    write_confusion(&summary.evaluation.confusion, run_dir)?;
+    write_confusion(
+        &summary.evaluation.confusion,
+        run_dir,
+        &format!(
+            "{}: test accuracy {:.4}",
+            run_title(config, data.variance),
+            summary.evaluation.accuracy
+        ),
+    )?;
     Ok(summary)
 }
