@@ -11,6 +11,7 @@ pub mod engine;
 pub mod methods;
 pub mod models;
 pub mod plot;
+pub mod report;
 pub mod sweep;
 pub mod train;
 pub mod util;

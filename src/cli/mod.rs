@@ -3,6 +3,7 @@
 mod bench;
 mod compat;
 mod data;
+mod report;
 mod sweep;
 mod train;
 
@@ -38,6 +39,9 @@ pub enum Command {
     Test(train::TestArgs),
     /// Run the σ² table as a grid of runs (σ² × method × seed), resuming where it stopped.
     Sweep(sweep::SweepArgs),
+    /// Summarize finished runs: the σ² table (mean ± std over seeds, the paper beside it) and
+    /// figures.
+    Report(report::ReportArgs),
     /// Time the forward pass, a baseline step and an LNTL iteration (use a release build).
     Bench(bench::BenchArgs),
 }
@@ -70,6 +74,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Train(args) => train::run_train(&args, &cache),
         Command::Test(args) => train::run_test(&args, &cache),
         Command::Sweep(args) => sweep::run(&args, cli.threads, cli.cache_dir.as_deref()),
+        Command::Report(args) => report::run(&args),
         Command::Bench(args) => bench::run(&args),
     }
 }

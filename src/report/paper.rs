@@ -1,0 +1,63 @@
+//! The paper's table (SPEC.md §3, the official README): test accuracy on the unbiased test set.
+
+use crate::colored::palette::PAPER_VARIANCES;
+
+/// Accuracy per method at [`PAPER_VARIANCES`].
+const TABLE: [(&str, [f64; 7]); 4] = [
+    (
+        "baseline",
+        [0.4055, 0.4813, 0.5996, 0.6626, 0.7333, 0.7973, 0.8450],
+    ),
+    (
+        "blindeye",
+        [0.6741, 0.7123, 0.7883, 0.8203, 0.8638, 0.8927, 0.9159],
+    ),
+    (
+        "gray",
+        [0.8374, 0.8751, 0.8996, 0.9166, 0.9325, 0.9472, 0.9596],
+    ),
+    (
+        "lntl",
+        [0.8185, 0.8854, 0.9137, 0.9306, 0.9406, 0.9555, 0.9618],
+    ),
+];
+
+/// The paper's accuracy for `method` at σ² = `variance`, if it reports one.
+pub fn paper_accuracy(method: &str, variance: f64) -> Option<f64> {
+    let column = PAPER_VARIANCES
+        .iter()
+        .position(|&v| (v - variance).abs() < 1e-9)?;
+    TABLE
+        .iter()
+        .find(|(name, _)| *name == method)
+        .map(|(_, row)| row[column])
+}
+
+/// The paper's points for `method`: (σ², accuracy).
+pub fn paper_row(method: &str) -> Vec<(f64, f64)> {
+    TABLE
+        .iter()
+        .find(|(name, _)| *name == method)
+        .map(|(_, row)| {
+            PAPER_VARIANCES
+                .iter()
+                .copied()
+                .zip(row.iter().copied())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookups() {
+        assert_eq!(paper_accuracy("lntl", 0.020), Some(0.8185));
+        assert_eq!(paper_accuracy("gray", 0.050), Some(0.9596));
+        assert_eq!(paper_accuracy("lntl", 0.021), None);
+        assert_eq!(paper_row("baseline").len(), 7);
+        assert!(paper_row("other").is_empty());
+    }
+}

@@ -1,0 +1,279 @@
+//! The σ² table of a set of finished runs: every `result.json` under the given directories,
+//! grouped by (protocol, method, σ²) into mean ± standard deviation over seeds, beside the
+//! paper's number, with the cells of the grid that have no result listed as missing.
+
+use crate::report::paper::paper_accuracy;
+use crate::train::result::{RESULT_FILE, RunResult, read_result};
+use anyhow::{Context, Result};
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// Mean and sample standard deviation (n − 1; 0 for a single value).
+pub fn mean_std(values: &[f64]) -> (f64, f64) {
+    let n = values.len() as f64;
+    if values.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    let mean = values.iter().sum::<f64>() / n;
+    let var = if values.len() > 1 {
+        values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
+    (mean, var.sqrt())
+}
+
+/// One (protocol, method, σ²) group of runs.
+#[derive(Debug, Clone, Serialize)]
+pub struct Group {
+    /// Protocol name (`null` for hand-set flags).
+    pub protocol: Option<String>,
+    /// Method name.
+    pub method: String,
+    /// σ².
+    pub variance: f64,
+    /// Seeds with a result.
+    pub seeds: Vec<u64>,
+    /// Mean test accuracy over the seeds.
+    pub mean: f64,
+    /// Sample standard deviation of the test accuracy.
+    pub std: f64,
+    /// The paper's accuracy, if it reports this cell.
+    pub paper: Option<f64>,
+    /// Mean accuracy on bias-conflicting test digits.
+    pub conflicting_mean: Option<f64>,
+    /// Mean color leakage.
+    pub leakage_mean: Option<f64>,
+    /// Mean test accuracy after epoch 90 (what the authors' test.sh evaluates), when every run
+    /// got there.
+    pub epoch_90_mean: Option<f64>,
+    /// Training time of the group's runs, seconds.
+    pub seconds: f64,
+}
+
+/// A cell of the grid (protocol × method × σ² × seed) without a result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MissingCell {
+    /// Protocol name.
+    pub protocol: Option<String>,
+    /// Method name.
+    pub method: String,
+    /// σ².
+    pub variance: f64,
+    /// Seed.
+    pub seed: u64,
+}
+
+/// The whole report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Every run found.
+    pub cells: Vec<RunResult>,
+    /// The `result.json` each cell came from.
+    #[serde(skip)]
+    pub files: Vec<PathBuf>,
+    /// The groups, ordered by protocol, method, σ².
+    pub groups: Vec<Group>,
+    /// Grid cells without a result: per protocol, every σ² × method × seed seen in it.
+    pub missing: Vec<MissingCell>,
+}
+
+/// Every `result.json` under `dir`, in path order.
+fn result_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("{}: cannot list", dir.display()))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<_>>()
+        .with_context(|| format!("{}: cannot list", dir.display()))?;
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            result_files(&path, out)?;
+        } else if path.file_name().is_some_and(|n| n == RESULT_FILE) {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+fn mean_of(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
+    let v: Option<Vec<f64>> = values.collect();
+    v.filter(|v| !v.is_empty()).map(|v| mean_std(&v).0)
+}
+
+/// Reads every result under `dirs` and aggregates them.
+pub fn build_report(dirs: &[PathBuf]) -> Result<Report> {
+    let mut files = Vec::new();
+    for dir in dirs {
+        result_files(dir, &mut files)?;
+    }
+    let cells: Vec<RunResult> = files
+        .iter()
+        .map(|f| read_result(f))
+        .collect::<Result<_>>()?;
+    let key = |r: &RunResult| (r.protocol.clone(), r.method.clone(), r.variance.to_bits());
+    let keys: BTreeSet<_> = cells.iter().map(key).collect();
+    let mut groups: Vec<Group> = keys
+        .into_iter()
+        .map(|k| {
+            let runs: Vec<&RunResult> = cells.iter().filter(|r| key(r) == k).collect();
+            let variance = f64::from_bits(k.2);
+            let accuracies: Vec<f64> = runs.iter().map(|r| r.test_accuracy).collect();
+            let (mean, std) = mean_std(&accuracies);
+            let mut seeds: Vec<u64> = runs.iter().map(|r| r.seed).collect();
+            seeds.sort_unstable();
+            Group {
+                paper: paper_accuracy(&k.1, variance),
+                protocol: k.0,
+                method: k.1,
+                variance,
+                seeds,
+                mean,
+                std,
+                conflicting_mean: mean_of(runs.iter().map(|r| r.conflicting_accuracy)),
+                leakage_mean: mean_of(runs.iter().map(|r| r.color_leakage)),
+                epoch_90_mean: mean_of(runs.iter().map(|r| r.test_accuracy_at(90))),
+                seconds: runs.iter().map(|r| r.seconds).sum(),
+            }
+        })
+        .collect();
+    groups.sort_by(|a, b| {
+        (&a.protocol, method_rank(&a.method), a.variance)
+            .partial_cmp(&(&b.protocol, method_rank(&b.method), b.variance))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    let missing = missing_cells(&cells);
+    Ok(Report {
+        cells,
+        files,
+        groups,
+        missing,
+    })
+}
+
+/// The paper's row order: baseline, BlindEye, Gray, LNTL, then anything else.
+fn method_rank(method: &str) -> usize {
+    ["baseline", "blindeye", "gray", "lntl"]
+        .iter()
+        .position(|m| *m == method)
+        .unwrap_or(4)
+}
+
+/// Per protocol, the σ² × method × seed combinations seen in it that have no result.
+fn missing_cells(cells: &[RunResult]) -> Vec<MissingCell> {
+    let protocols: BTreeSet<Option<String>> = cells.iter().map(|c| c.protocol.clone()).collect();
+    let mut missing = Vec::new();
+    for protocol in protocols {
+        let in_protocol: Vec<&RunResult> =
+            cells.iter().filter(|c| c.protocol == protocol).collect();
+        let variances: BTreeSet<u64> = in_protocol.iter().map(|c| c.variance.to_bits()).collect();
+        let methods: BTreeSet<&str> = in_protocol.iter().map(|c| c.method.as_str()).collect();
+        let seeds: BTreeSet<u64> = in_protocol.iter().map(|c| c.seed).collect();
+        let mut variances: Vec<f64> = variances.into_iter().map(f64::from_bits).collect();
+        variances.sort_by(f64::total_cmp);
+        for &variance in &variances {
+            for &method in &methods {
+                for &seed in &seeds {
+                    let present = in_protocol
+                        .iter()
+                        .any(|c| c.variance == variance && c.method == method && c.seed == seed);
+                    if !present {
+                        missing.push(MissingCell {
+                            protocol: protocol.clone(),
+                            method: method.to_string(),
+                            variance,
+                            seed,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    missing
+}
+
+/// `0.8123 ± 0.0100`, or `0.8123` for a single seed.
+fn mean_pm(mean: f64, std: f64, n: usize) -> String {
+    if n > 1 {
+        format!("{mean:.4} ± {std:.4}")
+    } else {
+        format!("{mean:.4}")
+    }
+}
+
+fn optional(value: Option<f64>) -> String {
+    value.map_or("–".into(), |v| format!("{v:.4}"))
+}
+
+/// The report as Markdown: one table per protocol (a row per method and σ²), then the
+/// missing cells.
+pub fn markdown(report: &Report) -> String {
+    let mut out = String::new();
+    let protocols: BTreeSet<Option<String>> =
+        report.groups.iter().map(|g| g.protocol.clone()).collect();
+    for protocol in protocols {
+        let name = protocol.as_deref().unwrap_or("(no protocol)");
+        let _ = writeln!(out, "### Protocol `{name}`\n");
+        let _ = writeln!(
+            out,
+            "| method | σ² | seeds | test accuracy (mean ± std) | paper | ours − paper | \
+             test.sh (epoch 90) | bias-conflicting | color leakage | training time |"
+        );
+        let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|");
+        for g in report.groups.iter().filter(|g| g.protocol == protocol) {
+            let seeds: Vec<String> = g.seeds.iter().map(u64::to_string).collect();
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} ({}) | {} | {} | {} | {} | {} | {} | {:.0} min |",
+                g.method,
+                crate::colored::dataset::variance_tag(g.variance),
+                g.seeds.len(),
+                seeds.join(", "),
+                mean_pm(g.mean, g.std, g.seeds.len()),
+                optional(g.paper),
+                g.paper
+                    .map_or("–".into(), |p| format!("{:+.4}", g.mean - p)),
+                optional(g.epoch_90_mean),
+                optional(g.conflicting_mean),
+                optional(g.leakage_mean),
+                g.seconds / 60.0
+            );
+        }
+        let _ = writeln!(out);
+    }
+    if report.missing.is_empty() {
+        let _ = writeln!(out, "No cell of the grid is missing.");
+    } else {
+        let _ = writeln!(
+            out,
+            "Missing cells ({}), without a result:\n",
+            report.missing.len()
+        );
+        for m in &report.missing {
+            let _ = writeln!(
+                out,
+                "- {} σ² = {} seed {} (protocol {})",
+                m.method,
+                crate::colored::dataset::variance_tag(m.variance),
+                m.seed,
+                m.protocol.as_deref().unwrap_or("none")
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mean_and_sample_std() {
+        let (m, s) = mean_std(&[0.8, 0.9, 1.0]);
+        assert!((m - 0.9).abs() < 1e-12 && (s - 0.1).abs() < 1e-12);
+        assert_eq!(mean_std(&[0.5]), (0.5, 0.0));
+        assert!(mean_std(&[]).0.is_nan());
+    }
+}
