@@ -1,0 +1,208 @@
+//! `lntl sweep` and `lntl report` end to end, on the `smoke` protocol (seconds per cell, real
+//! Colored-MNIST): a two-σ², two-method, two-seed grid is killed in the middle of a cell, rerun
+//! (finished cells skipped, the interrupted one resumed), and reported (mean, std, missing).
+
+use lntl::report::table::{build_report, mean_std};
+use lntl::train::result::read_result;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const LNTL: &str = env!("CARGO_BIN_EXE_lntl");
+
+fn sweep_command(out: &Path) -> Command {
+    let mut cmd = Command::new(LNTL);
+    cmd.args([
+        "--threads",
+        "2",
+        "sweep",
+        "--vars",
+        "0.020,0.050",
+        "--methods",
+        "baseline,lntl",
+        "--seeds",
+        "0,1",
+        "--protocol",
+        "smoke",
+        "--out",
+    ])
+    .arg(out);
+    cmd
+}
+
+fn cell(out: &Path, var: &str, method: &str, seed: u64) -> PathBuf {
+    out.join(format!("var_{var}/{method}/seed_{seed}"))
+}
+
+/// The PID in a run directory's lock, while one holds it.
+fn lock_pid(dir: &Path) -> Option<i32> {
+    let text = std::fs::read_to_string(dir.join("run.lock")).ok()?;
+    text.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn kill(pid: i32) {
+    let status = Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn sweep_survives_a_kill_resumes_and_reports() {
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("grid");
+    let first = cell(&out, "0.020", "baseline", 0);
+    let second = cell(&out, "0.020", "baseline", 1);
+
+    // Run until the second cell has a checkpoint (epoch 1 of 2) but no result, then kill the
+    // sweep and the cell's process, as a machine that goes down would.
+    let mut sweep = sweep_command(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let cell_pid = loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "the sweep never got there"
+        );
+        let interrupted =
+            second.join("checkpoint.safetensors").exists() && !second.join("result.json").exists();
+        if interrupted {
+            if let Some(pid) = lock_pid(&second) {
+                break pid;
+            }
+        }
+        assert!(
+            sweep.try_wait().unwrap().is_none(),
+            "the sweep ended before the kill"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    kill(sweep.id() as i32);
+    kill(cell_pid);
+    sweep.wait().unwrap();
+    let first_result = std::fs::read(first.join("result.json")).unwrap();
+    assert!(!second.join("result.json").exists());
+
+    // Rerun: the finished cell is skipped (its result untouched), the interrupted one resumed
+    // after epoch 1, and the rest run.
+    let rerun = sweep_command(&out).output().unwrap();
+    let log = String::from_utf8_lossy(&rerun.stderr);
+    assert!(rerun.status.success(), "{log}");
+    assert!(log.contains("1 finished already"), "{log}");
+    assert!(
+        log.contains("resuming after epoch 1: baseline σ²=0.020 seed 1"),
+        "{log}"
+    );
+    assert!(!log.contains("starting: baseline σ²=0.020 seed 0"), "{log}");
+    assert_eq!(
+        std::fs::read(first.join("result.json")).unwrap(),
+        first_result
+    );
+    let resumed = read_result(&second.join("result.json")).unwrap();
+    assert_eq!(
+        resumed.curves.test_accuracy.len(),
+        2,
+        "each epoch logged once"
+    );
+    assert!(!second.join("run.lock").exists(), "locks are released");
+
+    // A third run finds everything done.
+    let again = sweep_command(&out).output().unwrap();
+    let log = String::from_utf8_lossy(&again.stderr);
+    assert!(log.contains("8 finished already, 0 to run"), "{log}");
+
+    // The report: four groups of two seeds, mean and sample std as computed from the cells.
+    let report = build_report(std::slice::from_ref(&out)).unwrap();
+    assert_eq!(report.cells.len(), 8);
+    assert_eq!(report.groups.len(), 4);
+    assert!(report.missing.is_empty());
+    let lntl_002: Vec<f64> = (0..2)
+        .map(|s| {
+            read_result(&cell(&out, "0.020", "lntl", s).join("result.json"))
+                .unwrap()
+                .test_accuracy
+        })
+        .collect();
+    let group = report
+        .groups
+        .iter()
+        .find(|g| g.method == "lntl" && g.variance == 0.020)
+        .unwrap();
+    let (mean, std) = mean_std(&lntl_002);
+    assert_eq!((group.mean, group.std), (mean, std));
+    assert_eq!(group.seeds, vec![0, 1]);
+    assert_eq!(group.paper, Some(0.8185));
+    // LNTL cells warm-started from their own baseline cell.
+    let config =
+        std::fs::read_to_string(cell(&out, "0.050", "lntl", 1).join("config.json")).unwrap();
+    assert!(
+        config.contains("var_0.050/baseline/seed_1/checkpoint.safetensors"),
+        "{config}"
+    );
+
+    // `lntl report` renders it; a cell without a result is shown as missing.
+    std::fs::remove_file(cell(&out, "0.050", "lntl", 1).join("result.json")).unwrap();
+    let shown = Command::new(LNTL)
+        .args(["report"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        shown.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shown.stderr)
+    );
+    assert!(text.contains("Missing cells (1)"), "{text}");
+    assert!(text.contains("- lntl σ² = 0.050 seed 1"), "{text}");
+    assert!(text.contains("| lntl | 0.050 | 1 (0) |"), "{text}");
+    for file in [
+        "report.md",
+        "report.json",
+        "accuracy_vs_variance.png",
+        "confusion_var_0.020.png",
+    ] {
+        assert!(out.join(file).is_file(), "{file}");
+    }
+}
+
+#[test]
+fn print_commands_lists_baselines_first_and_each_command_runs_its_cell() {
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("grid");
+    let listed = |stage: &str| {
+        let o = sweep_command(&out)
+            .args(["--print-commands", "--stage", stage])
+            .output()
+            .unwrap();
+        assert!(o.status.success());
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let all = listed("all");
+    let lines: Vec<&str> = all.lines().collect();
+    assert_eq!(lines.len(), 8);
+    assert!(lines[..4].iter().all(|l| l.contains("--method baseline")));
+    assert!(lines[4..].iter().all(|l| l.contains("--method lntl")));
+    assert_eq!(listed("independent").lines().count(), 4);
+    assert_eq!(listed("dependent").lines().count(), 4);
+    // An LNTL command before its baseline fails with a clear error; after it, it runs.
+    let run = |line: &str| Command::new("sh").args(["-c", line]).output().unwrap();
+    let early = run(lines[4]);
+    assert!(!early.status.success());
+    assert!(String::from_utf8_lossy(&early.stderr).contains("checkpoint"));
+    assert!(run(lines[0]).status.success());
+    let after = run(lines[4]);
+    assert!(
+        after.status.success(),
+        "{}",
+        String::from_utf8_lossy(&after.stderr)
+    );
+    assert!(cell(&out, "0.020", "lntl", 0).join("result.json").is_file());
+    // Run again, the command leaves the finished cell alone.
+    let again = run(lines[4]);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("has finished already"));
+}
