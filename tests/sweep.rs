@@ -70,10 +70,8 @@ fn sweep_survives_a_kill_resumes_and_reports() {
         );
         let interrupted =
             second.join("checkpoint.safetensors").exists() && !second.join("result.json").exists();
-        if interrupted {
-            if let Some(pid) = lock_pid(&second) {
-                break pid;
-            }
+        if let Some(pid) = lock_pid(&second).filter(|_| interrupted) {
+            break pid;
         }
         assert!(
             sweep.try_wait().unwrap().is_none(),
