@@ -320,6 +320,7 @@ fn lntl_iteration_matches_pytorch() {
     let config = LntlConfig {
         lambda: 0.01,
         grl_scale: 0.1,
+        legacy_zero_grad: false,
     };
     let losses = lntl_step(
         &mut net,
@@ -330,6 +331,62 @@ fn lntl_iteration_matches_pytorch() {
         &config,
     );
     assert_iteration_matches(&g, "lntl", &losses, config.lambda, &mut net, &heads);
+}
+
+/// The authors' PyTorch-0.4 semantics: g takes the phase-2 step with a zero gradient, so it
+/// moves by `−lr·(m·buf + wd·p)` after phase 1 (`buf`, `p` its state after phase 1); f and the
+/// heads are unaffected.
+#[test]
+fn legacy_zero_grad_steps_g_by_momentum_and_decay_alone() {
+    let g = Golden::load();
+    let batch = g.batch();
+    let run = |legacy_zero_grad| {
+        let (mut net, mut heads) = g.models();
+        let config = LntlConfig {
+            lambda: 0.01,
+            grl_scale: 0.1,
+            legacy_zero_grad,
+        };
+        let lr = LearningRates::same(LR);
+        lntl_step(&mut net, &mut heads, &batch, lr, &sgd(LR), &config);
+        (net, heads)
+    };
+    let (mut modern, mut modern_heads) = run(false);
+    let (mut legacy, mut legacy_heads) = run(true);
+    let config = sgd(LR);
+    let classifier: Vec<(Vec<f32>, Vec<f32>)> = modern
+        .classifier_params_mut()
+        .iter()
+        .map(|p| (p.value.clone(), p.momentum.clone()))
+        .collect();
+    let (modern_all, legacy_all) = (modern.params_mut(), legacy.params_mut());
+    let f_count = modern_all.len() - classifier.len();
+    for (a, b) in modern_all.iter().zip(&legacy_all).take(f_count) {
+        assert_eq!(a.value, b.value, "f's {} is unaffected", a.name);
+    }
+    for ((value, momentum), p) in classifier.iter().zip(&legacy_all[f_count..]) {
+        let mut moved = value.clone();
+        let mut buffer = momentum.clone();
+        for (v, b) in moved.iter_mut().zip(buffer.iter_mut()) {
+            let d = 0.0 + config.weight_decay * *v;
+            *b = config.momentum * *b + d;
+            *v -= LR * *b;
+        }
+        assert_eq!(
+            p.value, moved,
+            "g's {} takes the momentum-only step",
+            p.name
+        );
+        assert_eq!(p.momentum, buffer, "g's {} momentum", p.name);
+        assert_ne!(&p.value, value, "the step moves g");
+    }
+    for (a, b) in modern_heads
+        .params_mut()
+        .iter()
+        .zip(legacy_heads.params_mut())
+    {
+        assert_eq!(a.value, b.value, "the heads are unaffected");
+    }
 }
 
 #[test]

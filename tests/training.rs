@@ -106,6 +106,7 @@ fn baseline_learns_is_biased_and_lntl_lowers_color_leakage() {
     lntl_config.lntl = LntlConfig {
         lambda: 0.1,
         grl_scale: 1.0,
+        ..LntlConfig::PAPER
     };
     let unlearned = run(lntl_config, &root.path().join("lntl"));
     let (before, after) = (

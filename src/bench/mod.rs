@@ -6,7 +6,6 @@ pub mod flops;
 pub mod layers;
 
 use crate::engine::matmul::{MatRef, matmul};
-use crate::engine::sgd::SgdConfig;
 use crate::engine::tensor::{Tensor, items_per_task};
 use crate::methods::LearningRates;
 use crate::methods::baseline::baseline_step;
@@ -14,6 +13,7 @@ use crate::methods::batch::Batch;
 use crate::methods::lntl::{LntlConfig, lntl_step};
 use crate::models::bias_heads::BiasHeads;
 use crate::models::convnet::ConvNet;
+use crate::train::config::paper_sgd;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -172,17 +172,8 @@ pub fn run_bench(batch: usize, runs: usize, steps: &[Step]) -> BenchReport {
     let mut net = ConvNet::new(&mut rng);
     let mut heads = BiasHeads::new(&mut rng);
     let data = synthetic_batch(batch, 1);
-    let sgd = SgdConfig {
-        lr: 0.001,
-        momentum: 0.9,
-        weight_decay: 5e-4,
-        decay_rate: 0.1,
-        decay_period: 40,
-    };
-    let lntl = LntlConfig {
-        lambda: 0.01,
-        grl_scale: 0.1,
-    };
+    let sgd = paper_sgd(0.001);
+    let lntl = LntlConfig::PAPER;
     let b = batch as f64;
     let last = synthetic_batch(TEST_IMAGES % batch, 2);
     let inference = selected(Step::Inference).then(|| {

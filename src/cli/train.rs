@@ -152,6 +152,10 @@ pub struct TrainArgs {
     /// μ: gradient reversal scale (LNTL) [default: 0.1].
     #[arg(long, value_parser = non_negative)]
     pub grl_scale: Option<f32>,
+    /// LNTL as the authors' code ran under PyTorch 0.4: g (the layers after φ) also takes the
+    /// phase-2 optimizer step, with a zero gradient (momentum and weight decay alone).
+    #[arg(long)]
+    pub legacy_zero_grad: bool,
     /// Epochs that train only the color heads first (LNTL, BlindEye) [default: 0].
     #[arg(long)]
     pub heads_warmup_epochs: Option<usize>,
@@ -253,6 +257,10 @@ impl TrainArgs {
                 self.init_lr_from_checkpoint.then(|| "true".into()),
                 "--init-lr-from-checkpoint",
             ),
+            text(
+                self.legacy_zero_grad.then(|| "true".into()),
+                "--legacy-zero-grad",
+            ),
         ]
         .into_iter()
         .flatten()
@@ -287,6 +295,9 @@ impl TrainArgs {
         }
         if let Some(v) = self.grl_scale {
             config.lntl.grl_scale = v;
+        }
+        if self.legacy_zero_grad {
+            config.lntl.legacy_zero_grad = true;
         }
         if let Some(v) = self.heads_warmup_epochs {
             config.heads_warmup_epochs = v;

@@ -47,17 +47,40 @@ pub struct LntlConfig {
     pub lambda: f32,
     /// μ, the gradient reversal scale.
     pub grl_scale: f32,
+    /// The authors' code under the PyTorch of its time (0.4, before `zero_grad` set gradients
+    /// to None): g's gradients were zeroed, not removed, before phase 2, so the phase-2 step of
+    /// the shared optimizer also moved g, by momentum and weight decay alone.
+    #[serde(default)]
+    pub legacy_zero_grad: bool,
+}
+
+impl LntlConfig {
+    /// The paper's strengths: λ = 0.01, μ = 0.1 (SPEC.md §3), on today's PyTorch semantics.
+    pub const PAPER: LntlConfig = LntlConfig {
+        lambda: 0.01,
+        grl_scale: 0.1,
+        legacy_zero_grad: false,
+    };
+}
+
+/// How f takes part in phase 2 (`None` in [`color_phase`]: it does not).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Reversal {
+    /// μ: f receives `−μ ×` the heads' gradient through the reversal layer and takes a step.
+    pub scale: f32,
+    /// g also takes that step, with a zero gradient (see [`LntlConfig::legacy_zero_grad`]).
+    pub step_classifier: bool,
 }
 
 /// Phase 2 of LNTL and the heads-only warm-up: the heads learn the colors from φ; with
-/// `reversal = Some(μ)` f also receives `−μ ×` their gradient and takes an SGD step.
+/// `reversal`, f also receives `−μ ×` their gradient and takes an SGD step.
 pub fn color_phase(
     net: &mut ConvNet,
     heads: &mut BiasHeads,
     batch: &Batch,
     lr: LearningRates,
     sgd: &SgdConfig,
-    reversal: Option<f32>,
+    reversal: Option<Reversal>,
 ) -> ColorStep {
     zero_grads(net.params_mut());
     zero_grads(heads.params_mut());
@@ -67,10 +90,16 @@ pub fn color_phase(
     let loss = heads_cross_entropy(logits, &batch.bias, dlogits);
     let (correct, labelled) = heads_accuracy(logits, &batch.bias);
     let dphi = heads.backward(net.features(), true);
-    if let Some(scale) = reversal {
+    if let Some(reversal) = reversal {
         net.zero_feature_grad();
-        grad_reversal_backward(dphi, scale, net.feature_grad_mut());
+        grad_reversal_backward(dphi, reversal.scale, net.feature_grad_mut());
         net.backward_features();
+        if reversal.step_classifier {
+            // Zeroed, not absent: the optimizer steps g by momentum and weight decay alone.
+            net.classifier_params_mut()
+                .into_iter()
+                .for_each(|p| p.has_grad = true);
+        }
         sgd_step(net.params_mut(), lr.features, sgd);
     }
     sgd_step(heads.params_mut(), lr.heads, sgd);
@@ -126,7 +155,7 @@ pub fn adversarial_step(
     sgd: &SgdConfig,
     lambda: f32,
     regularizer: HeadRegularizer,
-    reversal: Option<f32>,
+    reversal: Option<Reversal>,
 ) -> AdversarialLosses {
     let (classifier, regularizer) = feature_phase(net, heads, batch, lr, sgd, lambda, regularizer);
     let color = color_phase(net, heads, batch, lr, sgd, reversal);
@@ -146,7 +175,10 @@ pub fn lntl_step(
     sgd: &SgdConfig,
     config: &LntlConfig,
 ) -> AdversarialLosses {
-    let reversal = Some(config.grl_scale);
+    let reversal = Some(Reversal {
+        scale: config.grl_scale,
+        step_classifier: config.legacy_zero_grad,
+    });
     adversarial_step(
         net,
         heads,

@@ -177,7 +177,8 @@ impl ConvNet {
         self.stem.backward(&self.pooled1, &self.scratch_small);
     }
 
-    /// Every trainable parameter, in a fixed order.
+    /// Every trainable parameter, in a fixed order: f's (input batch norm, conv1, conv2), then
+    /// g's (conv3, conv4, fc).
     pub fn params_mut(&mut self) -> Vec<&mut Param> {
         let [gamma, beta, weight, bias] = self.stem.params_mut();
         vec![
@@ -194,6 +195,12 @@ impl ConvNet {
             &mut self.fc.weight,
             &mut self.fc.bias,
         ]
+    }
+
+    /// g's parameters: the layers after φ (conv3, conv4, fc).
+    pub fn classifier_params_mut(&mut self) -> Vec<&mut Param> {
+        let mut all = self.params_mut();
+        all.split_off(6)
     }
 
     /// The batch norm's running statistics, with their names.

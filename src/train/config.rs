@@ -149,10 +149,7 @@ impl TrainConfig {
             epochs: 100,
             batch_size: 128,
             sgd: paper_sgd(method.default_lr()),
-            lntl: LntlConfig {
-                lambda: 0.01,
-                grl_scale: 0.1,
-            },
+            lntl: LntlConfig::PAPER,
             heads_warmup_epochs: 0,
             seed: 0,
             threads: rayon::current_num_threads(),
