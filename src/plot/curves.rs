@@ -98,7 +98,7 @@ pub fn write_curves(path: &Path, title: &str, panels: &[Panel]) -> Result<()> {
                     .label(name.as_str())
                     .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
             }
-            if panel.series.len() > 1 {
+            if !panel.series.is_empty() {
                 drawing(
                     chart
                         .configure_series_labels()

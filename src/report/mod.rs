@@ -6,6 +6,7 @@ pub mod table;
 
 use crate::colored::dataset::variance_tag;
 use crate::plot::confusion::write_confusion_row;
+use crate::plot::curves::{Panel, write_curves};
 use crate::plot::variance::{MethodLine, write_accuracy_vs_variance};
 use crate::report::paper::paper_row;
 use crate::report::table::{Report, markdown};
@@ -72,6 +73,69 @@ pub fn write_report(report: &Report, out: &Path) -> Result<Vec<PathBuf>> {
         written.push(png);
     }
     written.extend(write_confusion_pairs(report, out)?);
+    written.extend(write_curve_comparisons(report, out)?);
+    Ok(written)
+}
+
+/// The name of the grid a result belongs to: the directory above its `var_σ²` directory
+/// (`results/paper/var_0.020/lntl/seed_0/result.json` → `paper`).
+fn grid_name(file: &Path) -> String {
+    file.ancestors()
+        .nth(4)
+        .and_then(Path::file_name)
+        .map_or_else(|| "runs".into(), |n| n.to_string_lossy().into_owned())
+}
+
+/// Per σ²: test accuracy, bias-conflicting accuracy and color leakage per epoch of every
+/// (grid, method) found (lowest seed), so that runs of different grids can be compared.
+fn write_curve_comparisons(report: &Report, out: &Path) -> Result<Vec<PathBuf>> {
+    let mut written = Vec::new();
+    let variances: BTreeSet<u64> = report.cells.iter().map(|c| c.variance.to_bits()).collect();
+    for bits in variances {
+        let variance = f64::from_bits(bits);
+        let mut chosen: Vec<(String, &crate::train::result::RunResult)> = Vec::new();
+        for (cell, file) in report.cells.iter().zip(&report.files) {
+            if cell.variance != variance {
+                continue;
+            }
+            let label = format!("{} · {}", grid_name(file), cell.method);
+            match chosen.iter_mut().find(|(l, _)| *l == label) {
+                Some(entry) if entry.1.seed > cell.seed => entry.1 = cell,
+                Some(_) => {}
+                None => chosen.push((label, cell)),
+            }
+        }
+        let series = |pick: &dyn Fn(&crate::train::result::RunResult) -> Vec<Option<f64>>| {
+            chosen
+                .iter()
+                .map(|(label, cell)| (format!("{label} (seed {})", cell.seed), pick(cell)))
+                .collect::<Vec<_>>()
+        };
+        let panel = |title: &str, series| Panel {
+            title: title.into(),
+            y_label: "per epoch".into(),
+            series,
+            y_range: Some((0.0, 1.0)),
+        };
+        let panels = [
+            panel(
+                "test accuracy",
+                series(&|c| c.curves.test_accuracy.iter().map(|&v| Some(v)).collect()),
+            ),
+            panel(
+                "bias-conflicting test accuracy",
+                series(&|c| c.curves.conflicting_accuracy.clone()),
+            ),
+            panel("color leakage", series(&|c| c.curves.color_leakage.clone())),
+        ];
+        let png = out.join(format!("curves_var_{}.png", variance_tag(variance)));
+        write_curves(
+            &png,
+            &format!("σ² = {}: per-epoch measurements", variance_tag(variance)),
+            &panels,
+        )?;
+        written.push(png);
+    }
     Ok(written)
 }
 
