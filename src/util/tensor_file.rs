@@ -2,8 +2,11 @@
 //!
 //! Every file the project writes for itself (cached MNIST, generated Colored-MNIST, checkpoints)
 //! is one of these: safetensors gives a documented layout that loads with a single read, and the
-//! `kind`, `version` and `crc32` metadata entries let a reader reject a wrong or damaged file with
-//! a clear message instead of training on garbage.
+//! `kind`, `version` and `checksum` metadata entries let a reader reject a wrong or damaged file
+//! with a clear message instead of training on garbage. The checksum is a CRC-32 of everything
+//! else in the file: every metadata entry, and every tensor's name, type, shape and bytes, so a
+//! changed epoch count or tensor name is caught like a changed weight. Files written before it
+//! carry `crc32`, a CRC-32 of the tensor bytes alone, which is still verified when read.
 
 use crate::util::atomic::write_bytes_atomic;
 use anyhow::{Context, Result, bail, ensure};
@@ -54,12 +57,54 @@ pub struct TensorFile {
     pub path: PathBuf,
 }
 
-fn checksum(tensors: &BTreeMap<String, StoredTensor>) -> String {
+/// The whole-file checksum: CRC-32 over the metadata entries and the tensors, in name order,
+/// each field preceded by its length so that no two different files hash the same sequence.
+fn checksum(
+    metadata: &BTreeMap<String, String>,
+    tensors: &BTreeMap<String, StoredTensor>,
+) -> String {
+    let mut hasher = crc32fast::Hasher::new();
+    let mut field = |bytes: &[u8]| {
+        hasher.update(&(bytes.len() as u64).to_le_bytes());
+        hasher.update(bytes);
+    };
+    for (key, value) in metadata {
+        field(key.as_bytes());
+        field(value.as_bytes());
+    }
+    for (name, t) in tensors {
+        field(name.as_bytes());
+        field(format!("{:?}{:?}", t.element, t.shape).as_bytes());
+        field(&t.bytes);
+    }
+    format!("{:08x}", hasher.finalize())
+}
+
+/// The checksum of files written before the whole-file one: the tensor bytes alone.
+fn legacy_data_checksum(tensors: &BTreeMap<String, StoredTensor>) -> String {
     let mut hasher = crc32fast::Hasher::new();
     for t in tensors.values() {
         hasher.update(&t.bytes);
     }
     format!("{:08x}", hasher.finalize())
+}
+
+/// safetensors writes the metadata map in hash order, which differs from run to run; this
+/// rewrites the JSON header with its keys sorted (serde_json's maps are ordered), so the same
+/// content always gives the same bytes. The entries keep their explicit data offsets and the
+/// header its length, so the data needs no change.
+fn sorted_header(mut bytes: Vec<u8>) -> Result<Vec<u8>> {
+    let n = u64::from_le_bytes(bytes[..8].try_into().context("header length")?) as usize;
+    let header: serde_json::Value =
+        serde_json::from_slice(&bytes[8..8 + n]).context("safetensors header")?;
+    let mut sorted = serde_json::to_vec(&header)?;
+    ensure!(
+        sorted.len() <= n,
+        "the sorted header is longer than the original"
+    );
+    sorted.resize(n, b' ');
+    bytes[8..8 + n].copy_from_slice(&sorted);
+    Ok(bytes)
 }
 
 impl TensorFile {
@@ -104,10 +149,11 @@ impl TensorFile {
         );
     }
 
-    /// Writes the file atomically, adding the data checksum to the metadata.
+    /// Writes the file atomically, adding the whole-file checksum to the metadata. The same
+    /// content always gives the same bytes (metadata in key order), so files can be compared.
     pub fn write(&self, path: &Path) -> Result<()> {
         let mut metadata: HashMap<String, String> = self.metadata.clone().into_iter().collect();
-        metadata.insert("crc32".into(), checksum(&self.tensors));
+        metadata.insert("checksum".into(), checksum(&self.metadata, &self.tensors));
         let views = self
             .tensors
             .iter()
@@ -119,7 +165,7 @@ impl TensorFile {
             .with_context(|| format!("{}: inconsistent tensor", path.display()))?;
         let bytes = safetensors::serialize(views, Some(metadata))
             .with_context(|| format!("{}: cannot serialize", path.display()))?;
-        write_bytes_atomic(path, &bytes)
+        write_bytes_atomic(path, &sorted_header(bytes)?)
     }
 
     /// Reads a file, checking that it is of `kind`, of a `version` this build reads, and intact.
@@ -172,11 +218,14 @@ impl TensorFile {
                 },
             );
         }
-        let stored = metadata.remove("crc32").unwrap_or_default();
-        let actual = checksum(&tensors);
+        let (stored, actual) = match (metadata.remove("checksum"), metadata.remove("crc32")) {
+            (Some(stored), None) => (stored, checksum(&metadata, &tensors)),
+            (None, Some(stored)) => (stored, legacy_data_checksum(&tensors)),
+            _ => bail!("{name}: the header has no checksum (or two): the file is corrupt"),
+        };
         ensure!(
             stored == actual,
-            "{name}: checksum mismatch (stored {stored}, data {actual}): the file is corrupt"
+            "{name}: checksum mismatch (stored {stored}, content {actual}): the file is corrupt"
         );
         Ok(TensorFile {
             metadata,
@@ -287,5 +336,53 @@ mod tests {
         std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
         let err = TensorFile::read(&path, "test-kind", 1).unwrap_err();
         assert!(format!("{err:#}").contains("t.safetensors"), "{err:#}");
+    }
+
+    /// Replaces the first occurrence of `from` in the file's bytes by `to` (same length).
+    fn edit_file(path: &Path, from: &[u8], to: &[u8]) {
+        let mut bytes = std::fs::read(path).unwrap();
+        let at = bytes
+            .windows(from.len())
+            .position(|w| w == from)
+            .expect("pattern present");
+        bytes[at..at + to.len()].copy_from_slice(to);
+        std::fs::write(path, &bytes).unwrap();
+    }
+
+    #[test]
+    fn the_checksum_covers_metadata_names_and_shapes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.safetensors");
+        for (from, to) in [
+            (&b"hello"[..], &b"hellp"[..]),
+            (b"\"floats\"", b"\"floatz\""),
+            (b"[2,3]", b"[3,2]"),
+        ] {
+            sample().write(&path).unwrap();
+            edit_file(&path, from, to);
+            let err = TensorFile::read(&path, "test-kind", 1).unwrap_err();
+            assert!(
+                format!("{err:#}").contains("checksum mismatch"),
+                "{}: {err:#}",
+                String::from_utf8_lossy(to)
+            );
+        }
+        sample().write(&path).unwrap();
+        edit_file(&path, b"checksum", b"checksun");
+        let err = TensorFile::read(&path, "test-kind", 1).unwrap_err();
+        assert!(format!("{err:#}").contains("no checksum"), "{err:#}");
+    }
+
+    #[test]
+    fn the_same_content_gives_the_same_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        let mut file = sample();
+        for i in 0..20 {
+            file.metadata.insert(format!("key{i}"), i.to_string());
+        }
+        file.write(&a).unwrap();
+        file.write(&b).unwrap();
+        assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
     }
 }
