@@ -11,6 +11,7 @@ use lntl::methods::lntl::LntlConfig;
 use lntl::train::checkpoint::{Restore, load_checkpoint, restore};
 use lntl::train::config::{DatasetChoice, Method, TrainConfig};
 use lntl::train::evaluate::evaluate;
+use lntl::train::metrics_log::epoch_records;
 use lntl::train::model::Model;
 use lntl::train::run::{CHECKPOINT_FILE, RunSummary, load_dataset, train};
 use std::path::Path;
@@ -147,6 +148,24 @@ fn resumed_run_equals_uninterrupted_run() {
         a.file.tensors, b.file.tensors,
         "bit-identical weights, statistics and momentum"
     );
+    // Each epoch is logged once: the same records, and one TensorBoard file of the same size.
+    let records = |dir: &Path| {
+        epoch_records(&dir.join("metrics.jsonl"))
+            .unwrap()
+            .iter()
+            .map(|r| (r["epoch"].clone(), r["test_accuracy"].clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(records(&whole), records(&split));
+    let events = |dir: &Path| {
+        let files: Vec<_> = std::fs::read_dir(dir.join("tensorboard"))
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().len())
+            .collect();
+        assert_eq!(files.len(), 1, "one event file");
+        files[0]
+    };
+    assert_eq!(events(&whole), events(&split));
 }
 
 #[test]

@@ -19,8 +19,8 @@ pub struct Cli {
     /// Cache directory for MNIST and generated datasets [default: $LNTL_HOME, else ~/.cache/lntl].
     #[arg(long, global = true)]
     pub cache_dir: Option<PathBuf>,
-    /// Worker threads [default: $RAYON_NUM_THREADS, else one per core].
-    #[arg(long, global = true)]
+    /// Worker threads, 1 to 1024 [default: $RAYON_NUM_THREADS, else one per core].
+    #[arg(long, global = true, value_parser = parse_threads)]
     pub threads: Option<usize>,
     /// What to do.
     #[command(subcommand)]
@@ -44,6 +44,13 @@ pub enum Command {
     Report(report::ReportArgs),
     /// Time the forward pass, a baseline step and an LNTL iteration (use a release build).
     Bench(bench::BenchArgs),
+}
+
+fn parse_threads(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if (1..=1024).contains(&n) => Ok(n),
+        _ => Err(format!("must be a whole number from 1 to 1024, got {text}")),
+    }
 }
 
 /// Parses the process arguments (translating the originals' `--phase=…` form) and runs the

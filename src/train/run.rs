@@ -15,7 +15,7 @@ use crate::train::confusion::write_confusion;
 use crate::train::evaluate::{Evaluation, evaluate};
 use crate::train::figures::write_run_curves;
 use crate::train::leakage::color_leakage;
-use crate::train::metrics_log::MetricsLog;
+use crate::train::metrics_log::{MetricsLog, epoch_records};
 use crate::train::model::Model;
 use crate::train::progress::Progress;
 use crate::train::result::{read_curves, write_result};
@@ -247,16 +247,23 @@ pub fn train(
         "the training set needs at least 2 images"
     );
     let metrics_path = run_dir.join("metrics.jsonl");
-    let mut metrics = if resume {
-        MetricsLog::resume(&metrics_path, done.epochs_done)?
-    } else {
-        MetricsLog::open(&metrics_path)?
-    };
-    let mut events = EventWriter::create(&run_dir.join("tensorboard"))?;
+    // Records past the checkpoint (an interrupted run logs an epoch before saving it) are
+    // dropped, and the TensorBoard log is rebuilt from the kept ones, so no epoch appears twice.
+    let mut metrics = MetricsLog::resume(&metrics_path, done.epochs_done)?;
+    let events_dir = run_dir.join("tensorboard");
+    if events_dir.exists() {
+        std::fs::remove_dir_all(&events_dir)
+            .with_context(|| format!("{}: cannot remove", events_dir.display()))?;
+    }
+    let mut events = EventWriter::create(&events_dir)?;
+    for record in epoch_records(&metrics_path)? {
+        log_scalars(&mut events, &config, &record)?;
+    }
     let started = Instant::now();
     for epoch in done.epochs_done..config.epochs {
         let epoch_started = Instant::now();
         let stats = train_epoch(&mut model, &config, train_split, epoch, &checkpoint_path)?;
+        ensure_finite_weights(&mut model, epoch, &checkpoint_path)?;
         let record = measure_epoch(&mut model, &config, &data, train_split, epoch, &stats);
         metrics.write(&record)?;
         log_scalars(&mut events, &config, &record)?;
@@ -302,6 +309,27 @@ pub fn train(
     metrics.write(&json!({ "final": &summary }))?;
     write_result(run_dir, &config, data.variance, &summary, command)?;
     Ok(summary)
+}
+
+/// Stops a run whose weights are no longer finite before they are saved, keeping the last good
+/// checkpoint (finite losses do not guarantee finite weights after the step that follows).
+fn ensure_finite_weights(model: &mut Model, epoch: usize, checkpoint_path: &Path) -> Result<()> {
+    let bad = model
+        .net
+        .params_mut()
+        .into_iter()
+        .chain(model.heads.params_mut())
+        .find(|p| !p.value.iter().all(|v| v.is_finite()))
+        .map(|p| p.name.to_string());
+    match bad {
+        Some(name) => bail!(
+            "non-finite weights in {name} after epoch {}; training stopped, {} is the last good \
+             checkpoint",
+            epoch + 1,
+            checkpoint_path.display()
+        ),
+        None => Ok(()),
+    }
 }
 
 /// One pass over the training images in `epoch`'s order; stops with an error at a non-finite

@@ -5,6 +5,7 @@
 //! Hand-written rather than `flock` from a crate: advisory file locks are not reliable on the
 //! network file systems a cluster shares, and a lock file also tells a person who holds it.
 
+use crate::util::atomic::remove_partial_files;
 use anyhow::{Context, Result, bail};
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -61,6 +62,8 @@ impl RunLock {
                     file.write_all(me.as_bytes())
                         .and_then(|()| file.sync_all())
                         .with_context(|| format!("{}: cannot write the lock", path.display()))?;
+                    // Ours alone now: what interrupted writes left behind can go.
+                    remove_partial_files(run_dir)?;
                     return Ok(RunLock { path });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
@@ -112,7 +115,10 @@ mod tests {
     fn second_holder_is_refused_and_a_dead_owner_is_replaced() {
         let dir = tempfile::tempdir().unwrap();
         let run = dir.path().join("run");
+        std::fs::create_dir_all(&run).unwrap();
+        std::fs::write(run.join(".lntl-partial-abc"), b"half a checkpoint").unwrap();
         let lock = RunLock::acquire(&run).unwrap();
+        assert!(!run.join(".lntl-partial-abc").exists(), "interrupted writes are cleaned");
         let err = format!("{:#}", RunLock::acquire(&run).unwrap_err());
         assert!(err.contains(&std::process::id().to_string()), "{err}");
         drop(lock);

@@ -7,6 +7,32 @@ use anyhow::{Context, Result};
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
+/// Name prefix of the temporary files of writes in progress.
+pub const PARTIAL_PREFIX: &str = ".lntl-partial-";
+
+/// Removes the temporary files that interrupted writes left in `dir` (not below it); returns how
+/// many. Only for a directory whose writer holds it alone (a locked run directory).
+pub fn remove_partial_files(dir: &Path) -> Result<usize> {
+    let mut removed = 0;
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e).with_context(|| format!("{}: cannot list", dir.display())),
+    };
+    for entry in entries {
+        let path = entry.with_context(|| format!("{}: cannot list", dir.display()))?.path();
+        if path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with(PARTIAL_PREFIX))
+        {
+            std::fs::remove_file(&path)
+                .with_context(|| format!("{}: cannot remove", path.display()))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 /// Creates `path` atomically with the bytes that `write` produces.
 ///
 /// Errors name the file: a missing or unwritable directory, a full disk, or an error from `write`.
@@ -21,7 +47,7 @@ where
     std::fs::create_dir_all(dir)
         .with_context(|| format!("{}: cannot create the output directory", dir.display()))?;
     let tmp = tempfile::Builder::new()
-        .prefix(".lntl-partial-")
+        .prefix(PARTIAL_PREFIX)
         .tempfile_in(dir)
         .with_context(|| format!("{}: the output directory is not writable", dir.display()))?;
     {
