@@ -24,6 +24,16 @@ pub enum PickleError {
         /// Its offset in the input.
         pos: usize,
     },
+    /// The pickle nests containers deeper than [`MAX_DEPTH`], or builds far more data than its
+    /// size explains (copies through the memo): a hostile or broken file, refused before it
+    /// exhausts the stack or memory.
+    #[error("pickle at byte {pos} exceeds a limit: {what}")]
+    Limit {
+        /// Offset of the opcode that crossed the limit.
+        pos: usize,
+        /// Which limit.
+        what: &'static str,
+    },
     /// The pickle is structurally wrong (stack underflow, bad memo reference, …).
     #[error("malformed pickle at byte {pos}: {what}")]
     Malformed {
@@ -94,23 +104,71 @@ impl Value {
     }
 }
 
-/// Stack entries: values, plus the marks that `MARK` pushes.
+/// Containers nested deeper than this are refused (numpy's pickles nest about five deep).
+pub const MAX_DEPTH: u32 = 200;
+
+/// Bytes of data a pickle may build per byte of input (plus [`BUILD_BUDGET_BASE`]): memo copies
+/// let a few hundred bytes describe exponentially large data.
+const BUILD_BUDGET_PER_BYTE: u64 = 64;
+
+/// Bytes of data any pickle may build.
+const BUILD_BUDGET_BASE: u64 = 1 << 20;
+
+/// The cost of one value beside its string bytes.
+const NODE_BYTES: u64 = 32;
+
+/// How deep and how large a value is, tracked while it is built.
+#[derive(Debug, Clone, Copy)]
+struct Size {
+    depth: u32,
+    bytes: u64,
+}
+
+impl Size {
+    /// The size of a value holding `items`.
+    fn of_container<'s>(items: impl IntoIterator<Item = &'s Size>) -> Size {
+        items.into_iter().fold(
+            Size {
+                depth: 1,
+                bytes: NODE_BYTES,
+            },
+            |acc, s| Size {
+                depth: acc.depth.max(s.depth + 1),
+                bytes: acc.bytes + s.bytes,
+            },
+        )
+    }
+}
+
+/// Stack entries: values with their sizes, plus the marks that `MARK` pushes.
 enum Slot {
     Mark,
-    Value(Value),
+    Value(Value, Size),
 }
 
 struct Machine<'a> {
     input: &'a [u8],
     pos: usize,
+    /// Where the current protocol-4 frame ends; no read may cross it.
+    frame_end: Option<usize>,
     stack: Vec<Slot>,
-    memo: HashMap<u32, Value>,
+    memo: HashMap<u32, (Value, Size)>,
     opcode_pos: usize,
+    /// Bytes of data built so far (new values and memo copies), and the limit.
+    built: u64,
+    budget: u64,
 }
 
 impl<'a> Machine<'a> {
     fn malformed(&self, what: &'static str) -> PickleError {
         PickleError::Malformed {
+            pos: self.opcode_pos,
+            what,
+        }
+    }
+
+    fn limit(&self, what: &'static str) -> PickleError {
+        PickleError::Limit {
             pos: self.opcode_pos,
             what,
         }
@@ -122,9 +180,26 @@ impl<'a> Machine<'a> {
             .checked_add(n)
             .filter(|&e| e <= self.input.len())
             .ok_or(PickleError::Truncated(self.input.len()))?;
+        if let Some(frame_end) = self.frame_end {
+            if end > frame_end {
+                return Err(self.malformed("a read crosses the end of its frame"));
+            }
+            if end == frame_end {
+                self.frame_end = None;
+            }
+        }
         let bytes = &self.input[self.pos..end];
         self.pos = end;
         Ok(bytes)
+    }
+
+    /// Counts `bytes` of newly built data against the budget.
+    fn charge(&mut self, bytes: u64) -> Result<(), PickleError> {
+        self.built = self.built.saturating_add(bytes);
+        if self.built > self.budget {
+            return Err(self.limit("it builds far more data than its size explains"));
+        }
+        Ok(())
     }
 
     fn u8(&mut self) -> Result<u8, PickleError> {
@@ -164,30 +239,80 @@ impl<'a> Machine<'a> {
         String::from_utf8(bytes.to_vec()).map_err(|_| self.malformed("invalid UTF-8 string"))
     }
 
-    fn push(&mut self, v: Value) {
-        self.stack.push(Slot::Value(v));
+    /// Pushes a value read from the input (a scalar, a string, a global).
+    fn push(&mut self, v: Value) -> Result<(), PickleError> {
+        let text = match &v {
+            Value::Bytes(b) => b.len(),
+            Value::Str(s) => s.len(),
+            Value::Global { module, name } => module.len() + name.len(),
+            _ => 0,
+        };
+        let size = Size {
+            depth: 1,
+            bytes: NODE_BYTES + text as u64,
+        };
+        self.charge(size.bytes)?;
+        self.stack.push(Slot::Value(v, size));
+        Ok(())
     }
 
-    fn pop(&mut self) -> Result<Value, PickleError> {
+    /// Pushes a new container of `items` built by `make`.
+    fn push_container(
+        &mut self,
+        items: Vec<(Value, Size)>,
+        make: impl FnOnce(Vec<Value>) -> Value,
+    ) -> Result<(), PickleError> {
+        let size = Size::of_container(items.iter().map(|(_, s)| s));
+        if size.depth > MAX_DEPTH {
+            return Err(self.limit("containers nest too deeply"));
+        }
+        self.charge(NODE_BYTES)?;
+        let value = make(items.into_iter().map(|(v, _)| v).collect());
+        self.stack.push(Slot::Value(value, size));
+        Ok(())
+    }
+
+    fn pop(&mut self) -> Result<(Value, Size), PickleError> {
         match self.stack.pop() {
-            Some(Slot::Value(v)) => Ok(v),
+            Some(Slot::Value(v, size)) => Ok((v, size)),
             Some(Slot::Mark) => Err(self.malformed("unexpected mark")),
             None => Err(self.malformed("stack underflow")),
         }
     }
 
-    fn top(&mut self) -> Result<&mut Value, PickleError> {
+    /// The top value, after growing its size by `items` (which it is about to take in).
+    fn top_growing(&mut self, items: &[(Value, Size)]) -> Result<&mut Value, PickleError> {
+        let grown = items.iter().fold(None::<Size>, |acc, (_, s)| {
+            let acc = acc.unwrap_or(Size { depth: 0, bytes: 0 });
+            Some(Size {
+                depth: acc.depth.max(s.depth + 1),
+                bytes: acc.bytes + s.bytes,
+            })
+        });
+        let opcode_pos = self.opcode_pos;
         match self.stack.last_mut() {
-            Some(Slot::Value(v)) => Ok(v),
+            Some(Slot::Value(v, size)) => {
+                if let Some(g) = grown {
+                    size.depth = size.depth.max(g.depth);
+                    size.bytes += g.bytes;
+                    if size.depth > MAX_DEPTH {
+                        return Err(PickleError::Limit {
+                            pos: opcode_pos,
+                            what: "containers nest too deeply",
+                        });
+                    }
+                }
+                Ok(v)
+            }
             _ => Err(PickleError::Malformed {
-                pos: self.opcode_pos,
+                pos: opcode_pos,
                 what: "stack underflow",
             }),
         }
     }
 
     /// Pops everything down to the most recent mark.
-    fn pop_to_mark(&mut self) -> Result<Vec<Value>, PickleError> {
+    fn pop_to_mark(&mut self) -> Result<Vec<(Value, Size)>, PickleError> {
         let mark = self
             .stack
             .iter()
@@ -198,48 +323,60 @@ impl<'a> Machine<'a> {
         Ok(items
             .into_iter()
             .map(|s| match s {
-                Slot::Value(v) => v,
+                Slot::Value(v, size) => (v, size),
                 Slot::Mark => unreachable!("marks above the last mark"),
             })
             .collect())
     }
 
-    fn pop_n(&mut self, n: usize) -> Result<Vec<Value>, PickleError> {
+    fn pop_n(&mut self, n: usize) -> Result<Vec<(Value, Size)>, PickleError> {
         let mut items = (0..n).map(|_| self.pop()).collect::<Result<Vec<_>, _>>()?;
         items.reverse();
         Ok(items)
     }
 
-    fn memo_get(&self, key: u32) -> Result<Value, PickleError> {
-        self.memo
+    /// Pushes a copy of memo entry `key`.
+    fn memo_get(&mut self, key: u32) -> Result<(), PickleError> {
+        let (v, size) = self
+            .memo
             .get(&key)
             .cloned()
-            .ok_or_else(|| self.malformed("reference to an unknown memo entry"))
-    }
-
-    fn memo_put(&mut self, key: u32) -> Result<(), PickleError> {
-        let v = self.top()?.clone();
-        self.memo.insert(key, v);
+            .ok_or_else(|| self.malformed("reference to an unknown memo entry"))?;
+        self.charge(size.bytes)?;
+        self.stack.push(Slot::Value(v, size));
         Ok(())
     }
 
-    fn append(&mut self, items: Vec<Value>) -> Result<(), PickleError> {
-        match self.top()? {
+    /// Stores a copy of the top value as memo entry `key`.
+    fn memo_put(&mut self, key: u32) -> Result<(), PickleError> {
+        let entry = match self.stack.last() {
+            Some(Slot::Value(v, size)) => (v.clone(), *size),
+            _ => return Err(self.malformed("stack underflow")),
+        };
+        self.charge(entry.1.bytes)?;
+        self.memo.insert(key, entry);
+        Ok(())
+    }
+
+    fn append(&mut self, items: Vec<(Value, Size)>) -> Result<(), PickleError> {
+        let top = self.top_growing(&items)?;
+        match top {
             Value::List(list) => {
-                list.extend(items);
+                list.extend(items.into_iter().map(|(v, _)| v));
                 Ok(())
             }
             _ => Err(self.malformed("APPEND to a non-list")),
         }
     }
 
-    fn set_items(&mut self, items: Vec<Value>) -> Result<(), PickleError> {
+    fn set_items(&mut self, items: Vec<(Value, Size)>) -> Result<(), PickleError> {
         if !items.len().is_multiple_of(2) {
             return Err(self.malformed("odd number of dict items"));
         }
-        match self.top()? {
+        let top = self.top_growing(&items)?;
+        match top {
             Value::Dict(dict) => {
-                let mut it = items.into_iter();
+                let mut it = items.into_iter().map(|(v, _)| v);
                 while let (Some(k), Some(v)) = (it.next(), it.next()) {
                     dict.push((k, v));
                 }
@@ -262,29 +399,38 @@ impl<'a> Machine<'a> {
                     }
                 }
                 0x95 => {
-                    // FRAME: a length prefix only; the frame's content follows inline.
-                    self.take(8)?;
+                    // FRAME: the next n bytes hold whole opcodes, and no read may cross them.
+                    if self.frame_end.is_some() {
+                        return Err(self.malformed("a frame starts inside a frame"));
+                    }
+                    let n = self.u64_len()?;
+                    let end = self
+                        .pos
+                        .checked_add(n)
+                        .filter(|&e| e <= self.input.len())
+                        .ok_or(PickleError::Truncated(self.input.len()))?;
+                    self.frame_end = (end > self.pos).then_some(end);
                 }
                 b'.' => {
                     // STOP
-                    let v = self.pop()?;
+                    let (v, _) = self.pop()?;
                     return Ok(v);
                 }
                 b'(' => self.stack.push(Slot::Mark),
-                b'N' => self.push(Value::None),
-                0x88 => self.push(Value::Bool(true)),
-                0x89 => self.push(Value::Bool(false)),
+                b'N' => self.push(Value::None)?,
+                0x88 => self.push(Value::Bool(true))?,
+                0x89 => self.push(Value::Bool(false))?,
                 b'J' => {
                     let v = self.u32()? as i32;
-                    self.push(Value::Int(i64::from(v)));
+                    self.push(Value::Int(i64::from(v)))?;
                 }
                 b'K' => {
                     let v = self.u8()?;
-                    self.push(Value::Int(i64::from(v)));
+                    self.push(Value::Int(i64::from(v)))?;
                 }
                 b'M' => {
                     let v = self.u16()?;
-                    self.push(Value::Int(i64::from(v)));
+                    self.push(Value::Int(i64::from(v)))?;
                 }
                 0x8a => {
                     // LONG1: little-endian two's complement of n bytes.
@@ -299,60 +445,60 @@ impl<'a> Machine<'a> {
                         [0; 8]
                     };
                     buf[..n].copy_from_slice(bytes);
-                    self.push(Value::Int(i64::from_le_bytes(buf)));
+                    self.push(Value::Int(i64::from_le_bytes(buf)))?;
                 }
                 b'G' => {
                     let b = self.take(8)?;
-                    self.push(Value::Float(f64::from_be_bytes(b.try_into().expect("8"))));
+                    self.push(Value::Float(f64::from_be_bytes(b.try_into().expect("8"))))?;
                 }
                 b'U' | b'C' => {
                     // SHORT_BINSTRING (Python 2 str) / SHORT_BINBYTES
                     let n = usize::from(self.u8()?);
                     let b = self.take(n)?;
-                    self.push(Value::Bytes(Rc::new(b.to_vec())));
+                    self.push(Value::Bytes(Rc::new(b.to_vec())))?;
                 }
                 b'T' | b'B' => {
                     // BINSTRING / BINBYTES
                     let n = self.u32()? as usize;
                     let b = self.take(n)?;
-                    self.push(Value::Bytes(Rc::new(b.to_vec())));
+                    self.push(Value::Bytes(Rc::new(b.to_vec())))?;
                 }
                 0x8e => {
                     // BINBYTES8
                     let n = self.u64_len()?;
                     let b = self.take(n)?;
-                    self.push(Value::Bytes(Rc::new(b.to_vec())));
+                    self.push(Value::Bytes(Rc::new(b.to_vec())))?;
                 }
                 0x8c => {
                     // SHORT_BINUNICODE
                     let n = usize::from(self.u8()?);
                     let s = self.text(n)?;
-                    self.push(Value::Str(s));
+                    self.push(Value::Str(s))?;
                 }
                 b'X' => {
                     let n = self.u32()? as usize;
                     let s = self.text(n)?;
-                    self.push(Value::Str(s));
+                    self.push(Value::Str(s))?;
                 }
                 0x8d => {
                     let n = self.u64_len()?;
                     let s = self.text(n)?;
-                    self.push(Value::Str(s));
+                    self.push(Value::Str(s))?;
                 }
-                b')' => self.push(Value::Tuple(Vec::new())),
+                b')' => self.push_container(Vec::new(), Value::Tuple)?,
                 b't' => {
                     let items = self.pop_to_mark()?;
-                    self.push(Value::Tuple(items));
+                    self.push_container(items, Value::Tuple)?;
                 }
                 0x85..=0x87 => {
                     // TUPLE1..TUPLE3
                     let items = self.pop_n(usize::from(op - 0x84))?;
-                    self.push(Value::Tuple(items));
+                    self.push_container(items, Value::Tuple)?;
                 }
-                b']' => self.push(Value::List(Vec::new())),
+                b']' => self.push_container(Vec::new(), Value::List)?,
                 b'l' => {
                     let items = self.pop_to_mark()?;
-                    self.push(Value::List(items));
+                    self.push_container(items, Value::List)?;
                 }
                 b'a' => {
                     let item = self.pop()?;
@@ -362,7 +508,7 @@ impl<'a> Machine<'a> {
                     let items = self.pop_to_mark()?;
                     self.append(items)?;
                 }
-                b'}' => self.push(Value::Dict(Vec::new())),
+                b'}' => self.push_container(Vec::new(), |_| Value::Dict(Vec::new()))?,
                 b's' => {
                     let items = self.pop_n(2)?;
                     self.set_items(items)?;
@@ -374,15 +520,15 @@ impl<'a> Machine<'a> {
                 b'c' => {
                     let module = self.line()?.to_string();
                     let name = self.line()?.to_string();
-                    self.push(Value::Global { module, name });
+                    self.push(Value::Global { module, name })?;
                 }
                 0x93 => {
                     // STACK_GLOBAL
-                    let name = self.pop()?;
-                    let module = self.pop()?;
+                    let (name, _) = self.pop()?;
+                    let (module, _) = self.pop()?;
                     match (module, name) {
                         (Value::Str(module), Value::Str(name)) => {
-                            self.push(Value::Global { module, name })
+                            self.push(Value::Global { module, name })?
                         }
                         _ => return Err(self.malformed("STACK_GLOBAL needs two strings")),
                     }
@@ -390,16 +536,22 @@ impl<'a> Machine<'a> {
                 b'R' => {
                     let args = self.pop()?;
                     let callable = self.pop()?;
-                    self.push(Value::Call {
-                        callable: Box::new(callable),
-                        args: Box::new(args),
-                        state: None,
-                    });
+                    self.push_container(vec![callable, args], |mut parts| {
+                        let args = parts.pop().expect("two parts");
+                        let callable = parts.pop().expect("two parts");
+                        Value::Call {
+                            callable: Box::new(callable),
+                            args: Box::new(args),
+                            state: None,
+                        }
+                    })?;
                 }
                 b'b' => {
                     let state = self.pop()?;
-                    match self.top()? {
+                    let items = [state];
+                    match self.top_growing(&items)? {
                         Value::Call { state: slot, .. } if slot.is_none() => {
+                            let [(state, _)] = items;
                             *slot = Some(Box::new(state))
                         }
                         _ => return Err(self.malformed("BUILD on an object that cannot take it")),
@@ -419,13 +571,11 @@ impl<'a> Machine<'a> {
                 }
                 b'h' => {
                     let key = u32::from(self.u8()?);
-                    let v = self.memo_get(key)?;
-                    self.push(v);
+                    self.memo_get(key)?;
                 }
                 b'j' => {
                     let key = self.u32()?;
-                    let v = self.memo_get(key)?;
-                    self.push(v);
+                    self.memo_get(key)?;
                 }
                 b'0' => {
                     self.pop()?;
@@ -446,9 +596,12 @@ pub fn unpickle(input: &[u8]) -> Result<Value, PickleError> {
     Machine {
         input,
         pos: 0,
+        frame_end: None,
         stack: Vec::new(),
         memo: HashMap::new(),
         opcode_pos: 0,
+        built: 0,
+        budget: BUILD_BUDGET_BASE + BUILD_BUDGET_PER_BYTE * input.len() as u64,
     }
     .run()
 }
@@ -591,6 +744,48 @@ mod tests {
                 name: "dtype".into()
             }
         );
+    }
+
+    #[test]
+    fn frame_lengths_are_honored() {
+        let good = b"\x80\x04\x95\x13\x00\x00\x00\x00\x00\x00\x00\x8c\x05numpy\x94\x8c\x05dtype\x94\x93\x94.";
+        // One byte short: the frame claims more than the file holds.
+        assert!(matches!(
+            unpickle(&good[..good.len() - 1]),
+            Err(PickleError::Truncated(_))
+        ));
+        // A frame that ends inside an opcode's argument.
+        let mut short = good.to_vec();
+        short[3] = 0x03;
+        assert!(matches!(
+            unpickle(&short),
+            Err(PickleError::Malformed { .. })
+        ));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_a_crash() {
+        // None, then TUPLE1 100,000 times: a tuple nested 100,001 deep (about 100 KB).
+        let mut bytes = b"\x80\x02N".to_vec();
+        bytes.extend(std::iter::repeat_n(0x85u8, 100_000));
+        bytes.push(b'.');
+        assert!(matches!(unpickle(&bytes), Err(PickleError::Limit { .. })));
+        // Just under the limit is fine.
+        let mut ok = b"\x80\x02N".to_vec();
+        ok.extend(std::iter::repeat_n(0x85u8, (MAX_DEPTH - 1) as usize));
+        ok.push(b'.');
+        assert!(unpickle(&ok).is_ok());
+    }
+
+    #[test]
+    fn memo_copies_cannot_outgrow_the_file() {
+        // x = None; then 64 times x = (x, x) through the memo: 2^64 leaves from 327 bytes.
+        let mut bytes = b"\x80\x02Nq\x00".to_vec();
+        for _ in 0..64 {
+            bytes.extend_from_slice(b"h\x00h\x00\x86q\x00");
+        }
+        bytes.push(b'.');
+        assert!(matches!(unpickle(&bytes), Err(PickleError::Limit { .. })));
     }
 
     #[test]

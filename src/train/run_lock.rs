@@ -118,7 +118,10 @@ mod tests {
         std::fs::create_dir_all(&run).unwrap();
         std::fs::write(run.join(".lntl-partial-abc"), b"half a checkpoint").unwrap();
         let lock = RunLock::acquire(&run).unwrap();
-        assert!(!run.join(".lntl-partial-abc").exists(), "interrupted writes are cleaned");
+        assert!(
+            !run.join(".lntl-partial-abc").exists(),
+            "interrupted writes are cleaned"
+        );
         let err = format!("{:#}", RunLock::acquire(&run).unwrap_err());
         assert!(err.contains(&std::process::id().to_string()), "{err}");
         drop(lock);

@@ -20,7 +20,9 @@ pub fn remove_partial_files(dir: &Path) -> Result<usize> {
         Err(e) => return Err(e).with_context(|| format!("{}: cannot list", dir.display())),
     };
     for entry in entries {
-        let path = entry.with_context(|| format!("{}: cannot list", dir.display()))?.path();
+        let path = entry
+            .with_context(|| format!("{}: cannot list", dir.display()))?
+            .path();
         if path
             .file_name()
             .is_some_and(|n| n.to_string_lossy().starts_with(PARTIAL_PREFIX))
