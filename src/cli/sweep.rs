@@ -30,6 +30,9 @@ pub struct SweepArgs {
     /// Cells run at once; the cores are split between them.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=256))]
     pub jobs: u64,
+    /// Measure every cell on held-out training digits instead of the test set.
+    #[arg(long)]
+    pub validation: bool,
     /// Print one shell command per cell (in dependency order) instead of running them.
     #[arg(long)]
     pub print_commands: bool,
@@ -52,6 +55,7 @@ pub fn run(args: &SweepArgs, threads: Option<usize>, cache: Option<&Path>) -> Re
         variances: parse_variances(&args.vars)?,
         methods: args.methods.clone(),
         seeds: args.seeds.clone(),
+        validation: args.validation,
     };
     let exe = std::env::current_exe().context("cannot find the lntl binary")?;
     let mut global = Vec::new();

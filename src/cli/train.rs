@@ -173,6 +173,10 @@ pub struct TrainArgs {
     /// runs/<protocol>/var_<σ²>/<method>/seed_<seed>].
     #[arg(long)]
     pub run_dir: Option<PathBuf>,
+    /// Hold out the last 10,000 training images, recolored at random like the test set, and
+    /// measure on them instead of the test set (for tuning a protocol without seeing the test).
+    #[arg(long)]
+    pub validation: bool,
     /// Continue the run in --run-dir from its checkpoint, with its stored settings.
     #[arg(long, conflicts_with = "resume_or_start")]
     pub resume: bool,
@@ -340,11 +344,17 @@ impl TrainArgs {
                         .then(|| baseline_beside(run_dir))
                         .transpose()?,
                 };
-                protocol.config(method, dataset, self.seed(), baseline.as_deref())?
+                protocol.config(
+                    method,
+                    dataset,
+                    (self.seed(), self.validation),
+                    baseline.as_deref(),
+                )?
             }
             None => {
                 let mut config = TrainConfig::paper(method, dataset);
                 config.seed = self.seed();
+                config.validation = self.validation;
                 self.apply(&mut config)?;
                 config
             }
@@ -371,6 +381,9 @@ impl TrainArgs {
         }
         if let Some(seed) = self.seed {
             wanted.seed = seed;
+        }
+        if self.validation {
+            wanted.validation = true;
         }
         let given_epochs = self.epochs;
         let without_epochs = TrainArgs {
@@ -433,8 +446,11 @@ fn config_differences(stored: &TrainConfig, wanted: &TrainConfig) -> Vec<String>
 fn print_summary(summary: &RunSummary) {
     let e = &summary.evaluation;
     println!(
-        "test accuracy      {:.4} ({} images, inference {:.2} s)",
-        e.accuracy, e.images, e.inference_seconds
+        "{:<19}{:.4} ({} images, inference {:.2} s)",
+        format!("{} accuracy", summary.evaluated_on),
+        e.accuracy,
+        e.images,
+        e.inference_seconds
     );
     if let (Some(a), Some(c)) = (e.bias_aligned_accuracy, e.bias_conflicting_accuracy) {
         println!("bias-aligned       {a:.4}\nbias-conflicting   {c:.4}");
@@ -446,7 +462,10 @@ fn print_summary(summary: &RunSummary) {
         .collect();
     println!("per class          {}", per_class.join(" "));
     if let Some(leak) = summary.color_leakage {
-        println!("color leakage      {leak:.4} (probe heads' per-pixel accuracy on test)");
+        println!(
+            "color leakage      {leak:.4} (probe heads' per-pixel accuracy on {})",
+            summary.evaluated_on
+        );
     }
     println!("run directory      {}", summary.run_dir.display());
 }
@@ -532,6 +551,7 @@ pub fn run_test(args: &TestArgs, cache: &Path) -> Result<()> {
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let summary = RunSummary {
         run_dir: out.clone(),
+        evaluated_on: "test",
         evaluation,
         color_leakage,
         train_seconds: 0.0,

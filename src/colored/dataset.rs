@@ -31,11 +31,16 @@ impl ColoredSplit {
 
     /// A copy of the first `n` images (all of them if there are fewer).
     pub fn first(&self, n: usize) -> ColoredSplit {
-        let n = n.min(self.len());
+        self.slice(0..n.min(self.len()))
+    }
+
+    /// A copy of the images in `range`.
+    pub fn slice(&self, range: std::ops::Range<usize>) -> ColoredSplit {
         ColoredSplit {
-            images: self.images[..n * COLOR_IMAGE_BYTES].to_vec(),
-            labels: self.labels[..n].to_vec(),
-            color_classes: self.color_classes.as_ref().map(|c| c[..n].to_vec()),
+            images: self.images[range.start * COLOR_IMAGE_BYTES..range.end * COLOR_IMAGE_BYTES]
+                .to_vec(),
+            labels: self.labels[range.clone()].to_vec(),
+            color_classes: self.color_classes.as_ref().map(|c| c[range].to_vec()),
         }
     }
 

@@ -102,6 +102,42 @@ fn color_split(
     }
 }
 
+/// Training digits held out for validation, by default.
+pub const VALIDATION_IMAGES: usize = 10_000;
+
+/// The validation split: the last `count` digits of `train` recolored as the test set is (each
+/// in a uniformly random class's jittered color, from a stream of its own), so that a protocol
+/// can be tuned on unbiased digits without looking at the test set. The foreground is every
+/// pixel that is not black, which is the digit's mask unless its color rounded to black.
+pub fn validation_split(
+    train: &ColoredSplit,
+    count: usize,
+    variance: f64,
+    seed: u64,
+    rule: JitterRule,
+) -> ColoredSplit {
+    let count = count.min(train.len());
+    let mut split = train.slice(train.len() - count..train.len());
+    let jitter = Jitter {
+        sigma: variance.sqrt(),
+        rule,
+    };
+    let mut rng = stream(seed, variance, "validation");
+    let mut classes = Vec::with_capacity(count);
+    for image in split.images.chunks_exact_mut(COLOR_IMAGE_BYTES) {
+        let class = rng.random_range(0..CLASSES as u8);
+        let color = jittered_color(PALETTE[usize::from(class)], jitter, &mut rng);
+        for rgb in image.chunks_exact_mut(3) {
+            if rgb != [0, 0, 0] {
+                rgb.copy_from_slice(&color);
+            }
+        }
+        classes.push(class);
+    }
+    split.color_classes = Some(classes);
+    split
+}
+
 /// Builds Colored-MNIST with jitter variance `variance` (σ², ≥ 0) and rule `rule` from `mnist`,
 /// deterministically for a given (σ², seed, rule).
 pub fn generate(mnist: &Mnist, variance: f64, seed: u64, rule: JitterRule) -> Result<ColoredMnist> {
@@ -338,6 +374,37 @@ mod tests {
                 image_color(exact.test.image(i)),
                 PALETTE[usize::from(class)]
             );
+        }
+    }
+
+    #[test]
+    fn validation_digits_are_the_last_ones_recolored_at_random() {
+        let data = generate(&synthetic(20_000), 0.02, 3, JitterRule::Reflect).unwrap();
+        let val = validation_split(&data.train, 5_000, 0.02, 3, JitterRule::Reflect);
+        assert_eq!(val.len(), 5_000);
+        assert_eq!(val.labels, data.train.labels[15_000..]);
+        let classes = val.color_classes.as_ref().unwrap();
+        let agree = classes
+            .iter()
+            .zip(&val.labels)
+            .filter(|(c, l)| c == l)
+            .count();
+        assert!(
+            (350..650).contains(&agree),
+            "color class = label in {agree} of 5000"
+        );
+        for i in 0..val.len() {
+            let (old, new) = (data.train.image(15_000 + i), val.image(i));
+            // Background stays black, the digit takes one color near its color class's mean.
+            assert_eq!(&new[..3], &[0, 0, 0]);
+            assert!(new[3..6] != [0, 0, 0] || old[3..6] == [0, 0, 0]);
+            assert!(new[6..].chunks(3).all(|p| p == &new[3..6]));
+        }
+        let exact = generate(&synthetic(100), 0.0, 3, JitterRule::Reflect).unwrap();
+        let val = validation_split(&exact.train, 50, 0.0, 3, JitterRule::Reflect);
+        for i in 0..50 {
+            let class = val.color_classes.as_ref().unwrap()[i];
+            assert_eq!(image_color(val.image(i)), PALETTE[usize::from(class)]);
         }
     }
 

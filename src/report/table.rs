@@ -117,7 +117,7 @@ pub fn build_report(dirs: &[PathBuf]) -> Result<Report> {
         .iter()
         .map(|f| read_result(f))
         .collect::<Result<_>>()?;
-    let key = |r: &RunResult| (r.protocol.clone(), r.method.clone(), r.variance.to_bits());
+    let key = |r: &RunResult| (protocol_label(r), r.method.clone(), r.variance.to_bits());
     let keys: BTreeSet<_> = cells.iter().map(key).collect();
     let mut groups: Vec<Group> = keys
         .into_iter()
@@ -157,6 +157,15 @@ pub fn build_report(dirs: &[PathBuf]) -> Result<Report> {
     })
 }
 
+/// How a result's protocol is shown and grouped: its name, marked when it was measured on
+/// validation digits, so that validation and test results never mix in one row.
+fn protocol_label(r: &RunResult) -> Option<String> {
+    match (&r.protocol, r.evaluated_on.as_str()) {
+        (p, "test") => p.clone(),
+        (p, on) => Some(format!("{} ({on})", p.as_deref().unwrap_or("no protocol"))),
+    }
+}
+
 /// The paper's row order: baseline, BlindEye, Gray, LNTL, then anything else.
 fn method_rank(method: &str) -> usize {
     ["baseline", "blindeye", "gray", "lntl"]
@@ -167,11 +176,13 @@ fn method_rank(method: &str) -> usize {
 
 /// Per protocol, the σ² × method × seed combinations seen in it that have no result.
 fn missing_cells(cells: &[RunResult]) -> Vec<MissingCell> {
-    let protocols: BTreeSet<Option<String>> = cells.iter().map(|c| c.protocol.clone()).collect();
+    let protocols: BTreeSet<Option<String>> = cells.iter().map(protocol_label).collect();
     let mut missing = Vec::new();
     for protocol in protocols {
-        let in_protocol: Vec<&RunResult> =
-            cells.iter().filter(|c| c.protocol == protocol).collect();
+        let in_protocol: Vec<&RunResult> = cells
+            .iter()
+            .filter(|c| protocol_label(c) == protocol)
+            .collect();
         let variances: BTreeSet<u64> = in_protocol.iter().map(|c| c.variance.to_bits()).collect();
         let methods: BTreeSet<&str> = in_protocol.iter().map(|c| c.method.as_str()).collect();
         let seeds: BTreeSet<u64> = in_protocol.iter().map(|c| c.seed).collect();
@@ -220,9 +231,18 @@ pub fn markdown(report: &Report) -> String {
     for protocol in protocols {
         let name = protocol.as_deref().unwrap_or("(no protocol)");
         let _ = writeln!(out, "### Protocol `{name}`\n");
+        let measured = if name.ends_with("(validation)") {
+            "held-out training digits recolored at random (validation), not the test set"
+        } else {
+            "the unbiased test set"
+        };
         let _ = writeln!(
             out,
-            "| method | σ² | seeds | test accuracy (mean ± std) | paper | ours − paper | \
+            "Accuracies on {measured}; the paper's are on its test set.\n"
+        );
+        let _ = writeln!(
+            out,
+            "| method | σ² | seeds | accuracy (mean ± std) | paper | ours − paper | \
              test.sh (after epoch 91) | bias-conflicting | color leakage | training time |"
         );
         let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|");

@@ -62,6 +62,8 @@ pub struct Grid {
     pub methods: Vec<Method>,
     /// Seeds.
     pub seeds: Vec<u64>,
+    /// Measure on held-out training digits instead of the test set (`--validation`).
+    pub validation: bool,
 }
 
 /// Which cells a listing includes: a Slurm job array runs the independent cells (baseline,
@@ -162,13 +164,15 @@ impl Grid {
             r.method == cell.method.name()
                 && r.variance == cell.variance
                 && r.seed == cell.seed
-                && r.protocol.as_deref() == Some(self.protocol.name()),
-            "{}: holds {} σ²={} seed {} protocol {:?}, not this cell",
+                && r.protocol.as_deref() == Some(self.protocol.name())
+                && (r.evaluated_on == "validation") == self.validation,
+            "{}: holds {} σ²={} seed {} protocol {:?} measured on {}, not this cell",
             path.display(),
             r.method,
             r.variance,
             r.seed,
-            r.protocol
+            r.protocol,
+            r.evaluated_on
         );
         Ok(())
     }
@@ -192,6 +196,9 @@ impl Grid {
             self.dir(cell).display().to_string(),
             "--resume-or-start".into(),
         ]);
+        if self.validation {
+            words.push("--validation".into());
+        }
         words
     }
 
@@ -236,6 +243,7 @@ mod tests {
             variances: vec![0.02, 0.05],
             methods,
             seeds: vec![0, 1],
+            validation: false,
         }
     }
 

@@ -121,6 +121,10 @@ pub struct TrainConfig {
     pub protocol: Option<String>,
     /// Training images for the color-leakage probe (0 disables it).
     pub leakage_train_images: usize,
+    /// Hold out the last 10,000 training images, recolored at random like the test set, train
+    /// on the rest and measure on them: for choosing a protocol without looking at the test set.
+    #[serde(default)]
+    pub validation: bool,
 }
 
 /// The paper's optimizer (SPEC.md §3) at base rate `lr`: SGD momentum 0.9, weight decay 5e-4,
@@ -157,6 +161,16 @@ impl TrainConfig {
             first_epoch_features_lr: None,
             protocol: None,
             leakage_train_images: LEAKAGE_TRAIN_IMAGES,
+            validation: false,
+        }
+    }
+
+    /// What the run's accuracies are measured on: `"test"` or `"validation"`.
+    pub fn evaluated_on(&self) -> &'static str {
+        if self.validation {
+            "validation"
+        } else {
+            "test"
         }
     }
 

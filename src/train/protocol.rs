@@ -43,18 +43,20 @@ impl Protocol {
         method.uses_heads()
     }
 
-    /// The configuration of `method` on `dataset` with `seed`. Warm-starting methods read
+    /// The configuration of `method` on `dataset` with `seed`, measured on the test set or (with
+    /// `validation`) on held-out training digits. Warm-starting methods read
     /// `baseline` (the baseline run's checkpoint), which must be a finished baseline run of this
     /// protocol on the same dataset and seed.
     pub fn config(
         self,
         method: Method,
         dataset: DatasetChoice,
-        seed: u64,
+        (seed, validation): (u64, bool),
         baseline: Option<&Path>,
     ) -> Result<TrainConfig> {
         let mut config = TrainConfig::paper(method, dataset);
         config.seed = seed;
+        config.validation = validation;
         config.protocol = Some(self.name().to_string());
         config.epochs = self.epochs(method);
         if self == Protocol::Smoke {
@@ -90,7 +92,12 @@ impl Protocol {
     ) -> Result<()> {
         let base = &checkpoint.config;
         let name = path.display();
-        let wanted = self.config(Method::Baseline, config.dataset.clone(), config.seed, None)?;
+        let wanted = self.config(
+            Method::Baseline,
+            config.dataset.clone(),
+            (config.seed, config.validation),
+            None,
+        )?;
         ensure!(
             base.method == Method::Baseline,
             "{name}: a {} run, not a baseline run",
@@ -113,6 +120,12 @@ impl Protocol {
             "{name}: seed {}, not {}",
             base.seed,
             config.seed
+        );
+        ensure!(
+            base.validation == config.validation,
+            "{name}: measured on {}, not {}",
+            base.evaluated_on(),
+            config.evaluated_on()
         );
         ensure!(
             checkpoint.epochs_done == wanted.epochs,

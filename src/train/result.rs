@@ -65,8 +65,16 @@ pub struct RunResult {
     pub data_seed: Option<u64>,
     /// Jitter rule of the dataset (`null` for a dataset file).
     pub jitter: Option<String>,
+    /// What the accuracies were measured on: `test`, or `validation` (held-out training digits
+    /// recolored at random).
+    #[serde(default = "test_split")]
+    pub evaluated_on: String,
     /// Per-epoch measurements.
     pub curves: Curves,
+}
+
+fn test_split() -> String {
+    "test".into()
 }
 
 impl RunResult {
@@ -132,6 +140,7 @@ pub fn write_result(
         commit: COMMIT.to_string(),
         data_seed,
         jitter,
+        evaluated_on: config.evaluated_on().into(),
         curves: read_curves(run_dir)?,
     };
     write_bytes_atomic(

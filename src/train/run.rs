@@ -3,6 +3,7 @@
 //! `evaluation.json`, `confusion.csv` and `confusion.png`.
 
 use crate::colored::dataset::{ColoredMnist, ColoredSplit};
+use crate::colored::generate::{VALIDATION_IMAGES, validation_split};
 use crate::colored::locate::{load_or_generate, read_dataset_file};
 use crate::methods::LearningRates;
 use crate::methods::baseline::{ClassifierStep, baseline_step};
@@ -26,6 +27,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use serde_json::json;
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -154,7 +156,9 @@ fn train_step(
 pub struct RunSummary {
     /// The run directory.
     pub run_dir: PathBuf,
-    /// Test-set evaluation of the final weights.
+    /// What the evaluation measured: `test`, or `validation` (held-out training digits).
+    pub evaluated_on: &'static str,
+    /// Evaluation of the final weights.
     pub evaluation: Evaluation,
     /// Per-pixel accuracy of probe color heads on the final features (if measured).
     pub color_leakage: Option<f64>,
@@ -230,22 +234,12 @@ pub fn train(
     }
     // The dataset is loaded before anything is written, so a bad dataset leaves no run behind.
     let data = load_dataset(&config.dataset, cache, log)?;
-    ensure!(!data.test.is_empty(), "the dataset's test split is empty");
+    let (train_split, eval_split) = run_splits(&config, &data)?;
+    let (train_split, eval_split) = (train_split.as_ref(), eval_split.as_ref());
     write_bytes_atomic(
         &run_dir.join("config.json"),
         serde_json::to_string_pretty(&config)?.as_bytes(),
     )?;
-    let limited;
-    let train_split = if config.train_limit > 0 && config.train_limit < data.train.len() {
-        limited = data.train.first(config.train_limit);
-        &limited
-    } else {
-        &data.train
-    };
-    ensure!(
-        train_split.len() >= 2,
-        "the training set needs at least 2 images"
-    );
     let metrics_path = run_dir.join("metrics.jsonl");
     // Records past the checkpoint (an interrupted run logs an epoch before saving it) are
     // dropped, and the TensorBoard log is rebuilt from the kept ones, so no epoch appears twice.
@@ -264,7 +258,7 @@ pub fn train(
         let epoch_started = Instant::now();
         let stats = train_epoch(&mut model, &config, train_split, epoch, &checkpoint_path)?;
         ensure_finite_weights(&mut model, epoch, &checkpoint_path)?;
-        let record = measure_epoch(&mut model, &config, &data, train_split, epoch, &stats);
+        let record = measure_epoch(&mut model, &config, eval_split, train_split, epoch, &stats);
         metrics.write(&record)?;
         log_scalars(&mut events, &config, &record)?;
         write_run_curves(
@@ -294,7 +288,7 @@ pub fn train(
     let summary = final_evaluation(
         &mut model,
         &config,
-        &data,
+        (eval_split, data.variance),
         train_split,
         run_dir,
         done.train_seconds,
@@ -309,6 +303,41 @@ pub fn train(
     metrics.write(&json!({ "final": &summary }))?;
     write_result(run_dir, &config, data.variance, &summary, command)?;
     Ok(summary)
+}
+
+/// The images a run trains on (the first `train_limit`; with `validation`, never the last
+/// [`VALIDATION_IMAGES`]) and the ones it is measured on (the test split; with `validation`, those
+/// held-out digits recolored at random, so the test set stays unseen).
+fn run_splits<'d>(
+    config: &TrainConfig,
+    data: &'d ColoredMnist,
+) -> Result<(Cow<'d, ColoredSplit>, Cow<'d, ColoredSplit>)> {
+    let (train, eval) = if config.validation {
+        ensure!(
+            data.train.len() > VALIDATION_IMAGES + 1,
+            "validation holds out {VALIDATION_IMAGES} training images; the dataset has {}",
+            data.train.len()
+        );
+        let held_out = validation_split(
+            &data.train,
+            VALIDATION_IMAGES,
+            data.variance,
+            data.seed.unwrap_or(0),
+            data.jitter.unwrap_or_default(),
+        );
+        let kept = data.train.first(data.train.len() - VALIDATION_IMAGES);
+        (Cow::Owned(kept), Cow::Owned(held_out))
+    } else {
+        (Cow::Borrowed(&data.train), Cow::Borrowed(&data.test))
+    };
+    let train = if config.train_limit > 0 && config.train_limit < train.len() {
+        Cow::Owned(train.first(config.train_limit))
+    } else {
+        train
+    };
+    ensure!(train.len() >= 2, "the training set needs at least 2 images");
+    ensure!(!eval.is_empty(), "the dataset's test split is empty");
+    Ok((train, eval))
 }
 
 /// Stops a run whose weights are no longer finite before they are saved, keeping the last good
@@ -393,19 +422,19 @@ fn train_epoch(
 fn measure_epoch(
     model: &mut Model,
     config: &TrainConfig,
-    data: &ColoredMnist,
+    eval_split: &ColoredSplit,
     train_split: &ColoredSplit,
     epoch: usize,
     stats: &EpochStats,
 ) -> serde_json::Value {
     let mode = image_mode(config.method);
     let rates = config.learning_rates(epoch);
-    let test = evaluate(&mut model.net, &data.test, mode, false);
+    let test = evaluate(&mut model.net, eval_split, mode, false);
     let leakage = (config.leakage_train_images > 0).then(|| {
         color_leakage(
             &mut model.net,
             train_split,
-            &data.test,
+            eval_split,
             config.leakage_train_images,
             mode,
             config.seed,
@@ -478,18 +507,18 @@ pub fn run_title(config: &TrainConfig, variance: f64) -> String {
 fn final_evaluation(
     model: &mut Model,
     config: &TrainConfig,
-    data: &ColoredMnist,
+    (eval_split, variance): (&ColoredSplit, f64),
     train_split: &ColoredSplit,
     run_dir: &Path,
     train_seconds: f64,
 ) -> Result<RunSummary> {
     let mode = image_mode(config.method);
-    let evaluation = evaluate(&mut model.net, &data.test, mode, true);
+    let evaluation = evaluate(&mut model.net, eval_split, mode, true);
     let color_leakage = (config.leakage_train_images > 0).then(|| {
         color_leakage(
             &mut model.net,
             train_split,
-            &data.test,
+            eval_split,
             config.leakage_train_images,
             mode,
             config.seed,
@@ -497,6 +526,7 @@ fn final_evaluation(
     });
     let summary = RunSummary {
         run_dir: run_dir.to_path_buf(),
+        evaluated_on: config.evaluated_on(),
         evaluation,
         color_leakage,
         train_seconds,
@@ -509,8 +539,9 @@ fn final_evaluation(
         &summary.evaluation.confusion,
         run_dir,
         &format!(
-            "{}: test accuracy {:.4}",
-            run_title(config, data.variance),
+            "{}: {} accuracy {:.4}",
+            run_title(config, variance),
+            config.evaluated_on(),
             summary.evaluation.accuracy
         ),
     )?;
