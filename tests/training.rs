@@ -245,14 +245,19 @@ fn validation_runs_measure_held_out_training_digits_not_the_test_set() {
     config.validation = true;
     let summary = run(config, &dir);
     assert_eq!(summary.evaluated_on, "validation");
-    assert_eq!(summary.evaluation.images, 10_000, "the last 10,000 training digits");
+    assert_eq!(
+        summary.evaluation.images, 10_000,
+        "the last 10,000 training digits"
+    );
     assert!(summary.evaluation.bias_conflicting_accuracy.is_some());
     let result = lntl::train::result::read_result(&dir.join("result.json")).unwrap();
     assert_eq!(result.evaluated_on, "validation");
     // The same weights score differently on the test set: the two splits are different digits.
     let test = evaluate(
         &mut model_from(&dir).net,
-        &load_dataset(&DATASET, &cache_dir(None), &quiet).unwrap().test,
+        &load_dataset(&DATASET, &cache_dir(None), &quiet)
+            .unwrap()
+            .test,
         lntl::train::run::image_mode(Method::Baseline),
         false,
     );

@@ -7,13 +7,20 @@
 //! no meaning here (`--cuda`, `--num_workers`, `--log_step`, `--save_step`, …) are accepted and
 //! ignored.
 
-use anyhow::{Result, bail};
+use crate::train::run::CHECKPOINT_FILE;
+use anyhow::{Context, Result, bail};
 use std::collections::HashMap;
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-const VALUE_FLAGS: [&str; 22] = [
+const VALUE_FLAGS: [&str; 28] = [
     "phase",
+    "ckpt_dir",
+    "log_dir",
+    "image_size",
+    "input_c_dim",
+    "dim_class",
+    "dim_bias",
     "data_dir",
     "color_var",
     "max_epoch",
@@ -105,7 +112,35 @@ fn data_file(flags: &HashMap<String, String>) -> Result<PathBuf> {
     Ok(dir.join(format!("mnist_10color_jitter_var_{var:.3}.npy")))
 }
 
-/// Translates an original command line into `lntl train …` or `lntl test …`.
+/// The newest `checkpoint.safetensors` in the run directories under `dir`: what the TensorFlow
+/// port's test phase restores (`tf.train.latest_checkpoint(ckpt_dir)`), whatever the method.
+fn latest_checkpoint(dir: &Path) -> Result<PathBuf> {
+    let entries = std::fs::read_dir(dir).with_context(|| {
+        format!(
+            "{}: no checkpoint directory; train first (--phase=train)",
+            dir.display()
+        )
+    })?;
+    let mut newest: Option<(std::time::SystemTime, PathBuf)> = None;
+    for entry in entries.flatten() {
+        let file = entry.path().join(CHECKPOINT_FILE);
+        if let Ok(modified) = std::fs::metadata(&file).and_then(|m| m.modified()) {
+            if newest.as_ref().is_none_or(|(t, _)| modified > *t) {
+                newest = Some((modified, entry.path()));
+            }
+        }
+    }
+    newest.map(|(_, run)| run).with_context(|| {
+        format!(
+            "{}: holds no checkpoint; train first (--phase=train)",
+            dir.display()
+        )
+    })
+}
+
+/// Translates an original command line into `lntl train …` or `lntl test …`. The official form
+/// names its run (`-e NAME`, under `--save_dir`); the TensorFlow port's keeps its runs in
+/// `--ckpt_dir` (here one run directory per method and dataset) and its logs in `--log_dir`.
 pub fn translate(args: &[OsString]) -> Result<Vec<OsString>> {
     let flags = parse(args)?;
     let data = data_file(&flags)?;
@@ -114,16 +149,22 @@ pub fn translate(args: &[OsString]) -> Result<Vec<OsString>> {
     } else {
         "lntl"
     };
+    if let Some(bins) = flags.get("dim_bias").filter(|b| b.as_str() != "8") {
+        eprintln!("--dim_bias {bins} ignored: lntl uses the paper's 8 color bins");
+    }
     let mut out: Vec<String> = vec![args[0].to_string_lossy().into_owned()];
-    let run_dir = flags.get("exp_name").map(|name| {
-        PathBuf::from(
-            flags
-                .get("save_dir")
-                .map(String::as_str)
-                .unwrap_or("./checkpoint/"),
-        )
-        .join(name)
-    });
+    let flag = |name: &str, default: &str| {
+        PathBuf::from(flags.get(name).map(String::as_str).unwrap_or(default))
+    };
+    let stem = data
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "data".into());
+    let tensorflow_run = format!("{method}_{stem}");
+    let run_dir = match flags.get("exp_name") {
+        Some(name) => flag("save_dir", "./checkpoint/").join(name),
+        None => flag("ckpt_dir", "./checkpoint/").join(&tensorflow_run),
+    };
     match flags.get("phase").map(String::as_str) {
         Some("train") => {
             out.extend([
@@ -160,24 +201,22 @@ pub fn translate(args: &[OsString]) -> Result<Vec<OsString>> {
                     "--init-lr-from-checkpoint".into(),
                 ]);
             }
-            if let Some(dir) = run_dir {
-                out.extend(["--run-dir".into(), dir.display().to_string()]);
+            out.extend(["--run-dir".into(), run_dir.display().to_string()]);
+            if !flags.contains_key("exp_name") {
+                // The port resumes from its checkpoint directory when run again.
+                let logs = flag("log_dir", "./logs/").join(&tensorflow_run);
+                out.extend([
+                    "--resume-or-start".into(),
+                    "--tensorboard-dir".into(),
+                    logs.display().to_string(),
+                ]);
             }
         }
         Some("test") => {
-            let checkpoint = match (flags.get("checkpoint"), run_dir) {
+            let checkpoint = match (flags.get("checkpoint"), flags.contains_key("exp_name")) {
                 (Some(c), _) => PathBuf::from(c),
-                (None, Some(dir)) => dir,
-                (None, None) => super::train::default_run_dir(
-                    if method == "baseline" {
-                        crate::train::config::Method::Baseline
-                    } else {
-                        crate::train::config::Method::Lntl
-                    },
-                    &crate::train::config::DatasetChoice::File(data.clone()),
-                    None,
-                    0,
-                ),
+                (None, true) => run_dir,
+                (None, false) => latest_checkpoint(&flag("ckpt_dir", "./checkpoint/"))?,
             };
             out.extend([
                 "test".into(),
@@ -218,7 +257,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             joined(train),
-            "lntl train --method lntl --data ./dataset/colored-mnist/mnist_10color_jitter_var_0.020.npy --epochs 100 --batch-size 128 --lr 0.001 --loss-lambda 0.01"
+            "lntl train --method lntl --data ./dataset/colored-mnist/mnist_10color_jitter_var_0.020.npy --epochs 100 --batch-size 128 --lr 0.001 --loss-lambda 0.01 --run-dir ./checkpoint/lntl_mnist_10color_jitter_var_0.020 --resume-or-start --tensorboard-dir ./logs/lntl_mnist_10color_jitter_var_0.020"
         );
         let baseline = joined(
             translate(&words(
@@ -227,10 +266,24 @@ mod tests {
             .unwrap(),
         );
         assert!(baseline.contains("--method baseline"), "{baseline}");
-        let test = joined(translate(&words("lntl --phase=test --data_dir=d/mnist_10color_jitter_var_0.020.npy --batch_size=128")).unwrap());
+        // Test restores the newest run in --ckpt_dir, whatever its method.
+        let dir = tempfile::tempdir().unwrap();
+        let ckpt = dir.path().display().to_string();
+        let test_line =
+            format!("lntl --phase=test --data_dir=d/x.npy --batch_size=128 --ckpt_dir={ckpt}");
+        assert!(
+            translate(&words(&test_line)).is_err(),
+            "nothing trained yet"
+        );
+        for run in ["baseline_x", "lntl_x"] {
+            std::fs::create_dir_all(dir.path().join(run)).unwrap();
+            std::fs::write(dir.path().join(run).join(CHECKPOINT_FILE), b"").unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let test = joined(translate(&words(&test_line)).unwrap());
         assert_eq!(
             test,
-            "lntl test --checkpoint runs/lntl_mnist_10color_jitter_var_0.020 --data d/mnist_10color_jitter_var_0.020.npy"
+            format!("lntl test --checkpoint {ckpt}/lntl_x --data d/x.npy")
         );
     }
 

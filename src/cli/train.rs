@@ -177,6 +177,9 @@ pub struct TrainArgs {
     /// measure on them instead of the test set (for tuning a protocol without seeing the test).
     #[arg(long)]
     pub validation: bool,
+    /// Where the TensorBoard log goes [default: tensorboard/ in the run directory].
+    #[arg(long)]
+    pub tensorboard_dir: Option<PathBuf>,
     /// Continue the run in --run-dir from its checkpoint, with its stored settings.
     #[arg(long, conflicts_with = "resume_or_start")]
     pub resume: bool,
@@ -271,6 +274,21 @@ impl TrainArgs {
         .collect()
     }
 
+    /// Applies the flags that change what a run measures and where it logs, not how it trains
+    /// (allowed with a protocol).
+    fn apply_outputs(&self, config: &mut TrainConfig) -> Result<()> {
+        if let Some(v) = self.leakage_images {
+            config.leakage_train_images = v;
+        }
+        if let Some(dir) = &self.tensorboard_dir {
+            config.tensorboard_dir = Some(
+                std::path::absolute(dir)
+                    .with_context(|| format!("cannot resolve {}", dir.display()))?,
+            );
+        }
+        Ok(())
+    }
+
     /// Applies the given flags to `config`.
     fn apply(&self, config: &mut TrainConfig) -> Result<()> {
         if let Some(v) = self.epochs {
@@ -309,9 +327,7 @@ impl TrainArgs {
         if let Some(v) = self.train_limit {
             config.train_limit = v;
         }
-        if let Some(v) = self.leakage_images {
-            config.leakage_train_images = v;
-        }
+        self.apply_outputs(config)?;
         if let Some(init) = &self.init_from {
             config.init_from = Some(
                 std::path::absolute(init)
@@ -359,9 +375,7 @@ impl TrainArgs {
                 config
             }
         };
-        if let Some(v) = self.leakage_images {
-            config.leakage_train_images = v;
-        }
+        self.apply_outputs(&mut config)?;
         Ok(config)
     }
 

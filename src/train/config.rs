@@ -125,6 +125,9 @@ pub struct TrainConfig {
     /// on the rest and measure on them: for choosing a protocol without looking at the test set.
     #[serde(default)]
     pub validation: bool,
+    /// Where the TensorBoard log goes (`None`: `tensorboard/` in the run directory).
+    #[serde(default)]
+    pub tensorboard_dir: Option<PathBuf>,
 }
 
 /// The paper's optimizer (SPEC.md §3) at base rate `lr`: SGD momentum 0.9, weight decay 5e-4,
@@ -162,6 +165,7 @@ impl TrainConfig {
             protocol: None,
             leakage_train_images: LEAKAGE_TRAIN_IMAGES,
             validation: false,
+            tensorboard_dir: None,
         }
     }
 

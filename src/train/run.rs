@@ -244,7 +244,10 @@ pub fn train(
     // Records past the checkpoint (an interrupted run logs an epoch before saving it) are
     // dropped, and the TensorBoard log is rebuilt from the kept ones, so no epoch appears twice.
     let mut metrics = MetricsLog::resume(&metrics_path, done.epochs_done)?;
-    let events_dir = run_dir.join("tensorboard");
+    let events_dir = config
+        .tensorboard_dir
+        .clone()
+        .unwrap_or_else(|| run_dir.join("tensorboard"));
     if events_dir.exists() {
         std::fs::remove_dir_all(&events_dir)
             .with_context(|| format!("{}: cannot remove", events_dir.display()))?;
