@@ -124,10 +124,11 @@ fn latest_checkpoint(dir: &Path) -> Result<PathBuf> {
     let mut newest: Option<(std::time::SystemTime, PathBuf)> = None;
     for entry in entries.flatten() {
         let file = entry.path().join(CHECKPOINT_FILE);
-        if let Ok(modified) = std::fs::metadata(&file).and_then(|m| m.modified()) {
-            if newest.as_ref().is_none_or(|(t, _)| modified > *t) {
-                newest = Some((modified, entry.path()));
-            }
+        let Ok(modified) = std::fs::metadata(&file).and_then(|m| m.modified()) else {
+            continue;
+        };
+        if newest.as_ref().is_none_or(|(t, _)| modified > *t) {
+            newest = Some((modified, entry.path()));
         }
     }
     newest.map(|(_, run)| run).with_context(|| {
