@@ -1,7 +1,11 @@
 //! `lntl`: "Learning Not to Learn" (Kim et al., CVPR 2019) on Colored-MNIST, in Rust.
 //!
 //! The crate is layered; lower layers never import higher ones:
-//! [`util`] → [`data`] (sources and formats) → [`colored`] (Colored-MNIST) → [`cli`].
+//! [`util`] → [`data`] (sources and formats) → [`colored`] (Colored-MNIST) → [`engine`] (layers,
+//! SGD) → [`models`] (f, g, the color heads) → [`methods`] (one iteration of each method) →
+//! [`plot`] (figures) → [`train`] (runs, protocols, evaluation) → [`sweep`] (the σ² grid) →
+//! [`report`] (the table) → [`bench`], [`cli`]. `docs/ARCHITECTURE.md` follows one batch through
+//! them.
 
 pub mod bench;
 pub mod cli;
