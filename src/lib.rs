@@ -4,7 +4,7 @@
 //! [`util`] → [`data`] (sources and formats) → [`colored`] (Colored-MNIST) → [`engine`] (layers,
 //! SGD) → [`models`] (f, g, the color heads) → [`methods`] (one iteration of each method) →
 //! [`plot`] (figures) → [`train`] (runs, protocols, evaluation) → [`sweep`] (the σ² grid) →
-//! [`report`] (the table) → [`bench`], [`cli`]. `docs/ARCHITECTURE.md` follows one batch through
+//! [`report`] (the table) → [`bench`](mod@bench), [`cli`]. `docs/ARCHITECTURE.md` follows one batch through
 //! them.
 
 pub mod bench;

@@ -53,7 +53,7 @@ impl ColoredSplit {
 /// A Colored-MNIST dataset for one σ².
 #[derive(Debug, Clone, PartialEq)]
 pub struct ColoredMnist {
-    /// The color jitter variance σ² (in the [0,1] color scale).
+    /// The color jitter variance σ² (in the `[0, 1]` color scale).
     pub variance: f64,
     /// The generator seed, when known.
     pub seed: Option<u64>,

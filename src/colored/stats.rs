@@ -4,7 +4,7 @@ use crate::colored::dataset::ColoredSplit;
 use crate::data::mnist::CLASSES;
 use serde::Serialize;
 
-/// Color statistics of the digits painted with one class's mean color, in the [0,1] scale.
+/// Color statistics of the digits painted with one class's mean color, in the `[0, 1]` scale.
 #[derive(Debug, Clone, Serialize)]
 pub struct ClassColorStats {
     /// Class whose mean color was used.

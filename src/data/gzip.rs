@@ -16,7 +16,7 @@ const EXPANSION_BASE: u64 = 16 << 20;
 
 /// Returns `bytes` decompressed if they start with the gzip magic, unchanged otherwise.
 /// A corrupt or truncated gzip stream is an error, and so is one that expands beyond
-/// [`MAX_EXPANSION`] times its size.
+/// `MAX_EXPANSION` times its size.
 pub fn maybe_gunzip(bytes: Vec<u8>) -> Result<Vec<u8>> {
     if !bytes.starts_with(&GZIP_MAGIC) {
         return Ok(bytes);

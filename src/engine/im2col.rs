@@ -123,7 +123,7 @@ impl Padded {
         }
     }
 
-    /// The padded image, row after row, followed by [`SLACK`] values: the stretch of `k·Cin`
+    /// The padded image, row after row, followed by `SLACK` values: the stretch of `k·Cin`
     /// values of kernel row `ky` of output (oy, ox)'s patch (one group) starts at
     /// `patch_start(spec, oy, ox) + ky·row_len()`, and reading up to `SLACK` values past the
     /// stretch's end stays inside the buffer.

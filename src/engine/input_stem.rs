@@ -13,10 +13,10 @@
 //! This replaces the input-gradient product and its col2im by two cheap reductions.
 //!
 //! The convolution's output (28×28×32 per image, 8× the input) is formed and pooled for
-//! [`IMAGES_PER_BLOCK`] images at a time: the patches, the product and the pooling of a block
+//! `IMAGES_PER_BLOCK` images at a time: the patches, the product and the pooling of a block
 //! all stay in a core's cache. Only x̂ and the pooling routes are kept for the backward pass,
 //! which never forms the convolution's output gradient: only the pooling's routes carry
-//! gradient, so G and R are sums over the pooled values ([`RoutedPatches`]).
+//! gradient, so G and R are sums over the pooled values (`RoutedPatches`).
 
 use crate::engine::batch_norm::BatchNorm2d;
 use crate::engine::conv2d::{Conv2d, ConvSpec};

@@ -2,7 +2,7 @@
 //!
 //! The forward pass records, per output value, its route: the slot `ky·k + kx` of the window
 //! element it came from, the first maximum in scan order (the element PyTorch picks). The
-//! backward pass adds each output's gradient to that element. Both run on chunks of [`LANES`]
+//! backward pass adds each output's gradient to that element. Both run on chunks of `LANES`
 //! channels held in fixed-size arrays, with selects rather than branches, so they vectorize;
 //! channels left over after the last whole chunk go one at a time through the same code. The
 //! functions work on one image at a time, so that a caller can pool a block of images while it
