@@ -6,7 +6,7 @@ use crate::engine::sgd::SgdConfig;
 use crate::methods::LearningRates;
 use crate::methods::batch::Batch;
 use crate::methods::head_losses::heads_confusion;
-use crate::methods::lntl::{AdversarialLosses, adversarial_step};
+use crate::methods::lntl::{AdversarialLosses, HeadTerm, color_phase, feature_phase};
 use crate::models::bias_heads::BiasHeads;
 use crate::models::convnet::ConvNet;
 
@@ -19,5 +19,17 @@ pub fn blindeye_step(
     sgd: &SgdConfig,
     lambda: f32,
 ) -> AdversarialLosses {
-    adversarial_step(net, heads, batch, lr, sgd, lambda, heads_confusion, None)
+    // Phase 1: the digit loss plus λ·(confusion of the heads); f and g step.
+    let confusion = HeadTerm {
+        lambda,
+        loss: heads_confusion,
+    };
+    let (classifier, regularizer) = feature_phase(net, heads, batch, lr, sgd, confusion);
+    // Phase 2: the heads learn the colors from φ, with no gradient into f.
+    let color = color_phase(net, heads, batch, lr, sgd, None);
+    AdversarialLosses {
+        classifier,
+        regularizer,
+        color,
+    }
 }

@@ -10,7 +10,7 @@
 
 use crate::engine::grad_reversal::grad_reversal_backward;
 use crate::engine::sgd::{SgdConfig, sgd_step};
-use crate::engine::tensor::{Tensor, add_scaled};
+use crate::engine::tensor::Tensor;
 use crate::methods::baseline::{ClassifierStep, classification_loss, count_correct};
 use crate::methods::batch::Batch;
 use crate::methods::head_losses::{heads_accuracy, heads_cross_entropy, heads_neg_entropy};
@@ -110,60 +110,50 @@ pub fn color_phase(
     }
 }
 
-/// A regularizer on the heads' logits: adds `scale ×` its gradient, returns its value.
+/// A loss on the heads' logits that phase 1 adds to the digit loss: it writes `scale ×` its
+/// gradient into the logits' gradient and returns its value.
 pub type HeadRegularizer = fn(&Tensor, f32, &mut Tensor) -> f32;
 
-/// Phase 1 of LNTL and BlindEye: f and g learn the digit while `regularizer` (weighted by
-/// `lambda`) acts on the heads' predictions from φ; one SGD step on f and g. Returns the
-/// classifier's loss and accuracy and the regularizer's value.
+/// The term phase 1 adds to the digit loss: `lambda ×` a loss on the heads' predictions.
+#[derive(Debug, Clone, Copy)]
+pub struct HeadTerm {
+    /// Its weight, λ.
+    pub lambda: f32,
+    /// The loss: LNTL's negative entropy, or BlindEye's confusion.
+    pub loss: HeadRegularizer,
+}
+
+/// Phase 1 of LNTL and BlindEye: f and g learn the digit while `term` acts on the heads'
+/// predictions from φ; one SGD step on f and g. Returns the classifier's loss and accuracy and
+/// the term's value (before λ).
 pub fn feature_phase(
     net: &mut ConvNet,
     heads: &mut BiasHeads,
     batch: &Batch,
     lr: LearningRates,
     sgd: &SgdConfig,
-    lambda: f32,
-    regularizer: HeadRegularizer,
+    term: HeadTerm,
 ) -> (ClassifierStep, f32) {
     zero_grads(net.params_mut());
+    // Forward: φ = f(x), the heads' logits on φ, and the term's value and gradient on them.
     net.forward_features(&batch.x, true);
     heads.forward(net.features(), true);
     let (head_logits, dhead) = heads.logits_and_grad();
-    let regularization = regularizer(head_logits, lambda, dhead);
+    let regularization = (term.loss)(head_logits, term.lambda, dhead);
+    // The digit: logits g(φ) and the cross-entropy's gradient.
     let logits = net.forward_classifier();
     let mut dlogits = Tensor::zeros(logits.dims);
     let classifier = ClassifierStep {
         loss: classification_loss(logits, &batch.labels, &mut dlogits),
         correct: count_correct(logits, &batch.labels),
     };
+    // Backward: g writes dφ, the heads add the term's share (their own weight gradients are
+    // never used, so not formed), then f; one step on f and g.
     net.backward_classifier(&dlogits);
-    let dphi = heads.backward(net.features(), false);
-    add_scaled(net.feature_grad_mut(), dphi, 1.0);
+    net.add_feature_grad(heads.backward(net.features(), false));
     net.backward_features();
     sgd_step(net.params_mut(), lr.features, sgd);
     (classifier, regularization)
-}
-
-/// The two-phase iteration shared by LNTL and BlindEye: [`feature_phase`] with `regularizer`
-/// (weighted by `lambda`), then [`color_phase`] with `reversal`.
-#[allow(clippy::too_many_arguments)]
-pub fn adversarial_step(
-    net: &mut ConvNet,
-    heads: &mut BiasHeads,
-    batch: &Batch,
-    lr: LearningRates,
-    sgd: &SgdConfig,
-    lambda: f32,
-    regularizer: HeadRegularizer,
-    reversal: Option<Reversal>,
-) -> AdversarialLosses {
-    let (classifier, regularizer) = feature_phase(net, heads, batch, lr, sgd, lambda, regularizer);
-    let color = color_phase(net, heads, batch, lr, sgd, reversal);
-    AdversarialLosses {
-        classifier,
-        regularizer,
-        color,
-    }
 }
 
 /// One LNTL iteration at learning rates `lr`.
@@ -175,18 +165,23 @@ pub fn lntl_step(
     sgd: &SgdConfig,
     config: &LntlConfig,
 ) -> AdversarialLosses {
-    let reversal = Some(Reversal {
+    // Phase 1: the digit loss plus λ·mean(Σ p log p), which pushes the heads' predictions from
+    // φ toward uniform; f and g step.
+    let entropy = HeadTerm {
+        lambda: config.lambda,
+        loss: heads_neg_entropy,
+    };
+    let (classifier, regularizer) = feature_phase(net, heads, batch, lr, sgd, entropy);
+    // Phase 2: the heads learn the colors from the new φ; f receives −μ × their gradient
+    // through the reversal layer; f and the heads step.
+    let reversal = Reversal {
         scale: config.grl_scale,
         step_classifier: config.legacy_zero_grad,
-    });
-    adversarial_step(
-        net,
-        heads,
-        batch,
-        lr,
-        sgd,
-        config.lambda,
-        heads_neg_entropy,
-        reversal,
-    )
+    };
+    let color = color_phase(net, heads, batch, lr, sgd, Some(reversal));
+    AdversarialLosses {
+        classifier,
+        regularizer,
+        color,
+    }
 }

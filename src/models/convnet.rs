@@ -11,7 +11,7 @@ use crate::engine::linear::Linear;
 use crate::engine::max_pool::MaxPool2d;
 use crate::engine::param::Param;
 use crate::engine::relu::{relu_backward, relu_forward};
-use crate::engine::tensor::Tensor;
+use crate::engine::tensor::{Tensor, add_scaled};
 use rand_chacha::ChaCha8Rng;
 
 /// Channels of the feature map φ.
@@ -145,6 +145,11 @@ impl ConvNet {
     /// dφ, to which the heads' losses add their gradients.
     pub fn feature_grad_mut(&mut self) -> &mut Tensor {
         &mut self.dphi
+    }
+
+    /// Adds `dphi` (a gradient with respect to φ from another loss) to dφ.
+    pub fn add_feature_grad(&mut self, dphi: &Tensor) {
+        add_scaled(&mut self.dphi, dphi, 1.0);
     }
 
     /// Backward through g from the logits' gradient: adds g's parameter gradients and sets dφ

@@ -6,10 +6,10 @@ use crate::colored::dataset::{ColoredMnist, ColoredSplit};
 use crate::colored::generate::{VALIDATION_IMAGES, validation_split};
 use crate::colored::locate::{load_or_generate, read_dataset_file};
 use crate::methods::LearningRates;
-use crate::methods::baseline::{ClassifierStep, baseline_step};
+use crate::methods::baseline::baseline_step;
 use crate::methods::batch::{Batch, ImageMode};
 use crate::methods::blindeye::blindeye_step;
-use crate::methods::lntl::{AdversarialLosses, ColorStep, color_phase, lntl_step};
+use crate::methods::lntl::{AdversarialLosses, color_phase, lntl_step};
 use crate::train::checkpoint::{Restore, RunProgress, load_checkpoint, restore, save_checkpoint};
 use crate::train::config::{DatasetChoice, Method, TrainConfig};
 use crate::train::confusion::write_confusion;
@@ -85,19 +85,13 @@ struct EpochStats {
 }
 
 impl EpochStats {
-    fn add(
-        &mut self,
-        classifier: ClassifierStep,
-        regularizer: f32,
-        color: ColorStep,
-        images: usize,
-    ) {
-        self.classification += f64::from(classifier.loss);
-        self.regularizer += f64::from(regularizer);
-        self.bias += f64::from(color.loss);
-        self.color_correct += color.correct;
-        self.color_labelled += color.labelled;
-        self.correct += classifier.correct;
+    fn add(&mut self, step: &AdversarialLosses, images: usize) {
+        self.classification += f64::from(step.classifier.loss);
+        self.regularizer += f64::from(step.regularizer);
+        self.bias += f64::from(step.color.loss);
+        self.color_correct += step.color.correct;
+        self.color_labelled += step.color.labelled;
+        self.correct += step.classifier.correct;
         self.images += images;
         self.batches += 1;
     }
@@ -107,47 +101,29 @@ impl EpochStats {
     }
 }
 
-/// One iteration of `config.method` on `batch`; returns (classifier step, regularizer, color step).
+/// One iteration of `config.method` on `batch`, with its losses (those a method does not have
+/// are zero).
 fn train_step(
     model: &mut Model,
     config: &TrainConfig,
     batch: &Batch,
     lr: LearningRates,
     epoch: usize,
-) -> (ClassifierStep, f32, ColorStep) {
-    let sgd = &config.sgd;
+) -> AdversarialLosses {
+    let (net, heads, sgd) = (&mut model.net, &mut model.heads, &config.sgd);
     match config.method {
-        Method::Baseline | Method::Gray => (
-            baseline_step(&mut model.net, batch, lr.features, sgd),
-            0.0,
-            ColorStep::default(),
-        ),
+        Method::Baseline | Method::Gray => AdversarialLosses {
+            classifier: baseline_step(net, batch, lr.features, sgd),
+            ..AdversarialLosses::default()
+        },
         Method::Lntl | Method::Blindeye if epoch < config.heads_warmup_epochs => {
-            let color = color_phase(&mut model.net, &mut model.heads, batch, lr, sgd, None);
-            (ClassifierStep::default(), 0.0, color)
+            AdversarialLosses {
+                color: color_phase(net, heads, batch, lr, sgd, None),
+                ..AdversarialLosses::default()
+            }
         }
-        Method::Lntl => {
-            let l: AdversarialLosses = lntl_step(
-                &mut model.net,
-                &mut model.heads,
-                batch,
-                lr,
-                sgd,
-                &config.lntl,
-            );
-            (l.classifier, l.regularizer, l.color)
-        }
-        Method::Blindeye => {
-            let l = blindeye_step(
-                &mut model.net,
-                &mut model.heads,
-                batch,
-                lr,
-                sgd,
-                config.lntl.lambda,
-            );
-            (l.classifier, l.regularizer, l.color)
-        }
+        Method::Lntl => lntl_step(net, heads, batch, lr, sgd, &config.lntl),
+        Method::Blindeye => blindeye_step(net, heads, batch, lr, sgd, config.lntl.lambda),
     }
 }
 
@@ -385,8 +361,8 @@ fn train_epoch(
     );
     for indices in batches {
         let batch = Batch::from_split(train_split, indices, mode);
-        let (classifier, regularizer, color) = train_step(model, config, &batch, rates, epoch);
-        if ![classifier.loss, regularizer, color.loss]
+        let step = train_step(model, config, &batch, rates, epoch);
+        if ![step.classifier.loss, step.regularizer, step.color.loss]
             .iter()
             .all(|v| v.is_finite())
         {
@@ -399,14 +375,14 @@ fn train_epoch(
                 "non-finite loss in epoch {} (classification {}, regularizer {}, bias {}); training \
                  stopped and {kept}",
                 epoch + 1,
-                classifier.loss,
-                regularizer,
-                color.loss
+                step.classifier.loss,
+                step.regularizer,
+                step.color.loss
             );
         }
         // Heads-only warm-up epochs classify nothing.
         let classified = if warmup { 0 } else { indices.len() };
-        stats.add(classifier, regularizer, color, classified);
+        stats.add(&step, classified);
         progress.step(|| {
             format!(
                 "loss {:.4} acc {:.3}",
