@@ -1,0 +1,121 @@
+//! Bad settings are refused before anything is written: non-finite or out-of-range numbers,
+//! a resume that disagrees with the stored run, a protocol with hand-set training flags, and a
+//! second process on a run directory that is in use.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+const LNTL: &str = env!("CARGO_BIN_EXE_lntl");
+
+fn lntl(args: &[&str]) -> Output {
+    Command::new(LNTL).args(args).output().unwrap()
+}
+
+fn refused(args: &[&str], message: &str, run_dir: &Path) {
+    let out = lntl(args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{args:?} was accepted");
+    assert!(err.contains(message), "{args:?}: {err}");
+    assert!(
+        !run_dir.join("config.json").exists(),
+        "{args:?} wrote into the run directory"
+    );
+}
+
+#[test]
+fn bad_numbers_are_refused_before_anything_is_written() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("run");
+    let d = dir.to_str().unwrap();
+    for (flag, value) in [
+        ("--loss-lambda", "nan"),
+        ("--grl-scale", "inf"),
+        ("--momentum", "nan"),
+        ("--momentum", "1.5"),
+        ("--lr", "0"),
+        ("--lr", "-1"),
+        ("--var", "0"),
+        ("--var", "5"),
+        ("--batch-size", "100000"),
+        ("--batch-size", "1"),
+        ("--epochs", "0"),
+    ] {
+        let setting = format!("{flag}={value}");
+        refused(
+            &["train", "--method", "baseline", &setting, "--run-dir", d],
+            "invalid value",
+            &dir,
+        );
+    }
+    refused(
+        &["--threads", "100000", "train", "--run-dir", d],
+        "invalid value",
+        &dir,
+    );
+    refused(
+        &[
+            "train",
+            "--protocol",
+            "smoke",
+            "--method",
+            "baseline",
+            "--lr",
+            "0.1",
+            "--run-dir",
+            d,
+        ],
+        "--protocol smoke fixes --lr",
+        &dir,
+    );
+}
+
+#[test]
+fn resume_keeps_the_stored_run_and_a_busy_directory_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("run");
+    let d = dir.to_str().unwrap();
+    let base = [
+        "train",
+        "--method",
+        "baseline",
+        "--epochs",
+        "1",
+        "--train-limit",
+        "300",
+        "--leakage-images",
+        "0",
+        "--run-dir",
+        d,
+    ];
+    assert!(lntl(&base).status.success());
+    // Resuming a finished 1-epoch run continues it to its stored count, not to 100.
+    let out = lntl(&["train", "--resume", "--run-dir", d]);
+    assert!(out.status.success());
+    let stored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    assert_eq!(stored["epochs"], 1);
+    // A flag that disagrees with the stored run is an error naming the field.
+    let out = lntl(&["train", "--resume", "--method", "lntl", "--run-dir", d]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("method"));
+    // --epochs extends it.
+    let out = lntl(&["train", "--resume", "--epochs", "2", "--run-dir", d]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("extending the run from 1 to 2"));
+    // A live process's lock keeps everyone else out (this test process holds it here).
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    std::fs::write(
+        dir.join("run.lock"),
+        format!("{} {}\n", host.trim(), std::process::id()),
+    )
+    .unwrap();
+    let out = lntl(&["train", "--resume", "--run-dir", d]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!("process {}", std::process::id()))
+    );
+}
