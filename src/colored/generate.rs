@@ -295,7 +295,7 @@ mod tests {
         assert_eq!(zero_mean.len(), 6);
         assert!(zero_mean.iter().all(|&v| v > 0), "{zero_mean:?}");
         // Our generator at σ² = 0.020: the fraction of such channels at exactly 0 is about 1/2
-        // under clipping and 0 under reflection, and the reflected mean of class 1's red
+        // under clipping and about 1 % under reflection, and the reflected mean of class 1's red
         // (σ·√(2/π) ≈ 0.113) matches the three released 1s (23, 42, 22 → 0.114).
         let zero_fraction = |rule: JitterRule| {
             let data = generate(&synthetic(10_000), 0.020, 0, rule).unwrap();
@@ -310,7 +310,8 @@ mod tests {
         let (clip_zeros, clip_mean) = zero_fraction(JitterRule::Clip);
         let (reflect_zeros, reflect_mean) = zero_fraction(JitterRule::Reflect);
         assert!((clip_zeros - 0.5).abs() < 0.05, "clip: {clip_zeros}");
-        assert!(reflect_zeros < 0.01, "reflect: {reflect_zeros}");
+        // Reflected, only |ε| < 0.5/255 rounds to 0: P(|z| < 0.0139) ≈ 1.1 %.
+        assert!(reflect_zeros < 0.03, "reflect: {reflect_zeros}");
         let released_mean = (23.0 + 42.0 + 22.0) / 3.0 / 255.0;
         assert!(
             (reflect_mean - released_mean).abs() < 0.01,
