@@ -399,7 +399,6 @@ impl TrainArgs {
         if self.validation {
             wanted.validation = true;
         }
-        let given_epochs = self.epochs;
         let without_epochs = TrainArgs {
             epochs: None,
             init_lr_from_checkpoint: false,
@@ -416,7 +415,7 @@ impl TrainArgs {
              run in another --run-dir",
             differences.join("; ")
         );
-        if given_epochs.is_some() && epochs != stored.epochs {
+        if epochs != stored.epochs {
             log(&format!(
                 "extending the run from {} to {epochs} epochs",
                 stored.epochs

@@ -331,12 +331,20 @@ fn ensure_finite_weights(model: &mut Model, epoch: usize, checkpoint_path: &Path
         .map(|p| p.name.to_string());
     match bad {
         Some(name) => bail!(
-            "non-finite weights in {name} after epoch {}; training stopped, {} is the last good \
-             checkpoint",
+            "non-finite weights in {name} after epoch {}; training stopped and {}",
             epoch + 1,
-            checkpoint_path.display()
+            last_good(checkpoint_path)
         ),
         None => Ok(()),
+    }
+}
+
+/// What a stopped run leaves: the last good checkpoint, if one was written.
+fn last_good(checkpoint_path: &Path) -> String {
+    if checkpoint_path.exists() {
+        format!("the last good checkpoint is {}", checkpoint_path.display())
+    } else {
+        "no checkpoint had been written yet".to_string()
     }
 }
 
@@ -366,18 +374,14 @@ fn train_epoch(
             .iter()
             .all(|v| v.is_finite())
         {
-            let kept = if checkpoint_path.exists() {
-                format!("the last good checkpoint is {}", checkpoint_path.display())
-            } else {
-                "no checkpoint had been written yet".to_string()
-            };
             bail!(
                 "non-finite loss in epoch {} (classification {}, regularizer {}, bias {}); training \
-                 stopped and {kept}",
+                 stopped and {}",
                 epoch + 1,
                 step.classifier.loss,
                 step.regularizer,
-                step.color.loss
+                step.color.loss,
+                last_good(checkpoint_path)
             );
         }
         // Heads-only warm-up epochs classify nothing.
