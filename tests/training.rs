@@ -272,3 +272,45 @@ fn validation_runs_measure_held_out_training_digits_not_the_test_set() {
     );
     assert_ne!(test.accuracy, summary.evaluation.accuracy);
 }
+
+#[test]
+fn protocols_warm_start_only_from_their_own_finished_baseline() {
+    use lntl::train::protocol::Protocol;
+    let root = tempfile::tempdir().unwrap();
+    let smoke = |method, seed, baseline: Option<&Path>| {
+        Protocol::Smoke.config(method, DATASET, (seed, false), baseline)
+    };
+    let base_dir = root.path().join("baseline");
+    run(smoke(Method::Baseline, 0, None).unwrap(), &base_dir);
+    let checkpoint = base_dir.join(CHECKPOINT_FILE);
+
+    // The authors' warm start: the baseline's weights, and its last learning rate for f and g's
+    // first epoch (0.01 · 0.1^⌊2/40⌋ after the smoke protocol's 2 epochs).
+    let lntl = smoke(Method::Lntl, 0, Some(&checkpoint)).unwrap();
+    assert_eq!(lntl.first_epoch_features_lr, Some(0.01));
+    assert_eq!(lntl.init_from.as_deref(), Some(checkpoint.as_path()));
+    assert_eq!(lntl.protocol.as_deref(), Some("smoke"));
+
+    let refused = |result: anyhow::Result<TrainConfig>, what: &str| {
+        let err = format!("{:#}", result.unwrap_err());
+        assert!(err.contains(what), "{err}");
+    };
+    refused(smoke(Method::Lntl, 1, Some(&checkpoint)), "seed 0, not 1");
+    refused(smoke(Method::Blindeye, 0, None), "give its checkpoint");
+    let lntl_dir = root.path().join("lntl");
+    run(lntl, &lntl_dir);
+    refused(
+        smoke(Method::Lntl, 0, Some(&lntl_dir.join(CHECKPOINT_FILE))),
+        "not a baseline run",
+    );
+    let short_dir = root.path().join("short");
+    let short = TrainConfig {
+        epochs: 1,
+        ..smoke(Method::Baseline, 0, None).unwrap()
+    };
+    run(short, &short_dir);
+    refused(
+        smoke(Method::Lntl, 0, Some(&short_dir.join(CHECKPOINT_FILE))),
+        "finished 1 of its 2 epochs",
+    );
+}
