@@ -17,7 +17,7 @@ use lntl::methods::baseline::baseline_step;
 use lntl::methods::batch::Batch;
 use lntl::methods::blindeye::blindeye_step;
 use lntl::methods::lntl::{AdversarialLosses, LntlConfig, lntl_step};
-use lntl::models::bias_heads::{BiasHeads, HEADS, HeadParams};
+use lntl::models::color_heads::{ColorHeads, HEADS, HeadParams};
 use lntl::models::convnet::ConvNet;
 use lntl::models::pytorch_layout::{conv_weight_from_oihw, conv_weight_to_oihw, nchw_to_nhwc};
 use lntl::util::tensor_file::TensorFile;
@@ -71,10 +71,10 @@ impl Golden {
         }
     }
 
-    fn models(&self) -> (ConvNet, BiasHeads) {
+    fn models(&self) -> (ConvNet, ColorHeads) {
         let mut rng = ChaCha8Rng::seed_from_u64(0);
         let mut net = ConvNet::new(&mut rng);
-        let mut heads = BiasHeads::new(&mut rng);
+        let mut heads = ColorHeads::new(&mut rng);
         for (name, conv) in net.convs_mut() {
             conv.weight.value =
                 conv_weight_from_oihw(&self.f32(&format!("init.net.{name}.weight")), &conv.spec);
@@ -152,7 +152,7 @@ fn net_state(net: &mut ConvNet) -> Vec<(String, Vec<f32>)> {
     out
 }
 
-fn head_state(heads: &BiasHeads, h: usize) -> Vec<(String, Vec<f32>)> {
+fn head_state(heads: &ColorHeads, h: usize) -> Vec<(String, Vec<f32>)> {
     let p = heads.head(h);
     vec![
         ("conv1.weight".into(), p.conv1_weight),
@@ -285,7 +285,7 @@ fn assert_iteration_matches(
     losses: &AdversarialLosses,
     lambda: f32,
     net: &mut ConvNet,
-    heads: &BiasHeads,
+    heads: &ColorHeads,
 ) {
     let loss1 = losses.classifier.loss + lambda * losses.regularizer;
     assert_close(

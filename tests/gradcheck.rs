@@ -22,7 +22,7 @@ use lntl::engine::tensor::Tensor;
 use lntl::engine::uniform_confusion::uniform_confusion;
 use lntl::methods::baseline::classification_loss;
 use lntl::methods::head_losses::heads_cross_entropy;
-use lntl::models::bias_heads::BiasHeads;
+use lntl::models::color_heads::ColorHeads;
 use lntl::models::convnet::ConvNet;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -409,16 +409,16 @@ fn whole_classifier_network() {
 }
 
 #[test]
-fn whole_bias_heads() {
+fn whole_color_heads() {
     let mut rng = ChaCha8Rng::seed_from_u64(7);
-    let heads = BiasHeads::new(&mut rng);
+    let heads = ColorHeads::new(&mut rng);
     let (_, _, bias) = small_batch(&mut rng);
     let phi = {
         let mut p = random_tensor(&mut rng, [3, 14, 14, 32]);
         relu_forward(&mut p);
         p
     };
-    let loss = |heads: &mut BiasHeads, phi: &Tensor| -> f64 {
+    let loss = |heads: &mut ColorHeads, phi: &Tensor| -> f64 {
         let logits = heads.forward(phi, true);
         let mut d = Tensor::zeros(logits.dims);
         f64::from(heads_cross_entropy(logits, &bias, &mut d))

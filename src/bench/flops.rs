@@ -4,7 +4,7 @@
 //! is the data), and phase-skipped work is not counted.
 
 use crate::engine::conv2d::ConvSpec;
-use crate::models::bias_heads::{CONV_A, CONV_B};
+use crate::models::color_heads::{CONV_A, CONV_B};
 use crate::models::convnet::CONV_SPECS;
 
 /// Output sides of the four convolutions of f, g (28, 14, 7, 7).

@@ -9,7 +9,7 @@ use crate::engine::conv2d::{Conv2d, ConvSpec};
 use crate::engine::input_stem::InputStem;
 use crate::engine::max_pool::MaxPool2d;
 use crate::engine::tensor::Tensor;
-use crate::models::bias_heads::{CONV_A, CONV_B};
+use crate::models::color_heads::{CONV_A, CONV_B};
 use crate::models::convnet::CONV_SPECS;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;

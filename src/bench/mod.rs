@@ -11,7 +11,7 @@ use crate::methods::LearningRates;
 use crate::methods::baseline::baseline_step;
 use crate::methods::batch::Batch;
 use crate::methods::lntl::{LntlConfig, lntl_step};
-use crate::models::bias_heads::BiasHeads;
+use crate::models::color_heads::ColorHeads;
 use crate::models::convnet::ConvNet;
 use crate::train::config::paper_sgd;
 use rand::{RngExt, SeedableRng};
@@ -170,7 +170,7 @@ pub fn run_bench(batch: usize, runs: usize, steps: &[Step]) -> BenchReport {
     let peak = gemm_peak(batch, runs);
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let mut net = ConvNet::new(&mut rng);
-    let mut heads = BiasHeads::new(&mut rng);
+    let mut heads = ColorHeads::new(&mut rng);
     let data = synthetic_batch(batch, 1);
     let sgd = paper_sgd(0.001);
     let lntl = LntlConfig::PAPER;

@@ -7,13 +7,13 @@ use crate::methods::LearningRates;
 use crate::methods::batch::Batch;
 use crate::methods::head_losses::heads_confusion;
 use crate::methods::lntl::{AdversarialLosses, HeadTerm, color_phase, feature_phase};
-use crate::models::bias_heads::BiasHeads;
+use crate::models::color_heads::ColorHeads;
 use crate::models::convnet::ConvNet;
 
 /// One BlindEye iteration with confusion weight `lambda`.
 pub fn blindeye_step(
     net: &mut ConvNet,
-    heads: &mut BiasHeads,
+    heads: &mut ColorHeads,
     batch: &Batch,
     lr: LearningRates,
     sgd: &SgdConfig,

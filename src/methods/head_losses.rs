@@ -6,7 +6,7 @@ use crate::engine::neg_entropy::neg_entropy;
 use crate::engine::softmax::ROWS_PER_BLOCK;
 use crate::engine::tensor::Tensor;
 use crate::engine::uniform_confusion::uniform_confusion;
-use crate::models::bias_heads::{BINS, HEADS};
+use crate::models::color_heads::{BINS, HEADS};
 use rayon::prelude::*;
 
 /// Head `h`'s labels in row order (n, position), from bias labels laid out `[n][h][position]`.

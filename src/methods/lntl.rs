@@ -15,7 +15,7 @@ use crate::methods::baseline::{ClassifierStep, classification_loss, count_correc
 use crate::methods::batch::Batch;
 use crate::methods::head_losses::{heads_accuracy, heads_cross_entropy, heads_neg_entropy};
 use crate::methods::{LearningRates, zero_grads};
-use crate::models::bias_heads::BiasHeads;
+use crate::models::color_heads::ColorHeads;
 use crate::models::convnet::ConvNet;
 
 /// The losses of one adversarial iteration.
@@ -76,7 +76,7 @@ pub struct Reversal {
 /// `reversal`, f also receives `−μ ×` their gradient and takes an SGD step.
 pub fn color_phase(
     net: &mut ConvNet,
-    heads: &mut BiasHeads,
+    heads: &mut ColorHeads,
     batch: &Batch,
     lr: LearningRates,
     sgd: &SgdConfig,
@@ -128,7 +128,7 @@ pub struct HeadTerm {
 /// the term's value (before λ).
 pub fn feature_phase(
     net: &mut ConvNet,
-    heads: &mut BiasHeads,
+    heads: &mut ColorHeads,
     batch: &Batch,
     lr: LearningRates,
     sgd: &SgdConfig,
@@ -159,7 +159,7 @@ pub fn feature_phase(
 /// One LNTL iteration at learning rates `lr`.
 pub fn lntl_step(
     net: &mut ConvNet,
-    heads: &mut BiasHeads,
+    heads: &mut ColorHeads,
     batch: &Batch,
     lr: LearningRates,
     sgd: &SgdConfig,

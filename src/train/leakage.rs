@@ -9,7 +9,7 @@ use crate::engine::sgd::{SgdConfig, sgd_step};
 use crate::methods::batch::{Batch, ImageMode};
 use crate::methods::head_losses::{heads_accuracy, heads_cross_entropy};
 use crate::methods::zero_grads;
-use crate::models::bias_heads::BiasHeads;
+use crate::models::color_heads::ColorHeads;
 use crate::models::convnet::ConvNet;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -33,7 +33,7 @@ pub fn color_leakage(
     mode: ImageMode,
     seed: u64,
 ) -> f64 {
-    let mut heads = BiasHeads::new(&mut ChaCha8Rng::seed_from_u64(seed ^ 0x9e37_79b9));
+    let mut heads = ColorHeads::new(&mut ChaCha8Rng::seed_from_u64(seed ^ 0x9e37_79b9));
     let indices: Vec<usize> = (0..train_images.min(train.len())).collect();
     for chunk in indices.chunks(PROBE_BATCH) {
         let batch = Batch::from_split(train, chunk, mode);

@@ -1,6 +1,6 @@
 //! The trainable state of a run: f, g and (for LNTL and BlindEye) the color heads.
 
-use crate::models::bias_heads::BiasHeads;
+use crate::models::color_heads::ColorHeads;
 use crate::models::convnet::ConvNet;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -11,7 +11,7 @@ pub struct Model {
     /// f and g.
     pub net: ConvNet,
     /// The three color heads.
-    pub heads: BiasHeads,
+    pub heads: ColorHeads,
 }
 
 impl Model {
@@ -19,7 +19,7 @@ impl Model {
     pub fn new(seed: u64) -> Model {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let net = ConvNet::new(&mut rng);
-        let heads = BiasHeads::new(&mut rng);
+        let heads = ColorHeads::new(&mut rng);
         Model { net, heads }
     }
 }

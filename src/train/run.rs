@@ -76,7 +76,7 @@ pub fn epoch_order(seed: u64, epoch: usize, len: usize) -> Vec<usize> {
 struct EpochStats {
     classification: f64,
     regularizer: f64,
-    bias: f64,
+    color: f64,
     correct: usize,
     images: usize,
     color_correct: usize,
@@ -88,7 +88,7 @@ impl EpochStats {
     fn add(&mut self, step: &AdversarialLosses, images: usize) {
         self.classification += f64::from(step.classifier.loss);
         self.regularizer += f64::from(step.regularizer);
-        self.bias += f64::from(step.color.loss);
+        self.color += f64::from(step.color.loss);
         self.color_correct += step.color.correct;
         self.color_labelled += step.color.labelled;
         self.correct += step.classifier.correct;
@@ -375,7 +375,7 @@ fn train_epoch(
             .all(|v| v.is_finite())
         {
             bail!(
-                "non-finite loss in epoch {} (classification {}, regularizer {}, bias {}); training \
+                "non-finite loss in epoch {} (classification {}, regularizer {}, color heads {}); training \
                  stopped and {}",
                 epoch + 1,
                 step.classifier.loss,
@@ -432,7 +432,7 @@ fn measure_epoch(
         "lr_heads": rates.heads,
         "loss_classification": stats.mean(stats.classification),
         "loss_regularizer": stats.mean(stats.regularizer),
-        "loss_bias": stats.mean(stats.bias),
+        "loss_color": stats.mean(stats.color),
         "train_accuracy": stats.correct as f64 / stats.images.max(1) as f64,
         "test_accuracy": test.accuracy,
         "aligned_accuracy": test.bias_aligned_accuracy,
@@ -461,7 +461,7 @@ fn log_scalars(
     if config.method.uses_heads() {
         tags.extend([
             ("loss/regularizer", "loss_regularizer"),
-            ("loss/bias", "loss_bias"),
+            ("loss/color_heads", "loss_color"),
         ]);
     }
     for (tag, key) in tags {

@@ -1,5 +1,6 @@
-//! The bias predictor h: three identical heads on φ, one per RGB channel, each
-//! conv3×3 32→32 → BatchNorm(32) → ReLU → conv3×3 32→8, giving per-pixel logits over 8 bins.
+//! The color heads h (the paper's bias predictor): three identical heads on φ, one per RGB
+//! channel, each conv3×3 32→32 → BatchNorm(32) → ReLU → conv3×3 32→8, giving per-pixel logits
+//! over 8 bins.
 //!
 //! The three heads run as one network: their first convolutions share the input φ, so they are
 //! one 32→96 convolution (head h owns output channels 32h..32h+32); their batch norms act per
@@ -46,7 +47,7 @@ pub const CONV_B: ConvSpec = ConvSpec {
 
 /// The three color heads.
 #[derive(Debug, Clone)]
-pub struct BiasHeads {
+pub struct ColorHeads {
     /// First convolutions of the three heads.
     pub conv_a: Conv2d,
     /// Batch norms of the three heads, each with the ReLU that follows it.
@@ -101,10 +102,10 @@ const HEAD_CONV_B: ConvSpec = ConvSpec {
     ..CONV_B
 };
 
-impl BiasHeads {
+impl ColorHeads {
     /// Heads with PyTorch's default initialization, drawn from `rng` head after head.
-    pub fn new(rng: &mut ChaCha8Rng) -> BiasHeads {
-        let mut heads = BiasHeads {
+    pub fn new(rng: &mut ChaCha8Rng) -> ColorHeads {
+        let mut heads = ColorHeads {
             conv_a: Conv2d::new(
                 "heads.conv_a",
                 CONV_A,
@@ -200,14 +201,14 @@ impl BiasHeads {
     }
 
     /// The logits of the last forward pass, and the buffer for the loss gradient with respect
-    /// to them, cleared to zeros, for the losses to add to; [`BiasHeads::backward`] reads it.
+    /// to them, cleared to zeros, for the losses to add to; [`ColorHeads::backward`] reads it.
     pub fn logits_and_grad(&mut self) -> (&Tensor, &mut Tensor) {
         self.dlogits.resize(self.logits.dims);
         self.dlogits.zero();
         (&self.logits, &mut self.dlogits)
     }
 
-    /// Backward from the logits' gradient in [`BiasHeads::logits_and_grad`], given the φ of the
+    /// Backward from the logits' gradient in [`ColorHeads::logits_and_grad`], given the φ of the
     /// last forward pass; adds the heads' parameter gradients when `param_grads`; returns dφ.
     pub fn backward(&mut self, phi: &Tensor, param_grads: bool) -> &Tensor {
         assert_eq!(
