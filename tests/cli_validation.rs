@@ -119,3 +119,81 @@ fn resume_keeps_the_stored_run_and_a_busy_directory_is_refused() {
         String::from_utf8_lossy(&out.stderr).contains(&format!("process {}", std::process::id()))
     );
 }
+
+#[test]
+fn a_resume_may_find_its_dataset_moved_if_the_content_is_the_same() {
+    use lntl::colored::jitter::JitterRule;
+    use lntl::colored::locate::load_or_generate;
+    use lntl::colored::original_npy::write_original;
+    let root = tempfile::tempdir().unwrap();
+    let mut data = load_or_generate(
+        &lntl::data::cache::cache_dir(None),
+        0.020,
+        0,
+        JitterRule::Reflect,
+        &|_| {},
+    )
+    .unwrap();
+    data.train = data.train.first(300);
+    let file = write_original(&data, &root.path().join("a")).unwrap();
+    let dir = root.path().join("run");
+    let d = dir.to_str().unwrap();
+    let first = lntl(&[
+        "train",
+        "--method",
+        "baseline",
+        "--epochs",
+        "1",
+        "--leakage-images",
+        "0",
+        "--data",
+        file.to_str().unwrap(),
+        "--run-dir",
+        d,
+    ]);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let moved = root.path().join("b").join(file.file_name().unwrap());
+    std::fs::create_dir_all(moved.parent().unwrap()).unwrap();
+    std::fs::rename(&file, &moved).unwrap();
+    let m = moved.to_str().unwrap();
+    // Without --data the stored path is gone; with it, the digest must match.
+    assert!(
+        !lntl(&["train", "--resume", "--epochs", "2", "--run-dir", d])
+            .status
+            .success()
+    );
+    let out = lntl(&[
+        "train",
+        "--resume",
+        "--epochs",
+        "2",
+        "--data",
+        m,
+        "--run-dir",
+        d,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Another file at that path is refused.
+    data.train = data.train.first(200);
+    write_original(&data, moved.parent().unwrap()).unwrap();
+    let out = lntl(&[
+        "train",
+        "--resume",
+        "--epochs",
+        "3",
+        "--data",
+        m,
+        "--run-dir",
+        d,
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("SHA-256 differs"));
+}

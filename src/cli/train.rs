@@ -13,6 +13,7 @@ use crate::train::result::{RESULT_FILE, current_command};
 use crate::train::run::{CHECKPOINT_FILE, RunSummary, image_mode, load_dataset, run_title, train};
 use crate::train::run_lock::RunLock;
 use crate::util::atomic::write_bytes_atomic;
+use crate::util::digest::file_sha256;
 use anyhow::{Context, Result, ensure};
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -376,6 +377,9 @@ impl TrainArgs {
             }
         };
         self.apply_outputs(&mut config)?;
+        if let DatasetChoice::File(path) = &config.dataset {
+            config.dataset_sha256 = Some(file_sha256(path)?);
+        }
         Ok(config)
     }
 
@@ -390,8 +394,18 @@ impl TrainArgs {
         if let Some(method) = self.method {
             wanted.method = method;
         }
+        let mut dataset = stored.dataset.clone();
         if self.data.given() {
             wanted.dataset = self.data.choice()?;
+            if let (DatasetChoice::File(new), DatasetChoice::File(old)) =
+                (&wanted.dataset, &stored.dataset)
+            {
+                if new != old {
+                    // Training checks that the file at its new path has the stored digest.
+                    dataset = wanted.dataset.clone();
+                    wanted.dataset = stored.dataset.clone();
+                }
+            }
         }
         if let Some(seed) = self.seed {
             wanted.seed = seed;
@@ -423,6 +437,7 @@ impl TrainArgs {
         }
         Ok(TrainConfig {
             epochs,
+            dataset,
             threads: rayon::current_num_threads(),
             ..stored.clone()
         })

@@ -125,6 +125,10 @@ pub struct TrainConfig {
     /// on the rest and measure on them: for choosing a protocol without looking at the test set.
     #[serde(default)]
     pub validation: bool,
+    /// SHA-256 of the dataset file, for a dataset given as a file: a resume may then name the
+    /// file at a new path, if its content is the same.
+    #[serde(default)]
+    pub dataset_sha256: Option<String>,
     /// Where the TensorBoard log goes (`None`: `tensorboard/` in the run directory).
     #[serde(default)]
     pub tensorboard_dir: Option<PathBuf>,
@@ -166,6 +170,7 @@ impl TrainConfig {
             leakage_train_images: LEAKAGE_TRAIN_IMAGES,
             validation: false,
             tensorboard_dir: None,
+            dataset_sha256: None,
         }
     }
 

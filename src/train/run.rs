@@ -22,6 +22,7 @@ use crate::train::progress::Progress;
 use crate::train::result::{read_curves, write_result};
 use crate::train::tensorboard::EventWriter;
 use crate::util::atomic::write_bytes_atomic;
+use crate::util::digest::file_sha256;
 use anyhow::{Context, Result, bail, ensure};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -167,11 +168,15 @@ pub fn train(
                 run_dir.display()
             )
         })?;
-        let stored = TrainConfig {
+        let mut stored = TrainConfig {
             epochs: config.epochs,
             threads: config.threads,
             ..checkpoint.config.clone()
         };
+        if stored.dataset != config.dataset || stored.dataset_sha256.is_some() {
+            ensure_same_dataset(&stored, &config.dataset)?;
+            stored.dataset = config.dataset.clone();
+        }
         ensure!(
             stored == config,
             "{}: the run was made with other settings than these; resume it with the stored \
@@ -317,6 +322,26 @@ fn run_splits<'d>(
     ensure!(train.len() >= 2, "the training set needs at least 2 images");
     ensure!(!eval.is_empty(), "the dataset's test split is empty");
     Ok((train, eval))
+}
+
+/// Accepts `file` as the dataset a resumed run was trained on only if its content has the digest
+/// the run recorded (at its old path, or a new one).
+fn ensure_same_dataset(stored: &TrainConfig, file: &DatasetChoice) -> Result<()> {
+    let (DatasetChoice::File(_), DatasetChoice::File(new)) = (&stored.dataset, file) else {
+        bail!("the run was trained on {:?}, not {file:?}", stored.dataset);
+    };
+    let Some(digest) = &stored.dataset_sha256 else {
+        bail!(
+            "the run recorded no digest of its dataset, so {} cannot be checked against it",
+            new.display()
+        );
+    };
+    ensure!(
+        &file_sha256(new)? == digest,
+        "{}: not the dataset the run was trained on (its SHA-256 differs)",
+        new.display()
+    );
+    Ok(())
 }
 
 /// Stops a run whose weights are no longer finite before they are saved, keeping the last good
