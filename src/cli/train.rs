@@ -397,14 +397,13 @@ impl TrainArgs {
         let mut dataset = stored.dataset.clone();
         if self.data.given() {
             wanted.dataset = self.data.choice()?;
-            if let (DatasetChoice::File(new), DatasetChoice::File(old)) =
-                (&wanted.dataset, &stored.dataset)
-            {
-                if new != old {
-                    // Training checks that the file at its new path has the stored digest.
-                    dataset = wanted.dataset.clone();
-                    wanted.dataset = stored.dataset.clone();
-                }
+            // A dataset file may have moved: training checks its content against the digest.
+            if matches!(
+                (&wanted.dataset, &stored.dataset),
+                (DatasetChoice::File(_), DatasetChoice::File(_))
+            ) {
+                dataset = wanted.dataset.clone();
+                wanted.dataset = stored.dataset.clone();
             }
         }
         if let Some(seed) = self.seed {
