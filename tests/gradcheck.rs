@@ -18,6 +18,7 @@ use lntl::engine::max_pool::MaxPool2d;
 use lntl::engine::neg_entropy::neg_entropy;
 use lntl::engine::param::Param;
 use lntl::engine::relu::{relu_backward, relu_forward};
+use lntl::engine::softmax::RowLayout;
 use lntl::engine::tensor::Tensor;
 use lntl::engine::uniform_confusion::uniform_confusion;
 use lntl::methods::baseline::classification_loss;
@@ -301,6 +302,13 @@ fn linear_layer() {
     });
 }
 
+/// The middle head's slice of the heads' logits: 8 bins at offset 8 in rows of 24 values.
+const HEAD_1: RowLayout = RowLayout {
+    stride: 24,
+    offset: 8,
+    classes: 8,
+};
+
 #[test]
 fn losses_with_strides_offsets_and_ignored_rows() {
     let mut rng = ChaCha8Rng::seed_from_u64(5);
@@ -310,13 +318,11 @@ fn losses_with_strides_offsets_and_ignored_rows() {
     type Loss = fn(&[f32], Option<&mut [f32]>) -> f32;
     let losses: [(&str, Loss); 3] = [
         ("cross-entropy", |z, g| {
-            cross_entropy(z, 24, 8, 8, &[3, 255, 0, 7, 255, 5], Some(255), 1.0, g)
+            cross_entropy(z, HEAD_1, &[3, 255, 0, 7, 255, 5], Some(255), 1.0, g)
         }),
-        ("negative entropy", |z, g| {
-            neg_entropy(z, 24, 8, 8, 6, 1.0, g)
-        }),
+        ("negative entropy", |z, g| neg_entropy(z, HEAD_1, 6, 1.0, g)),
         ("uniform confusion", |z, g| {
-            uniform_confusion(z, 24, 8, 8, 6, 1.0, g)
+            uniform_confusion(z, HEAD_1, 6, 1.0, g)
         }),
     ];
     assert_eq!(labels.len(), 6);
@@ -335,7 +341,7 @@ fn losses_with_strides_offsets_and_ignored_rows() {
         );
     }
     let mut grad = vec![0.0; logits.len()];
-    cross_entropy(&logits, 24, 8, 8, &labels, Some(255), 1.0, Some(&mut grad));
+    cross_entropy(&logits, HEAD_1, &labels, Some(255), 1.0, Some(&mut grad));
     assert!(
         grad[24..48].iter().all(|g| *g == 0.0),
         "ignored rows get no gradient"

@@ -2,22 +2,20 @@
 //! ignored (PyTorch's `CrossEntropyLoss(ignore_index=…)` with mean reduction).
 //! Gradient: `(softmax(z) − onehot(y)) / count` on counted rows, 0 on ignored ones.
 
-use crate::engine::softmax::{Lanes, ROW_LANES, sum_row_losses};
+use crate::engine::softmax::{Lanes, ROW_LANES, RowLayout, sum_row_losses};
 
-/// Loss and gradient of mean cross-entropy over `labels.len()` rows of `classes` logits, where
-/// row r starts at `r·row_stride + offset` in `logits`. Rows labelled `ignore` do not count.
-/// The gradient (scaled by `scale`) is added to `grad` at the same positions.
-#[allow(clippy::too_many_arguments)]
+/// Loss and gradient of mean cross-entropy over `labels.len()` rows of logits laid out as
+/// `layout` says. Rows labelled `ignore` do not count. The gradient (scaled by `scale`) is
+/// added to `grad` at the same positions.
 pub fn cross_entropy(
     logits: &[f32],
-    row_stride: usize,
-    offset: usize,
-    classes: usize,
+    layout: RowLayout,
     labels: &[u8],
     ignore: Option<u8>,
     scale: f32,
     grad: Option<&mut [f32]>,
 ) -> f32 {
+    let classes = layout.classes;
     let counted = labels.iter().filter(|&&l| Some(l) != ignore).count();
     if counted == 0 {
         return 0.0;
@@ -30,9 +28,7 @@ pub fn cross_entropy(
     }
     let total = sum_row_losses(
         logits,
-        row_stride,
-        offset,
-        classes,
+        layout,
         labels.len(),
         scale / counted as f32,
         grad,
@@ -78,16 +74,12 @@ mod tests {
             .map(|r| if r % 7 == 0 { 255 } else { (r % 3) as u8 })
             .collect();
         let mut grad = vec![0.0; rows * stride];
-        let loss = cross_entropy(
-            &logits,
+        let layout = RowLayout {
             stride,
             offset,
             classes,
-            &labels,
-            Some(255),
-            2.0,
-            Some(&mut grad),
-        );
+        };
+        let loss = cross_entropy(&logits, layout, &labels, Some(255), 2.0, Some(&mut grad));
         let counted = labels.iter().filter(|&&l| l != 255).count();
         let (mut want_total, mut want_grad) = (0f64, vec![0.0; rows * stride]);
         for r in 0..rows {
@@ -95,9 +87,7 @@ mod tests {
             let mut g = vec![0.0; stride];
             let l = cross_entropy(
                 row,
-                stride,
-                offset,
-                classes,
+                layout,
                 &labels[r..r + 1],
                 Some(255),
                 2.0 / counted as f32,

@@ -4,39 +4,29 @@
 //! a probability that underflows to 0 contributes 0·(finite log p) = 0 (the original code's
 //! `p·log(p)` gives NaN).
 
-use crate::engine::softmax::{Lanes, mean_row_loss};
+use crate::engine::softmax::{Lanes, RowLayout, mean_row_loss};
 
-/// Mean negative entropy over `rows` rows of `classes` logits (row r at `r·row_stride + offset`);
+/// Mean negative entropy over `rows` rows of logits (laid out as `layout` says);
 /// adds `scale ×` its gradient to `grad` when given.
 pub fn neg_entropy(
     logits: &[f32],
-    row_stride: usize,
-    offset: usize,
-    classes: usize,
+    layout: RowLayout,
     rows: usize,
     scale: f32,
     grad: Option<&mut [f32]>,
 ) -> f32 {
-    mean_row_loss(
-        logits,
-        row_stride,
-        offset,
-        classes,
-        rows,
-        scale,
-        grad,
-        |softmax, d| {
-            let (p, log_p) = (&softmax.p[..classes], &softmax.log_p[..classes]);
-            let value = p
-                .iter()
-                .zip(log_p)
-                .fold(Lanes::ZERO, |v, (&p, &l)| v + p * l);
-            for k in 0..classes {
-                d[k] = p[k] * (log_p[k] - value);
-            }
-            value
-        },
-    )
+    let classes = layout.classes;
+    mean_row_loss(logits, layout, rows, scale, grad, |softmax, d| {
+        let (p, log_p) = (&softmax.p[..classes], &softmax.log_p[..classes]);
+        let value = p
+            .iter()
+            .zip(log_p)
+            .fold(Lanes::ZERO, |v, (&p, &l)| v + p * l);
+        for k in 0..classes {
+            d[k] = p[k] * (log_p[k] - value);
+        }
+        value
+    })
 }
 
 #[cfg(test)]
@@ -54,20 +44,17 @@ mod tests {
             .map(|i| (i as f32 * 0.37).cos() * 2.0)
             .collect();
         let mut grad = vec![0.0; rows * stride];
-        let value = neg_entropy(&logits, stride, offset, classes, rows, 0.5, Some(&mut grad));
+        let layout = RowLayout {
+            stride,
+            offset,
+            classes,
+        };
+        let value = neg_entropy(&logits, layout, rows, 0.5, Some(&mut grad));
         let mut want_total = 0f64;
         for r in 0..rows {
             let row = &logits[r * stride..][..stride];
             let mut g = vec![0.0; stride];
-            want_total += f64::from(neg_entropy(
-                row,
-                stride,
-                offset,
-                classes,
-                1,
-                0.5,
-                Some(&mut g),
-            ));
+            want_total += f64::from(neg_entropy(row, layout, 1, 0.5, Some(&mut g)));
             for (k, g) in g.iter().enumerate() {
                 let got = grad[r * stride + k];
                 let want = g / rows as f32;
@@ -88,7 +75,7 @@ mod tests {
     fn underflowing_probabilities_give_finite_results() {
         let logits = [0.0, -200.0, -300.0, 150.0];
         let mut grad = [0.0; 4];
-        let value = neg_entropy(&logits, 4, 0, 4, 1, 1.0, Some(&mut grad));
+        let value = neg_entropy(&logits, RowLayout::packed(4), 1, 1.0, Some(&mut grad));
         assert_eq!(value, 0.0);
         assert!(grad.iter().all(|g| g.is_finite()), "{grad:?}");
     }

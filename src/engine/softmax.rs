@@ -69,24 +69,59 @@ impl LaneSoftmax {
 /// A multiple of [`ROW_LANES`], so that only the last block has a partial group of rows.
 pub const ROWS_PER_BLOCK: usize = 1024;
 
-/// Σ over `rows` rows of logits (row r at `r·row_stride + offset`, `classes` wide) of a
+/// Where rows of logits sit in a buffer: row r's `classes` logits start at `r·stride + offset`.
+/// The heads' logits, for one, hold three heads' 8 bins per row: head h is
+/// `RowLayout::group(h, 8, 3)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowLayout {
+    /// Values from one row to the next.
+    pub stride: usize,
+    /// Where a row's first logit sits.
+    pub offset: usize,
+    /// Logits per row.
+    pub classes: usize,
+}
+
+impl RowLayout {
+    /// Rows of `classes` logits, one after another.
+    pub fn packed(classes: usize) -> RowLayout {
+        RowLayout {
+            stride: classes,
+            offset: 0,
+            classes,
+        }
+    }
+
+    /// Group `group` of `groups` groups of `classes` logits in each row.
+    pub fn group(group: usize, classes: usize, groups: usize) -> RowLayout {
+        RowLayout {
+            stride: classes * groups,
+            offset: group * classes,
+            classes,
+        }
+    }
+}
+
+/// Σ over `rows` rows of logits (laid out as `layout` says) of a
 /// per-row loss written in terms of the row's softmax, in parallel over blocks of
 /// [`ROWS_PER_BLOCK`] rows. `row_loss(first_row, softmax, d)` receives a group of
 /// [`ROW_LANES`] rows starting at row `first_row` (lanes past the last row hold zero logits),
 /// returns each row's value and writes each row's gradient with respect to its logits into
 /// `d`. Adds `weight ×` those gradients to `grad` when given. The partial sums are added in
 /// block order, so the result does not depend on the scheduling.
-#[allow(clippy::too_many_arguments)]
 pub fn sum_row_losses(
     logits: &[f32],
-    row_stride: usize,
-    offset: usize,
-    classes: usize,
+    layout: RowLayout,
     rows: usize,
     weight: f32,
     grad: Option<&mut [f32]>,
     row_loss: impl Fn(usize, &LaneSoftmax, &mut [Lanes; MAX_CLASSES]) -> Lanes + Sync,
 ) -> f64 {
+    let RowLayout {
+        stride: row_stride,
+        offset,
+        classes,
+    } = layout;
     let block_total = |block: usize, logits: &[f32], mut grad: Option<&mut [f32]>| {
         let block_rows = logits.len() / row_stride;
         let (mut z, mut softmax) = ([Lanes::ZERO; MAX_CLASSES], LaneSoftmax::new(classes));
@@ -149,12 +184,9 @@ pub fn sum_row_losses(
 /// The mean over `rows` rows of a per-row loss (see [`sum_row_losses`], whose `row_loss` here
 /// does not need the row index); adds `scale/rows` times the rows' gradients to `grad` when
 /// given.
-#[allow(clippy::too_many_arguments)]
 pub fn mean_row_loss(
     logits: &[f32],
-    row_stride: usize,
-    offset: usize,
-    classes: usize,
+    layout: RowLayout,
     rows: usize,
     scale: f32,
     grad: Option<&mut [f32]>,
@@ -162,9 +194,7 @@ pub fn mean_row_loss(
 ) -> f32 {
     let total = sum_row_losses(
         logits,
-        row_stride,
-        offset,
-        classes,
+        layout,
         rows,
         scale / rows as f32,
         grad,

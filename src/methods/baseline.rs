@@ -2,6 +2,7 @@
 
 use crate::engine::cross_entropy::cross_entropy;
 use crate::engine::sgd::{SgdConfig, sgd_step};
+use crate::engine::softmax::RowLayout;
 use crate::engine::tensor::Tensor;
 use crate::methods::batch::Batch;
 use crate::methods::zero_grads;
@@ -11,9 +12,7 @@ use crate::models::convnet::{CLASSES, ConvNet};
 pub fn classification_loss(logits: &Tensor, labels: &[u8], dlogits: &mut Tensor) -> f32 {
     cross_entropy(
         &logits.data,
-        CLASSES,
-        0,
-        CLASSES,
+        RowLayout::packed(CLASSES),
         labels,
         None,
         1.0,

@@ -3,7 +3,7 @@
 use crate::colored::bias_labels::{BIAS_POSITIONS, IGNORE};
 use crate::engine::cross_entropy::cross_entropy;
 use crate::engine::neg_entropy::neg_entropy;
-use crate::engine::softmax::ROWS_PER_BLOCK;
+use crate::engine::softmax::{ROWS_PER_BLOCK, RowLayout};
 use crate::engine::tensor::Tensor;
 use crate::engine::uniform_confusion::uniform_confusion;
 use crate::models::color_heads::{BINS, HEADS};
@@ -26,9 +26,7 @@ pub fn heads_cross_entropy(logits: &Tensor, bias: &[u8], grad: &mut Tensor) -> f
             let labels = head_labels(bias, h);
             cross_entropy(
                 &logits.data,
-                HEADS * BINS,
-                h * BINS,
-                BINS,
+                RowLayout::group(h, BINS, HEADS),
                 &labels,
                 Some(IGNORE),
                 1.0,
@@ -73,7 +71,7 @@ pub fn heads_accuracy(logits: &Tensor, bias: &[u8]) -> (usize, usize) {
 }
 
 /// A per-pixel loss over one head's slice of the logits (see `engine::neg_entropy`).
-type PixelLoss = fn(&[f32], usize, usize, usize, usize, f32, Option<&mut [f32]>) -> f32;
+type PixelLoss = fn(&[f32], RowLayout, usize, f32, Option<&mut [f32]>) -> f32;
 
 /// `scale ×` the mean over heads of each head's mean `loss` over its pixels; adds the gradient.
 fn heads_mean(logits: &Tensor, scale: f32, grad: &mut Tensor, loss: PixelLoss) -> f32 {
@@ -82,9 +80,7 @@ fn heads_mean(logits: &Tensor, scale: f32, grad: &mut Tensor, loss: PixelLoss) -
         .map(|h| {
             loss(
                 &logits.data,
-                HEADS * BINS,
-                h * BINS,
-                BINS,
+                RowLayout::group(h, BINS, HEADS),
                 rows,
                 scale / HEADS as f32,
                 Some(&mut grad.data),
