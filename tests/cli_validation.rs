@@ -197,3 +197,40 @@ fn a_resume_may_find_its_dataset_moved_if_the_content_is_the_same() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("SHA-256 differs"));
 }
+
+#[test]
+fn a_dataset_without_test_digits_is_an_error_not_accuracy_zero() {
+    use lntl::colored::dataset::{ColoredMnist, ColoredSplit};
+    let root = tempfile::tempdir().unwrap();
+    let split = |n: usize| ColoredSplit {
+        images: vec![200; n * 2352],
+        labels: (0..n).map(|i| (i % 10) as u8).collect(),
+        color_classes: None,
+    };
+    let data = ColoredMnist {
+        variance: 0.02,
+        seed: None,
+        jitter: None,
+        train: split(20),
+        test: split(0),
+        test_gray: Vec::new(),
+    };
+    let file = root.path().join("no_test.safetensors");
+    lntl::colored::store::save(&data, &file).unwrap();
+    let dir = root.path().join("run");
+    refused(
+        &[
+            "train",
+            "--method",
+            "baseline",
+            "--epochs",
+            "1",
+            "--data",
+            file.to_str().unwrap(),
+            "--run-dir",
+            dir.to_str().unwrap(),
+        ],
+        "test split is empty",
+        &dir,
+    );
+}

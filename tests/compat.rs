@@ -52,6 +52,10 @@ fn tensorflow_port_train_then_test_works_verbatim() {
             .join("logs/baseline_mnist_10color_jitter_var_0.020")
             .is_dir()
     );
+    let run_dir = work
+        .path()
+        .join("checkpoint/baseline_mnist_10color_jitter_var_0.020");
+    let training_evaluation = std::fs::read(run_dir.join("evaluation.json")).unwrap();
     let test = run_in(
         work.path(),
         &format!("--phase=test --data_dir={file} --batch_size=128"),
@@ -59,6 +63,12 @@ fn tensorflow_port_train_then_test_works_verbatim() {
     let text = String::from_utf8_lossy(&test.stdout);
     assert!(text.contains("test accuracy"), "{text}");
     assert!(text.contains("checkpoint/baseline_"), "{text}");
+    // The test writes its own files and leaves the training run's evaluation as it was.
+    assert!(run_dir.join("test/evaluation.json").is_file());
+    assert_eq!(
+        std::fs::read(run_dir.join("evaluation.json")).unwrap(),
+        training_evaluation
+    );
 
     // LNTL training; the test then restores the newest checkpoint, LNTL's.
     run_in(
