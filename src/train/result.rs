@@ -18,7 +18,8 @@ pub const COMMIT: &str = env!("LNTL_COMMIT");
 /// Per-epoch measurements, index 0 = after epoch 1.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Curves {
-    /// Test accuracy.
+    /// Test accuracy (validation accuracy when the run was evaluated on validation digits:
+    /// see [`RunResult::evaluated_on`]).
     pub test_accuracy: Vec<f64>,
     /// Test accuracy on bias-aligned digits.
     pub aligned_accuracy: Vec<Option<f64>>,

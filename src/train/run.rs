@@ -256,11 +256,12 @@ pub fn train(
         };
         save_checkpoint(&checkpoint_path, &mut model, done, &config)?;
         log(&format!(
-            "epoch {}/{}: loss {:.4}, train acc {:.4}, test acc {:.4}",
+            "epoch {}/{}: loss {:.4}, train acc {:.4}, {} acc {:.4}",
             epoch + 1,
             config.epochs,
             stats.mean(stats.classification),
             record["train_accuracy"].as_f64().unwrap_or(f64::NAN),
+            config.evaluated_on(),
             record["test_accuracy"].as_f64().unwrap_or(f64::NAN),
         ));
     }
