@@ -473,7 +473,7 @@ fn config_differences(stored: &TrainConfig, wanted: &TrainConfig) -> Vec<String>
 fn print_summary(summary: &RunSummary) {
     let e = &summary.evaluation;
     println!(
-        "{:<19}{:.4} ({} images, inference {:.2} s)",
+        "{:<18} {:.4} ({} images, inference {:.2} s)",
         format!("{} accuracy", summary.evaluated_on),
         e.accuracy,
         e.images,
