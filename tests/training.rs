@@ -148,6 +148,14 @@ fn resumed_run_equals_uninterrupted_run() {
         a.file.tensors, b.file.tensors,
         "bit-identical weights, statistics and momentum"
     );
+    // The same run again writes the same checkpoint, byte for byte.
+    let again = root.path().join("again");
+    run(config(Method::Lntl, 2, 600), &again);
+    assert_eq!(
+        std::fs::read(whole.join(CHECKPOINT_FILE)).unwrap(),
+        std::fs::read(again.join(CHECKPOINT_FILE)).unwrap(),
+        "identical runs, identical checkpoint files"
+    );
     // Each epoch is logged once: the same records, and one TensorBoard file of the same size.
     let records = |dir: &Path| {
         epoch_records(&dir.join("metrics.jsonl"))

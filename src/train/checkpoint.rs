@@ -61,27 +61,16 @@ fn take_stats(
     Ok(())
 }
 
-/// How far a run has come.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RunProgress {
-    /// Finished epochs.
-    pub epochs_done: usize,
-    /// Training time of those epochs over every invocation of the run, seconds.
-    pub train_seconds: f64,
-}
-
 /// Writes a checkpoint atomically.
 pub fn save_checkpoint(
     path: &Path,
     model: &mut Model,
-    progress: RunProgress,
+    epochs_done: usize,
     config: &TrainConfig,
 ) -> Result<()> {
     let mut file = TensorFile::new(KIND, VERSION);
     file.metadata
-        .insert("epochs_done".into(), progress.epochs_done.to_string());
-    file.metadata
-        .insert("train_seconds".into(), progress.train_seconds.to_string());
+        .insert("epochs_done".into(), epochs_done.to_string());
     file.metadata
         .insert("config".into(), serde_json::to_string(config)?);
     put_params(&mut file, "net", model.net.params_mut());
@@ -100,8 +89,6 @@ pub struct Checkpoint {
     pub file: TensorFile,
     /// Finished epochs.
     pub epochs_done: usize,
-    /// Training time of those epochs, seconds (0 for checkpoints that did not record it).
-    pub train_seconds: f64,
     /// The configuration of the run that wrote it.
     pub config: TrainConfig,
 }
@@ -114,18 +101,11 @@ pub fn load_checkpoint(path: &Path) -> Result<Checkpoint> {
         .meta("epochs_done")?
         .parse()
         .with_context(|| format!("{name}: unreadable epoch count"))?;
-    let train_seconds = match file.metadata.get("train_seconds") {
-        Some(s) => s
-            .parse()
-            .with_context(|| format!("{name}: unreadable training time"))?,
-        None => 0.0,
-    };
     let config = serde_json::from_str(file.meta("config")?)
         .with_context(|| format!("{name}: unreadable configuration"))?;
     Ok(Checkpoint {
         file,
         epochs_done,
-        train_seconds,
         config,
     })
 }

@@ -10,7 +10,7 @@ use crate::methods::baseline::baseline_step;
 use crate::methods::batch::{Batch, ImageMode};
 use crate::methods::blindeye::blindeye_step;
 use crate::methods::lntl::{AdversarialLosses, color_phase, lntl_step};
-use crate::train::checkpoint::{Restore, RunProgress, load_checkpoint, restore, save_checkpoint};
+use crate::train::checkpoint::{Restore, load_checkpoint, restore, save_checkpoint};
 use crate::train::config::{DatasetChoice, Method, TrainConfig};
 use crate::train::confusion::write_confusion;
 use crate::train::evaluate::{Evaluation, evaluate};
@@ -157,10 +157,7 @@ pub fn train(
 ) -> Result<RunSummary> {
     let checkpoint_path = run_dir.join(CHECKPOINT_FILE);
     let mut model = Model::new(config.seed);
-    let mut done = RunProgress {
-        epochs_done: 0,
-        train_seconds: 0.0,
-    };
+    let mut epochs_done = 0;
     if resume {
         let mut checkpoint = load_checkpoint(&checkpoint_path).with_context(|| {
             format!(
@@ -191,14 +188,11 @@ pub fn train(
             config.epochs
         );
         restore(&mut checkpoint, &mut model, Restore::Everything)?;
-        done = RunProgress {
-            epochs_done: checkpoint.epochs_done,
-            train_seconds: checkpoint.train_seconds,
-        };
+        epochs_done = checkpoint.epochs_done;
         log(&format!(
             "resuming {} after epoch {} of {}",
             run_dir.display(),
-            done.epochs_done,
+            epochs_done,
             config.epochs
         ));
     } else {
@@ -224,7 +218,7 @@ pub fn train(
     let metrics_path = run_dir.join("metrics.jsonl");
     // Records past the checkpoint (an interrupted run logs an epoch before saving it) are
     // dropped, and the TensorBoard log is rebuilt from the kept ones, so no epoch appears twice.
-    let mut metrics = MetricsLog::resume(&metrics_path, done.epochs_done)?;
+    let mut metrics = MetricsLog::resume(&metrics_path, epochs_done)?;
     let events_dir = config
         .tensorboard_dir
         .clone()
@@ -234,15 +228,24 @@ pub fn train(
             .with_context(|| format!("{}: cannot remove", events_dir.display()))?;
     }
     let mut events = EventWriter::create(&events_dir)?;
-    for record in epoch_records(&metrics_path)? {
-        log_scalars(&mut events, &config, &record)?;
+    let kept = epoch_records(&metrics_path)?;
+    for record in &kept {
+        log_scalars(&mut events, &config, record)?;
     }
+    // Training time over every invocation, carried by the log (not the checkpoint, so that
+    // identical runs write identical checkpoints).
+    let mut train_seconds = kept
+        .last()
+        .and_then(|r| r["train_seconds"].as_f64())
+        .unwrap_or(0.0);
     let started = Instant::now();
-    for epoch in done.epochs_done..config.epochs {
+    for epoch in epochs_done..config.epochs {
         let epoch_started = Instant::now();
         let stats = train_epoch(&mut model, &config, train_split, epoch, &checkpoint_path)?;
         ensure_finite_weights(&mut model, epoch, &checkpoint_path)?;
-        let record = measure_epoch(&mut model, &config, eval_split, train_split, epoch, &stats);
+        let mut record = measure_epoch(&mut model, &config, eval_split, train_split, epoch, &stats);
+        train_seconds += epoch_started.elapsed().as_secs_f64();
+        record["train_seconds"] = json!(train_seconds);
         metrics.write(&record)?;
         log_scalars(&mut events, &config, &record)?;
         write_run_curves(
@@ -250,11 +253,7 @@ pub fn train(
             &run_title(&config, data.variance),
             &read_curves(run_dir)?,
         )?;
-        done = RunProgress {
-            epochs_done: epoch + 1,
-            train_seconds: done.train_seconds + epoch_started.elapsed().as_secs_f64(),
-        };
-        save_checkpoint(&checkpoint_path, &mut model, done, &config)?;
+        save_checkpoint(&checkpoint_path, &mut model, epoch + 1, &config)?;
         log(&format!(
             "epoch {}/{}: loss {:.4}, train acc {:.4}, {} acc {:.4}",
             epoch + 1,
@@ -267,7 +266,7 @@ pub fn train(
     }
     log(&format!(
         "trained in {:.1} s ({:.1} s in this invocation)",
-        done.train_seconds,
+        train_seconds,
         started.elapsed().as_secs_f64()
     ));
     let summary = final_evaluation(
@@ -276,7 +275,7 @@ pub fn train(
         (eval_split, data.variance),
         train_split,
         run_dir,
-        done.train_seconds,
+        train_seconds,
     )?;
     if let Some(leak) = summary.color_leakage {
         events.scalar(
