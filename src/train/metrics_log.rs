@@ -42,7 +42,9 @@ impl MetricsLog {
 
     /// Appends one record and flushes it.
     pub fn write(&mut self, record: &serde_json::Value) -> Result<()> {
-        writeln!(self.file, "{record}")
+        // One write per line, so that a killed process leaves at most a torn last line.
+        self.file
+            .write_all(format!("{record}\n").as_bytes())
             .with_context(|| format!("{}: write failed", self.path.display()))?;
         self.file
             .flush()
@@ -62,8 +64,13 @@ pub fn epoch_records(path: &Path) -> Result<Vec<serde_json::Value>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e).with_context(|| format!("{}: cannot read", path.display())),
     };
+    // A last line without its newline is a write that a kill interrupted: it never happened.
+    let complete = match text.rfind('\n') {
+        Some(end) => &text[..=end],
+        None => "",
+    };
     let mut records = Vec::new();
-    for (i, line) in text.lines().enumerate() {
+    for (i, line) in complete.lines().enumerate() {
         let record: serde_json::Value = serde_json::from_str(line)
             .with_context(|| format!("{}: line {} is not JSON", path.display(), i + 1))?;
         if record_epoch(&record).is_some() {
@@ -94,5 +101,17 @@ mod tests {
         assert_eq!(epochs.len(), 3);
         assert_eq!(epochs[2], json!({ "epoch": 3, "again": true }));
         assert!(!std::fs::read_to_string(&path).unwrap().contains("final"));
+    }
+
+    #[test]
+    fn a_torn_last_line_is_dropped_and_a_broken_middle_line_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metrics.jsonl");
+        std::fs::write(&path, "{\"epoch\":1}\n{\"epoch\":2,\"te").unwrap();
+        assert_eq!(epoch_records(&path).unwrap().len(), 1);
+        MetricsLog::resume(&path, 1).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"epoch\":1}\n");
+        std::fs::write(&path, "{\"epoch\":1}\n{oops\n{\"epoch\":2}\n").unwrap();
+        assert!(epoch_records(&path).is_err());
     }
 }
