@@ -223,10 +223,7 @@ pub fn train(
         .tensorboard_dir
         .clone()
         .unwrap_or_else(|| run_dir.join("tensorboard"));
-    if events_dir.exists() {
-        std::fs::remove_dir_all(&events_dir)
-            .with_context(|| format!("{}: cannot remove", events_dir.display()))?;
-    }
+    remove_event_files(&events_dir)?;
     let mut events = EventWriter::create(&events_dir)?;
     let kept = epoch_records(&metrics_path)?;
     for record in &kept {
@@ -341,6 +338,25 @@ fn ensure_same_dataset(stored: &TrainConfig, file: &DatasetChoice) -> Result<()>
         "{}: not the dataset the run was trained on (its SHA-256 differs)",
         new.display()
     );
+    Ok(())
+}
+
+/// Removes the TensorBoard event files this program wrote in `dir` (a directory that other
+/// programs' logs may share is otherwise left alone).
+fn remove_event_files(dir: &Path) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for entry in entries {
+        let path = entry
+            .with_context(|| format!("{}: cannot list", dir.display()))?
+            .path();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        if name.is_some_and(|n| n.starts_with("events.out.tfevents.") && n.ends_with(".lntl")) {
+            std::fs::remove_file(&path)
+                .with_context(|| format!("{}: cannot remove", path.display()))?;
+        }
+    }
     Ok(())
 }
 
