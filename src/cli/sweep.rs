@@ -15,7 +15,7 @@ pub struct SweepArgs {
     /// σ² values: `all` (the paper's seven) or a comma-separated list.
     #[arg(long, default_value = "all")]
     pub vars: String,
-    /// Methods, comma-separated [default: all four].
+    /// Methods, comma-separated.
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = Method::ALL)]
     pub methods: Vec<Method>,
     /// Training seeds, comma-separated.
