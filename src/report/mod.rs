@@ -1,5 +1,6 @@
 //! `lntl report`: the σ² table of finished runs as Markdown and JSON, the accuracy-versus-σ²
-//! plot with the paper's numbers, and the baseline's and LNTL's confusion matrices side by side.
+//! plot with the paper's numbers, the baseline's and LNTL's confusion matrices side by side, and
+//! the runs' per-epoch curves.
 
 pub mod paper;
 pub mod table;
@@ -16,8 +17,10 @@ use anyhow::Result;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-/// Writes `report.md`, `report.json`, `accuracy_vs_variance.png` and, for each σ² with both,
-/// `confusion_var_<σ²>.png` (baseline and LNTL, lowest seed) into `out`; returns the files.
+/// Writes `report.md`, `report.json`, `accuracy_vs_variance.png` and, per σ²,
+/// `confusion_var_<σ²>.png` (baseline and LNTL, lowest seed, when both exist) and
+/// `curves_var_<σ²>.png` (every grid's and method's per-epoch curves) into `out`; returns the
+/// files.
 pub fn write_report(report: &Report, out: &Path) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(out)?;
     let mut written = Vec::new();
