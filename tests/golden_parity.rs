@@ -10,7 +10,6 @@
 //! diluted by the unchanged part.
 
 use lntl::colored::bias_labels::BIAS_POSITIONS;
-use lntl::engine::sgd::SgdConfig;
 use lntl::engine::tensor::Tensor;
 use lntl::methods::LearningRates;
 use lntl::methods::baseline::baseline_step;
@@ -20,6 +19,7 @@ use lntl::methods::lntl::{AdversarialLosses, LntlConfig, lntl_step};
 use lntl::models::color_heads::{ColorHeads, HEADS, HeadParams};
 use lntl::models::convnet::ConvNet;
 use lntl::models::pytorch_layout::{conv_weight_from_oihw, conv_weight_to_oihw, nchw_to_nhwc};
+use lntl::train::config::paper_sgd;
 use lntl::util::tensor_file::TensorFile;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -189,16 +189,6 @@ fn assert_updates_match(g: &Golden, stage: &str, group: &str, state: Vec<(String
     }
 }
 
-fn sgd(lr: f32) -> SgdConfig {
-    SgdConfig {
-        lr,
-        momentum: 0.9,
-        weight_decay: 5e-4,
-        decay_rate: 0.1,
-        decay_period: 40,
-    }
-}
-
 #[test]
 fn forward_outputs_match_pytorch() {
     let g = Golden::load();
@@ -234,7 +224,7 @@ fn baseline_gradients_and_step_match_pytorch() {
     let g = Golden::load();
     let (mut net, _) = g.models();
     let batch = g.batch();
-    let loss = baseline_step(&mut net, &batch, LR, &sgd(LR)).loss;
+    let loss = baseline_step(&mut net, &batch, LR, &paper_sgd(LR)).loss;
     assert_close("baseline loss", &[loss], &g.f32("baseline.loss"), TOL);
     for (name, conv) in net.convs_mut() {
         let grad = conv_weight_to_oihw(&conv.weight.grad, &conv.spec);
@@ -327,7 +317,7 @@ fn lntl_iteration_matches_pytorch() {
         &mut heads,
         &batch,
         LearningRates::same(LR),
-        &sgd(LR),
+        &paper_sgd(LR),
         &config,
     );
     assert_iteration_matches(&g, "lntl", &losses, config.lambda, &mut net, &heads);
@@ -348,12 +338,12 @@ fn legacy_zero_grad_steps_g_by_momentum_and_decay_alone() {
             legacy_zero_grad,
         };
         let lr = LearningRates::same(LR);
-        lntl_step(&mut net, &mut heads, &batch, lr, &sgd(LR), &config);
+        lntl_step(&mut net, &mut heads, &batch, lr, &paper_sgd(LR), &config);
         (net, heads)
     };
     let (mut modern, mut modern_heads) = run(false);
     let (mut legacy, mut legacy_heads) = run(true);
-    let config = sgd(LR);
+    let config = paper_sgd(LR);
     let classifier: Vec<(Vec<f32>, Vec<f32>)> = modern
         .classifier_params_mut()
         .iter()
@@ -399,7 +389,7 @@ fn blindeye_iteration_matches_pytorch() {
         &mut heads,
         &batch,
         LearningRates::same(LR),
-        &sgd(LR),
+        &paper_sgd(LR),
         0.01,
     );
     assert_iteration_matches(&g, "blindeye", &losses, 0.01, &mut net, &heads);

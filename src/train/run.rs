@@ -454,16 +454,7 @@ fn measure_epoch(
     let mode = image_mode(config.method);
     let rates = config.learning_rates(epoch);
     let test = evaluate(&mut model.net, eval_split, mode, false);
-    let leakage = (config.leakage_train_images > 0).then(|| {
-        color_leakage(
-            &mut model.net,
-            train_split,
-            eval_split,
-            config.leakage_train_images,
-            mode,
-            config.seed,
-        )
-    });
+    let leakage = measure_leakage(model, config, train_split, eval_split);
     // The heads' per-pixel accuracy on the training batches, for methods that train heads.
     let color_accuracy = (stats.color_labelled > 0)
         .then(|| stats.color_correct as f64 / stats.color_labelled as f64);
@@ -480,6 +471,26 @@ fn measure_epoch(
         "conflicting_accuracy": test.bias_conflicting_accuracy,
         "color_leakage": leakage,
         "color_head_accuracy": color_accuracy,
+    })
+}
+
+/// The features' color leakage, probed with the run's first training images and measured on
+/// `eval_split` (`None` when the run skips the probe).
+fn measure_leakage(
+    model: &mut Model,
+    config: &TrainConfig,
+    train_split: &ColoredSplit,
+    eval_split: &ColoredSplit,
+) -> Option<f64> {
+    (config.leakage_train_images > 0).then(|| {
+        color_leakage(
+            &mut model.net,
+            train_split,
+            eval_split,
+            config.leakage_train_images,
+            image_mode(config.method),
+            config.seed,
+        )
     })
 }
 
@@ -538,16 +549,7 @@ fn final_evaluation(
 ) -> Result<RunSummary> {
     let mode = image_mode(config.method);
     let evaluation = evaluate(&mut model.net, eval_split, mode, true);
-    let color_leakage = (config.leakage_train_images > 0).then(|| {
-        color_leakage(
-            &mut model.net,
-            train_split,
-            eval_split,
-            config.leakage_train_images,
-            mode,
-            config.seed,
-        )
-    });
+    let color_leakage = measure_leakage(model, config, train_split, eval_split);
     let summary = RunSummary {
         run_dir: run_dir.to_path_buf(),
         evaluated_on: config.evaluated_on(),
