@@ -1,7 +1,7 @@
 //! `lntl train` and `lntl test`.
 
 use super::log;
-use crate::colored::dataset::variance_tag;
+use crate::colored::dataset::{parse_variance, variance_tag};
 use crate::colored::jitter::JitterRule;
 use crate::train::checkpoint::{Restore, load_checkpoint, restore};
 use crate::train::config::{DatasetChoice, Method, TrainConfig};
@@ -33,16 +33,6 @@ pub struct DataArgs {
     /// Jitter rule of the generated dataset [default: reflect].
     #[arg(long, value_enum)]
     pub jitter: Option<JitterRule>,
-}
-
-/// σ² on the command line: a finite number in (0, 1].
-fn parse_variance(text: &str) -> Result<f64, String> {
-    let v: f64 = text.parse().map_err(|e| format!("{e}"))?;
-    if v.is_finite() && v > 0.0 && v <= 1.0 {
-        Ok(v)
-    } else {
-        Err(format!("σ² must be in (0, 1], got {text}"))
-    }
 }
 
 impl DataArgs {

@@ -78,6 +78,18 @@ pub fn variance_tag(variance: f64) -> String {
     }
 }
 
+/// Parses σ² for a run: a finite number in (0, 1].
+pub fn parse_variance(text: &str) -> Result<f64, String> {
+    let v: f64 = text
+        .parse()
+        .map_err(|e| format!("'{text}' is not a number ({e})"))?;
+    if v.is_finite() && v > 0.0 && v <= 1.0 {
+        Ok(v)
+    } else {
+        Err(format!("σ² must be in (0, 1], got {text}"))
+    }
+}
+
 /// The authors' file name for σ²: `mnist_10color_jitter_var_{σ²:.3f}.npy`.
 pub fn original_file_name(variance: f64) -> String {
     format!("mnist_10color_jitter_var_{}.npy", variance_tag(variance))

@@ -2,7 +2,7 @@
 //! directory `OUT/var_σ²/<method>/seed_S/`, and the one shell command that brings a cell to
 //! completion (skip it if finished, resume it if interrupted, start it otherwise).
 
-use crate::colored::dataset::variance_tag;
+use crate::colored::dataset::{parse_variance, variance_tag};
 use crate::train::checkpoint::load_checkpoint;
 use crate::train::config::Method;
 use crate::train::metrics_log::epoch_records;
@@ -218,17 +218,7 @@ pub fn parse_variances(text: &str) -> Result<Vec<f64>> {
         return Ok(crate::colored::palette::PAPER_VARIANCES.to_vec());
     }
     text.split(',')
-        .map(|v| {
-            let x: f64 = v
-                .trim()
-                .parse()
-                .map_err(|e| anyhow::anyhow!("--vars: '{v}' is not a number ({e})"))?;
-            ensure!(
-                x.is_finite() && x > 0.0 && x <= 1.0,
-                "--vars: σ² must be in (0, 1], got {v}"
-            );
-            Ok(x)
-        })
+        .map(|v| parse_variance(v.trim()).map_err(|e| anyhow::anyhow!("--vars: {e}")))
         .collect()
 }
 
