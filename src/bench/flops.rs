@@ -3,7 +3,7 @@
 //! the weight gradient and for the input gradient (none for the first convolution, whose input
 //! is the data), and phase-skipped work is not counted.
 
-use crate::engine::conv2d::ConvSpec;
+use crate::engine::conv::ConvSpec;
 use crate::models::color_heads::{CONV_A, CONV_B};
 use crate::models::convnet::CONV_SPECS;
 

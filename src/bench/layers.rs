@@ -5,7 +5,7 @@
 use crate::bench::time_runs;
 use crate::engine::batch_norm::BatchNorm2d;
 use crate::engine::channel_affine::ChannelAffine;
-use crate::engine::conv2d::{Conv2d, ConvSpec};
+use crate::engine::conv::{Conv2d, ConvSpec, Lowering, MappedConv2d};
 use crate::engine::input_stem::InputStem;
 use crate::engine::max_pool::MaxPool2d;
 use crate::engine::tensor::Tensor;
@@ -41,6 +41,36 @@ fn random_tensor(rng: &mut ChaCha8Rng, dims: [usize; 4]) -> Tensor {
     )
 }
 
+/// A convolution to time: plain, or reading its input through a batch norm and ReLU's map, as
+/// the heads' grouped convolution does.
+enum TimedConv {
+    Plain(Conv2d),
+    Mapped(MappedConv2d, ChannelAffine),
+}
+
+impl TimedConv {
+    fn forward(&mut self, x: &Tensor, out: &mut Tensor) {
+        match self {
+            TimedConv::Plain(conv) => conv.forward(x, out),
+            TimedConv::Mapped(conv, map) => conv.forward(x, map, out),
+        }
+    }
+
+    fn backward(&mut self, x: &Tensor, dout: &Tensor, param_grads: bool, dx: Option<&mut Tensor>) {
+        match self {
+            TimedConv::Plain(conv) => conv.backward(x, dout, param_grads, dx),
+            TimedConv::Mapped(conv, map) => conv.backward((x, map), dout, param_grads, dx),
+        }
+    }
+
+    fn lowering(&self) -> Lowering {
+        match self {
+            TimedConv::Plain(conv) => conv.lowering(),
+            TimedConv::Mapped(..) => Lowering::OutputPatches,
+        }
+    }
+}
+
 /// Times a convolution; one that `reads_through_map` reads its input through a batch norm and
 /// ReLU as a per-channel map, as the heads' grouped convolution does.
 fn conv_timing(
@@ -53,30 +83,34 @@ fn conv_timing(
     let weights = (0..spec.groups * spec.group_weights())
         .map(|_| rng.random_range(-0.1..0.1))
         .collect();
-    let mut conv = Conv2d::new(name, spec, weights, vec![0.0; spec.out_channels]);
     let x = random_tensor(rng, [batch, side, side, spec.in_channels]);
-    let dout = random_tensor(rng, conv.output_dims(x.dims));
+    let dout = random_tensor(rng, spec.output_dims(x.dims));
     let mut coefficients = || {
         (0..spec.in_channels)
             .map(|_| rng.random_range(-1.0..1.0))
             .collect()
     };
-    let map = reads_through_map.then(|| ChannelAffine {
-        scale: coefficients(),
-        shift: coefficients(),
-        relu: true,
-    });
-    let map = map.as_ref();
+    let bias = vec![0.0; spec.out_channels];
+    let mut conv = if reads_through_map {
+        let map = ChannelAffine {
+            scale: coefficients(),
+            shift: coefficients(),
+            relu: true,
+        };
+        TimedConv::Mapped(MappedConv2d::new(name, spec, weights, bias), map)
+    } else {
+        TimedConv::Plain(Conv2d::new(name, spec, weights, bias))
+    };
     let (mut out, mut dx) = (Tensor::empty(), Tensor::empty());
-    let (_, forward_ms) = time_runs(runs, || conv.forward_mapped(&x, map, &mut out));
+    let (_, forward_ms) = time_runs(runs, || conv.forward(&x, &mut out));
     // A backward pass follows its own forward pass, which is not timed.
     let mut backward_ms = |param_grads: bool, dx: Option<&mut Tensor>| {
         let mut dx = dx;
         let mut best = f64::INFINITY;
         for _ in 0..=runs {
-            conv.forward_mapped(&x, map, &mut out);
+            conv.forward(&x, &mut out);
             let started = std::time::Instant::now();
-            conv.backward_mapped(&x, map, &dout, param_grads, dx.as_deref_mut());
+            conv.backward(&x, &dout, param_grads, dx.as_deref_mut());
             best = best.min(started.elapsed().as_secs_f64() * 1e3);
         }
         best
@@ -87,7 +121,7 @@ fn conv_timing(
     let macs = batch * positions * spec.out_channels * spec.group_cols();
     LayerTiming {
         layer: name.to_string(),
-        method: format!("{:?}", conv.lowering),
+        method: format!("{:?}", conv.lowering()),
         forward_ms,
         weight_grad_ms: Some(weight_grad_ms),
         input_grad_ms: Some(input_grad_ms),

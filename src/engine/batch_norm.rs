@@ -92,7 +92,7 @@ fn channel_sums(
 }
 
 /// Writes `map(input)` into `out`, in parallel.
-fn apply_map(map: &ChannelAffine, input: &Tensor, out: &mut Tensor) {
+pub(super) fn apply_map(map: &ChannelAffine, input: &Tensor, out: &mut Tensor) {
     let rows = map.channels() * 1024;
     out.resize(input.dims);
     out.data
@@ -220,7 +220,7 @@ impl BatchNorm2d {
 
     /// The training-mode forward pass as a map, for a layer that reads its input through it:
     /// computes the batch statistics of `input` and updates the running ones, as
-    /// [`BatchNorm2d::forward_train`] does before it applies the map.
+    /// `BatchNorm2d::forward_train` (`engine/unfused.rs`) does before it applies the map.
     pub fn train_map(&mut self, input: &Tensor) -> ChannelAffine {
         let (mean, inv_std) = self.batch_statistics(input);
         let scale = (0..self.channels())
@@ -237,13 +237,6 @@ impl BatchNorm2d {
             .map(|ch| self.gamma.value[ch] / (self.running_var[ch] + EPS).sqrt())
             .collect();
         self.map(&self.running_mean, scale)
-    }
-
-    /// Training-mode forward into `out`: normalizes with batch statistics and updates the
-    /// running stats. Keeps only the statistics: the backward pass recomputes x̂ from the input.
-    pub fn forward_train(&mut self, input: &Tensor, out: &mut Tensor) {
-        let map = self.train_map(input);
-        apply_map(&map, input, out);
     }
 
     /// Backward of the last training forward, given its `input`. Adds dγ, dβ when

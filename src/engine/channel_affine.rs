@@ -1,8 +1,10 @@
 //! A per-channel affine map with an optional ReLU on channels-last rows,
 //! `y = max(0, scale_c·x + shift_c)`: a batch norm (with the ReLU after it) once its statistics
-//! are known. A convolution can read its input through one ([`crate::engine::conv2d`]), forming
+//! are known. A convolution can read its input through one ([`crate::engine::conv::MappedConv2d`]), forming
 //! the mapped values a block of images at a time, in cache, so that the mapped tensor is never
 //! written out whole and read back.
+
+use crate::engine::lanes::LANES_16;
 
 /// `y = scale_c·x + shift_c` per channel c, then `max(0, y)` when `relu`.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,7 +29,7 @@ impl ChannelAffine {
         // The coefficients repeated over a run of whole rows that fills whole SIMD vectors, so
         // that rows narrower than a vector (the input's 3 channels) vectorize too: 16 rows of 3.
         let c = self.channels();
-        let run = c * (LANES / gcd(c, LANES));
+        let run = c * (LANES_16 / gcd(c, LANES_16));
         let repeat = |v: &[f32]| -> Vec<f32> { v.iter().cycle().take(run).copied().collect() };
         let (scale, shift) = (repeat(&self.scale), repeat(&self.shift));
         // A last, shorter run still holds whole rows, so it starts at channel 0 too.
@@ -39,9 +41,6 @@ impl ChannelAffine {
         }
     }
 }
-
-/// f32 values in one AVX-512 vector.
-const LANES: usize = 16;
 
 /// Greatest common divisor (Euclid).
 fn gcd(a: usize, b: usize) -> usize {

@@ -19,8 +19,8 @@
 //! gradient, so G and R are sums over the pooled values (`RoutedPatches`).
 
 use crate::engine::batch_norm::BatchNorm2d;
-use crate::engine::conv2d::{Conv2d, ConvSpec};
-use crate::engine::im2col::Padded;
+use crate::engine::conv::patches::Padded;
+use crate::engine::conv::{Conv2d, ConvSpec};
 use crate::engine::matmul::{MatRef, matmul};
 use crate::engine::max_pool::MaxPool2d;
 use crate::engine::param::Param;
@@ -469,7 +469,7 @@ impl InputStem {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::conv2d::ConvSpec;
+    use crate::engine::conv::ConvSpec;
     use crate::engine::relu::{relu_backward, relu_forward};
     use rand::{RngExt, SeedableRng};
     use rand_chacha::ChaCha8Rng;

@@ -8,11 +8,10 @@
 //! functions work on one image at a time, so that a caller can pool a block of images while it
 //! is still in cache (see `engine::input_stem`).
 
-use crate::engine::tensor::{Tensor, items_per_task};
-use rayon::prelude::*;
+use crate::engine::lanes::LANES_16;
 
 /// Channels handled together: one AVX-512 register of f32.
-const LANES: usize = 16;
+const LANES: usize = LANES_16;
 
 /// A max-pooling layer's geometry.
 #[derive(Debug, Clone, Copy)]
@@ -205,61 +204,16 @@ impl MaxPool2d {
 
     /// Writes the input gradient of one image into `dx`, given the output gradient `dout` and
     /// the routes of its forward pass.
-    fn backward_image(windows: &Windows, dout: &[f32], routes: &[u8], dx: &mut [f32]) {
+    pub(super) fn backward_image(windows: &Windows, dout: &[f32], routes: &[u8], dx: &mut [f32]) {
         dx.fill(0.0);
         for_each_chunk!(windows.channels, backward_chunk, windows, dout, routes, dx);
-    }
-
-    /// Forward pass of a batch into `out`, with the routes of every output value.
-    pub fn forward(&self, input: &Tensor, out: &mut Tensor, routes: &mut Vec<u8>) {
-        let [n, h, w, c] = input.dims;
-        out.resize(self.output_dims(input.dims));
-        routes.resize(out.data.len(), 0);
-        let (item_in, item_out) = (h * w * c, out.item_len());
-        let per_task = items_per_task(n);
-        let windows = self.windows([h, w, c]);
-        out.data
-            .par_chunks_mut(per_task * item_out)
-            .zip(routes.par_chunks_mut(per_task * item_out))
-            .zip(input.data.par_chunks(per_task * item_in))
-            .for_each(|((out, routes), x)| {
-                for ((out, routes), x) in out
-                    .chunks_mut(item_out)
-                    .zip(routes.chunks_mut(item_out))
-                    .zip(x.chunks(item_in))
-                {
-                    MaxPool2d::forward_image(&windows, x, out, routes);
-                }
-            });
-    }
-
-    /// Backward pass of a batch: writes the gradient with respect to the input (of `dims`) into
-    /// `dx`, given the output gradient `dout` and the forward pass's routes.
-    pub fn backward(&self, dout: &Tensor, routes: &[u8], dims: [usize; 4], dx: &mut Tensor) {
-        let [n, h, w, c] = dims;
-        dx.resize(dims);
-        let (item_in, item_out) = (h * w * c, dout.item_len());
-        let per_task = items_per_task(n);
-        let windows = self.windows([h, w, c]);
-        dx.data
-            .par_chunks_mut(per_task * item_in)
-            .zip(dout.data.par_chunks(per_task * item_out))
-            .zip(routes.par_chunks(per_task * item_out))
-            .for_each(|((dx, dy), routes)| {
-                for ((dx, dy), routes) in dx
-                    .chunks_mut(item_in)
-                    .zip(dy.chunks(item_out))
-                    .zip(routes.chunks(item_out))
-                {
-                    MaxPool2d::backward_image(&windows, dy, routes, dx);
-                }
-            });
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::tensor::Tensor;
 
     /// With ties in a window, the whole gradient goes to the first maximum in scan order (as
     /// PyTorch routes it), per channel; overlapping windows add up.

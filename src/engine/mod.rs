@@ -4,13 +4,13 @@
 
 pub mod batch_norm;
 pub mod channel_affine;
-pub mod conv2d;
+pub mod conv;
 pub mod cross_entropy;
 pub mod global_avg_pool;
 pub mod grad_reversal;
-pub mod im2col;
 pub mod init;
 pub mod input_stem;
+pub mod lanes;
 pub mod linear;
 pub mod matmul;
 pub mod max_pool;
@@ -18,8 +18,7 @@ pub mod neg_entropy;
 pub mod param;
 pub mod relu;
 pub mod sgd;
-pub mod short_load;
 pub mod softmax;
 pub mod tensor;
+pub mod unfused;
 pub mod uniform_confusion;
-pub mod winograd;

@@ -2,11 +2,12 @@
 //! a time (one row per SIMD lane), and the parallel loop over rows that the row-wise losses
 //! share.
 //!
-//! The per-pixel losses evaluate 75,000 rows of 8 logits per batch; one row at a time, a
-//! scalar `exp` per logit and the reductions across the row cost about 50 ns per row. With a
-//! row per lane, the maximum, the sum and every `exp` act on whole vectors.
+//! The per-pixel losses evaluate 75,000 rows of 8 logits per batch; one row at a time, each
+//! logit would take a scalar `exp` and each row two reductions across it. With a row per lane,
+//! the maximum, the sum and every `exp` act on whole vectors (docs/PERFORMANCE.md has the
+//! measurement).
 
-use crate::engine::short_load::{LANES_8, load_f32x8};
+use crate::engine::lanes::{LANES_8, load_f32x8};
 use rayon::prelude::*;
 use wide::f32x8;
 

@@ -1,12 +1,13 @@
 //! The baseline iteration: cross-entropy on the digit label, one SGD step on f and g.
 
+use crate::data::mnist::CLASSES;
 use crate::engine::cross_entropy::cross_entropy;
 use crate::engine::sgd::{SgdConfig, sgd_step};
 use crate::engine::softmax::RowLayout;
 use crate::engine::tensor::Tensor;
 use crate::methods::batch::Batch;
 use crate::methods::zero_grads;
-use crate::models::convnet::{CLASSES, ConvNet};
+use crate::models::convnet::ConvNet;
 
 /// Cross-entropy of the logits against `labels`; writes the gradient into `dlogits`.
 pub fn classification_loss(logits: &Tensor, labels: &[u8], dlogits: &mut Tensor) -> f32 {

@@ -13,7 +13,7 @@
 
 use crate::engine::batch_norm::BatchNorm2d;
 use crate::engine::channel_affine::ChannelAffine;
-use crate::engine::conv2d::{Conv2d, ConvSpec};
+use crate::engine::conv::{Conv2d, ConvSpec, MappedConv2d};
 use crate::engine::init::pytorch_default_uniform;
 use crate::engine::param::Param;
 use crate::engine::tensor::Tensor;
@@ -52,8 +52,8 @@ pub struct ColorHeads {
     pub conv_a: Conv2d,
     /// Batch norms of the three heads, each with the ReLU that follows it.
     pub bn: BatchNorm2d,
-    /// Second convolutions of the three heads.
-    pub conv_b: Conv2d,
+    /// Second convolutions of the three heads, reading the batch norm's output through its map.
+    pub conv_b: MappedConv2d,
     pre_norm: Tensor,
     /// The batch norm and ReLU of the last forward pass as a map, through which `conv_b`
     /// reads `pre_norm`: their output is never stored whole.
@@ -113,7 +113,7 @@ impl ColorHeads {
                 vec![0.0; CONV_A.out_channels],
             ),
             bn: BatchNorm2d::with_relu("heads.bn", HEADS * FEATURE_CHANNELS),
-            conv_b: Conv2d::new(
+            conv_b: MappedConv2d::new(
                 "heads.conv_b",
                 CONV_B,
                 vec![0.0; HEADS * CONV_B.group_weights()],
@@ -195,8 +195,7 @@ impl ColorHeads {
             self.bn.eval_map()
         };
         let map = self.norm_map.insert(map);
-        self.conv_b
-            .forward_mapped(&self.pre_norm, Some(map), &mut self.logits);
+        self.conv_b.forward(&self.pre_norm, map, &mut self.logits);
         &self.logits
     }
 
@@ -215,9 +214,12 @@ impl ColorHeads {
             self.dlogits.dims, self.logits.dims,
             "the logits' gradient set through logits_and_grad"
         );
-        self.conv_b.backward_mapped(
-            &self.pre_norm,
-            self.norm_map.as_ref(),
+        let map = self
+            .norm_map
+            .as_ref()
+            .expect("a forward pass before the backward pass");
+        self.conv_b.backward(
+            (&self.pre_norm, map),
             &self.dlogits,
             param_grads,
             Some(&mut self.dhidden),

@@ -2,8 +2,9 @@
 //! BN(3) → conv5×5 3→32 → ReLU → maxpool 3/2/1 → conv3×3 32→32 → ReLU (= φ, 14×14×32)
 //! → conv3×3/2 32→64 → ReLU → conv3×3 64→64 → ReLU → global average pool → linear 64→10.
 
+use crate::data::mnist::CLASSES;
 use crate::engine::batch_norm::BatchNorm2d;
-use crate::engine::conv2d::{Conv2d, ConvSpec};
+use crate::engine::conv::{Conv2d, ConvSpec};
 use crate::engine::global_avg_pool::{global_avg_pool_backward, global_avg_pool_forward};
 use crate::engine::init::{conv_normal, pytorch_default_uniform};
 use crate::engine::input_stem::InputStem;
@@ -16,8 +17,6 @@ use rand_chacha::ChaCha8Rng;
 
 /// Channels of the feature map φ.
 pub const FEATURE_CHANNELS: usize = 32;
-/// Digit classes.
-pub const CLASSES: usize = 10;
 
 /// The four convolutions of f and g.
 pub const CONV_SPECS: [ConvSpec; 4] = [

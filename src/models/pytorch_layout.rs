@@ -1,7 +1,7 @@
 //! Conversions between PyTorch's layouts (NCHW activations, OIHW conv weights) and the engine's
 //! (NHWC, `[group][ky][kx][ci][co]`), for golden fixtures and for importing weights.
 
-use crate::engine::conv2d::ConvSpec;
+use crate::engine::conv::ConvSpec;
 
 /// Calls `f(oihw_index, our_index)` for every weight of a convolution: the positions of one
 /// weight in OIHW (O = out channels, I = in channels per group) and in `[group][ky][kx][ci][co]`.

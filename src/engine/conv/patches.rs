@@ -8,8 +8,8 @@
 //! contiguous stretch of k·Cin values, and no copy needs a bounds test. For stride-1
 //! convolutions that keep the side, [`col2im_gather`] forms col2im's sum position by position.
 
-use crate::engine::conv2d::ConvSpec;
-use crate::engine::short_load::{LANES_8, load_f32x8};
+use crate::engine::conv::ConvSpec;
+use crate::engine::lanes::{LANES_8, load_f32x8};
 
 /// Calls `run(row_offset, scratch_offset, len)` for the stretches that make up the patch row
 /// of `spec` whose patch starts at `patch_start` ([`Padded::patch_start`]) in a padded image of

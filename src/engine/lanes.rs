@@ -1,9 +1,17 @@
-//! Loads of short runs of f32 (a channel group, a row of logits) into one SIMD vector.
+//! The SIMD widths the engine's hand-vectorized loops are written for, in one place, and loads
+//! of short runs of f32 (a channel group, a row of logits) into one vector.
+//!
+//! The loops use `wide`'s portable vector types, which compile to AVX-512 registers where the
+//! CPU has them and to pairs of AVX2 registers where it does not.
 
 use wide::f32x8;
 
-/// Values in one [`f32x8`].
+/// f32 values in one [`f32x8`] (an AVX2 register).
 pub const LANES_8: usize = 8;
+
+/// f32 values in one `wide::f32x16` (an AVX-512 register): the channel groups of the Winograd
+/// transforms, max pooling and the channel maps.
+pub const LANES_16: usize = 16;
 
 /// The first `len` (at most [`LANES_8`]) values of `src` as one vector, zeros after them: a
 /// single load when `len` is the full width.

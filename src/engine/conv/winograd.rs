@@ -31,14 +31,15 @@
 //! processed in blocks of whole images, so a block's products stay in cache between the matrix
 //! products and the transforms.
 
-use crate::engine::conv2d::ConvSpec;
+use crate::engine::conv::ConvSpec;
+use crate::engine::lanes::LANES_16;
 use crate::engine::matmul::{MatRef, matmul};
 use crate::engine::tensor::{Tensor, add_to, grad_chunks_per_task, items_per_task};
 use rayon::prelude::*;
 use wide::f32x16;
 
 /// Channels one transform handles at a time (one AVX-512 register of f32).
-const LANES: usize = 16;
+const LANES: usize = LANES_16;
 /// Output rows (and columns) of a tile.
 const TILE: usize = 4;
 /// Input rows (and columns) of a tile's patch, and of its transform.
@@ -313,8 +314,8 @@ pub struct Winograd {
     /// `U`, `[ξ][ci][co]`.
     u: Vec<f32>,
     /// `Uᵀ`, `[ξ][co][ci]`, formed by a backward pass that computes the input gradient: its
-    /// products read U transposed, and `gemm` would otherwise repack it in every product (a
-    /// quarter of the time of that pass).
+    /// products read U transposed, and `gemm` would otherwise repack it in every product
+    /// (docs/PERFORMANCE.md has the measurement).
     ut: Vec<f32>,
     /// Per-thread block scratch: `V` or `dV` (`[tile][ξ][ci]`), then `M` or `M̄`
     /// (`[tile][ξ][co]`).
