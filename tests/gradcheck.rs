@@ -9,7 +9,7 @@
 //! never crosses a kink; the seeds are fixed, so the checks are stable.
 
 use lntl::engine::batch_norm::BatchNorm2d;
-use lntl::engine::conv2d::{Conv2d, ConvSpec};
+use lntl::engine::conv::{Conv2d, ConvSpec};
 use lntl::engine::cross_entropy::cross_entropy;
 use lntl::engine::global_avg_pool::{global_avg_pool_backward, global_avg_pool_forward};
 use lntl::engine::grad_reversal::grad_reversal_backward;
