@@ -204,3 +204,38 @@ fn print_commands_lists_baselines_first_and_each_command_runs_its_cell() {
     let again = run(lines[4]);
     assert!(String::from_utf8_lossy(&again.stderr).contains("has finished already"));
 }
+
+/// A clone of committed results has each finished baseline's `result.json` but not its
+/// checkpoint: a dependent cell then makes the sweep train the baseline again (even when
+/// baseline is not in --methods), which reproduces its accuracy exactly on the same thread
+/// count, and then runs the dependent cell from it.
+#[test]
+fn a_finished_baseline_without_checkpoint_is_trained_again_for_its_dependents() {
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("grid");
+    let sweep = |methods: &str| {
+        let output = Command::new(LNTL)
+            .args(["--threads", "2", "sweep", "--vars", "0.020", "--seeds", "0"])
+            .args(["--protocol", "smoke", "--methods", methods, "--out"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(output.status.success(), "{text}");
+        text
+    };
+    sweep("baseline");
+    let base = cell(&out, "0.020", "baseline", 0);
+    let before = read_result(&base.join("result.json")).unwrap();
+    std::fs::remove_file(base.join("checkpoint.safetensors")).unwrap();
+
+    let log = sweep("lntl");
+    assert!(log.contains("training it again"), "{log}");
+    assert!(log.contains("reproduced exactly"), "{log}");
+    let after = read_result(&base.join("result.json")).unwrap();
+    assert_eq!(after.test_accuracy, before.test_accuracy);
+    assert!(base.join("checkpoint.safetensors").is_file());
+    assert!(!base.join("result.previous.json").exists());
+    let lntl = read_result(&cell(&out, "0.020", "lntl", 0).join("result.json")).unwrap();
+    assert_eq!(lntl.method, "lntl");
+}

@@ -151,6 +151,28 @@ impl Grid {
         }
     }
 
+    /// The finished baseline cells that unstarted dependent cells of `cells` warm-start from
+    /// but whose checkpoint is gone (checkpoints are never committed, so a fresh clone of
+    /// finished results has none): they must be trained again first. A dependent cell that has
+    /// started resumes from its own checkpoint and needs none.
+    pub fn baselines_without_checkpoint(&self, cells: &[Cell]) -> Vec<Cell> {
+        let mut bases = Vec::new();
+        for cell in cells {
+            let Some(base) = cell.baseline(self.protocol) else {
+                continue;
+            };
+            let base_dir = self.dir(&base);
+            if self.state(cell) == CellState::New
+                && self.state(&base) == CellState::Finished
+                && !base_dir.join(CHECKPOINT_FILE).is_file()
+                && !bases.contains(&base)
+            {
+                bases.push(base);
+            }
+        }
+        bases
+    }
+
     /// Epochs `cell` has finished, from its metrics log (cheap enough to poll).
     pub fn epochs_logged(&self, cell: &Cell) -> usize {
         epoch_records(&self.dir(cell).join("metrics.jsonl")).map_or(0, |r| r.len())
