@@ -73,9 +73,12 @@ pub struct ConvNet {
     relu4: Tensor,
     pooled4: Tensor,
     logits: Tensor,
+    /// Gradients of the backward pass, each with respect to the tensor it is named after (then,
+    /// in place, through the ReLU that made it).
     dphi: Tensor,
-    scratch_small: Tensor,
-    scratch_large: Tensor,
+    drelu4: Tensor,
+    drelu3: Tensor,
+    dpooled1: Tensor,
 }
 
 impl ConvNet {
@@ -104,8 +107,9 @@ impl ConvNet {
             pooled4: Tensor::empty(),
             logits: Tensor::empty(),
             dphi: Tensor::empty(),
-            scratch_small: Tensor::empty(),
-            scratch_large: Tensor::empty(),
+            drelu4: Tensor::empty(),
+            drelu3: Tensor::empty(),
+            dpooled1: Tensor::empty(),
         }
     }
 
@@ -156,29 +160,21 @@ impl ConvNet {
     /// or add); other losses on φ add theirs afterwards.
     pub fn backward_classifier(&mut self, dlogits: &Tensor) {
         let dpooled = self.fc.backward(dlogits, [dlogits.batch(), 1, 1, 64]);
-        global_avg_pool_backward(&dpooled, self.relu4.dims, &mut self.scratch_small);
-        relu_backward(&self.relu4, &mut self.scratch_small);
-        self.conv4.backward(
-            &self.relu3,
-            &self.scratch_small,
-            true,
-            Some(&mut self.scratch_large),
-        );
-        relu_backward(&self.relu3, &mut self.scratch_large);
+        global_avg_pool_backward(&dpooled, self.relu4.dims, &mut self.drelu4);
+        relu_backward(&self.relu4, &mut self.drelu4);
+        self.conv4
+            .backward(&self.relu3, &self.drelu4, true, Some(&mut self.drelu3));
+        relu_backward(&self.relu3, &mut self.drelu3);
         self.conv3
-            .backward(&self.phi, &self.scratch_large, true, Some(&mut self.dphi));
+            .backward(&self.phi, &self.drelu3, true, Some(&mut self.dphi));
     }
 
     /// Backward through f from the accumulated dφ: adds f's parameter gradients.
     pub fn backward_features(&mut self) {
         relu_backward(&self.phi, &mut self.dphi);
-        self.conv2.backward(
-            &self.pooled1,
-            &self.dphi,
-            true,
-            Some(&mut self.scratch_small),
-        );
-        self.stem.backward(&self.pooled1, &self.scratch_small);
+        self.conv2
+            .backward(&self.pooled1, &self.dphi, true, Some(&mut self.dpooled1));
+        self.stem.backward(&self.pooled1, &self.dpooled1);
     }
 
     /// Every trainable parameter, in a fixed order: f's (input batch norm, conv1, conv2), then
