@@ -136,7 +136,7 @@ pub struct TrainConfig {
 
 /// The paper's optimizer (SPEC.md §3) at base rate `lr`: SGD momentum 0.9, weight decay 5e-4,
 /// the rate × 0.1 every 40 epochs.
-pub fn paper_sgd(lr: f32) -> SgdConfig {
+pub const fn paper_sgd(lr: f32) -> SgdConfig {
     SgdConfig {
         lr,
         momentum: 0.9,

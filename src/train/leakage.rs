@@ -11,16 +11,15 @@ use crate::methods::head_losses::{heads_accuracy, heads_cross_entropy};
 use crate::methods::zero_grads;
 use crate::models::color_heads::ColorHeads;
 use crate::models::convnet::ConvNet;
+use crate::train::config::paper_sgd;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 const PROBE_BATCH: usize = 128;
+/// The paper's optimizer at the baseline's rate, without decay (the probe trains one pass).
 const PROBE_SGD: SgdConfig = SgdConfig {
-    lr: 0.01,
-    momentum: 0.9,
-    weight_decay: 5e-4,
     decay_rate: 1.0,
-    decay_period: 1,
+    ..paper_sgd(0.01)
 };
 
 /// Per-pixel accuracy of probe heads trained on the first `train_images` of `train`, measured
