@@ -21,6 +21,15 @@ pub enum Protocol {
     Smoke,
 }
 
+/// How long a protocol trains one method, and when its learning rate decays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schedule {
+    /// Epochs.
+    pub epochs: usize,
+    /// Epochs between the decays of the learning rate (× 0.1 each).
+    pub decay_period: usize,
+}
+
 impl Protocol {
     /// Lower-case name, as recorded in `config.json`.
     pub fn name(self) -> &'static str {
@@ -30,12 +39,23 @@ impl Protocol {
         }
     }
 
-    /// Epochs of `method`'s runs.
-    pub fn epochs(self, _method: Method) -> usize {
+    /// The schedule of `method`'s runs.
+    pub fn schedule(self, _method: Method) -> Schedule {
         match self {
-            Protocol::Paper => 100,
-            Protocol::Smoke => 2,
+            Protocol::Paper => Schedule {
+                epochs: 100,
+                decay_period: 40,
+            },
+            Protocol::Smoke => Schedule {
+                epochs: 2,
+                decay_period: 40,
+            },
         }
+    }
+
+    /// Epochs of `method`'s runs.
+    pub fn epochs(self, method: Method) -> usize {
+        self.schedule(method).epochs
     }
 
     /// Whether `method` warm-starts from the baseline run of the same dataset and seed.
@@ -58,7 +78,9 @@ impl Protocol {
         config.seed = seed;
         config.validation = validation;
         config.protocol = Some(self.name().to_string());
-        config.epochs = self.epochs(method);
+        let schedule = self.schedule(method);
+        config.epochs = schedule.epochs;
+        config.sgd.decay_period = schedule.decay_period;
         if self == Protocol::Smoke {
             config.train_limit = 2_000;
             config.leakage_train_images = 1_000;
