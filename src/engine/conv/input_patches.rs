@@ -31,8 +31,7 @@ impl InputPatches {
     /// `out = cols · W + b`, keeping `cols` for the backward pass.
     pub(super) fn forward(
         &mut self,
-        weight: &[f32],
-        bias: &[f32],
+        [weight, bias]: [&[f32]; 2],
         input: &Tensor,
         out: &mut Tensor,
     ) {

@@ -184,7 +184,7 @@ impl Conv2d {
         self.input_dims = input.dims;
         let (weight, bias) = (&self.weight.value[..], &self.bias.value[..]);
         match &mut self.lowered {
-            Lowered::InputPatches(lowering) => lowering.forward(weight, bias, input, out),
+            Lowered::InputPatches(lowering) => lowering.forward([weight, bias], input, out),
             Lowered::OutputPatches(lowering) => lowering.forward([weight, bias], input, None, out),
             Lowered::Winograd(lowering) => lowering.forward(&self.spec, weight, bias, input, out),
         }
