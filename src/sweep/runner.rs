@@ -13,10 +13,6 @@ use std::time::{Duration, Instant};
 /// Seconds between status lines.
 const STATUS_INTERVAL: Duration = Duration::from_secs(60);
 
-/// An epoch of a method with color heads costs about this many baseline epochs (38 s against
-/// 12 s on 2 cores, evaluation included), for the ETA.
-const HEADS_EPOCH_COST: f64 = 3.2;
-
 /// How to run the cells.
 #[derive(Debug, Clone)]
 pub struct SweepOptions {
@@ -91,13 +87,9 @@ fn compare_rerun(grid: &Grid, cell: &Cell, log: &dyn Fn(&str)) -> Result<()> {
         .with_context(|| format!("cannot remove {}", previous_path.display()))
 }
 
+/// A cell's compute, in baseline epochs.
 fn cost(grid: &Grid, cell: &Cell) -> f64 {
-    let per_epoch = if cell.method.uses_heads() {
-        HEADS_EPOCH_COST
-    } else {
-        1.0
-    };
-    per_epoch * grid.protocol.epochs(cell.method) as f64
+    grid.protocol.cost(cell.method)
 }
 
 /// Work done in `cells` so far, in baseline epochs.
