@@ -79,11 +79,7 @@ impl MappedConv2d {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::conv::{Conv2d, Lowering};
-
-    fn values(len: usize, phase: f32) -> Vec<f32> {
-        (0..len).map(|i| (i as f32 * 0.37 + phase).sin()).collect()
-    }
+    use crate::engine::conv::{Conv2d, Lowering, test_values as values};
 
     /// Reading the input through a map is exactly the convolution of the mapped input, stored:
     /// in the forward pass and in every gradient (the input gradient being that of the mapped

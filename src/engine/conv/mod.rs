@@ -103,6 +103,12 @@ impl Geometry {
     }
 }
 
+/// Deterministic test values in [−1, 1], `sin(0.37·i + phase)`, for the lowerings' tests.
+#[cfg(test)]
+fn test_values(len: usize, phase: f32) -> Vec<f32> {
+    (0..len).map(|i| (i as f32 * 0.37 + phase).sin()).collect()
+}
+
 /// A convolution's weight and bias parameters, checked against `spec`.
 fn new_params(name: &str, spec: &ConvSpec, weight: Vec<f32>, bias: Vec<f32>) -> [Param; 2] {
     assert!(
@@ -227,10 +233,7 @@ impl Conv2d {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn values(len: usize, phase: f32) -> Vec<f32> {
-        (0..len).map(|i| (i as f32 * 0.37 + phase).sin()).collect()
-    }
+    use test_values as values;
 
     /// Largest error of a lowering relative to the sum of the magnitudes of the terms that
     /// make up each value (its rounding error grows with that sum, not with the result, which

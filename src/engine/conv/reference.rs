@@ -96,10 +96,7 @@ pub fn backward(spec: &ConvSpec, x: &Tensor, weight: &[f32], dout: &Tensor) -> C
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn values(len: usize, phase: f32) -> Vec<f32> {
-        (0..len).map(|i| (i as f32 * 0.37 + phase).sin()).collect()
-    }
+    use crate::engine::conv::test_values as values;
 
     fn dot(a: &[f32], b: &[f32]) -> f64 {
         a.iter().zip(b).map(|(a, b)| *a as f64 * *b as f64).sum()
