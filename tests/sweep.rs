@@ -209,20 +209,27 @@ fn print_commands_lists_baselines_first_and_each_command_runs_its_cell() {
 /// checkpoint: a dependent cell then makes the sweep train the baseline again (even when
 /// baseline is not in --methods), which reproduces its accuracy exactly on the same thread
 /// count, and then runs the dependent cell from it.
+/// A `smoke` sweep of σ² = 0.020, seed 0, `methods`, into `out`: whether it succeeded, and
+/// its log.
+fn small_sweep(out: &Path, methods: &str) -> (bool, String) {
+    let output = Command::new(LNTL)
+        .args(["--threads", "2", "sweep", "--vars", "0.020", "--seeds", "0"])
+        .args(["--protocol", "smoke", "--methods", methods, "--out"])
+        .arg(out)
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output.status.success(), log)
+}
+
 #[test]
 fn a_finished_baseline_without_checkpoint_is_trained_again_for_its_dependents() {
     let root = tempfile::tempdir().unwrap();
     let out = root.path().join("grid");
     let sweep = |methods: &str| {
-        let output = Command::new(LNTL)
-            .args(["--threads", "2", "sweep", "--vars", "0.020", "--seeds", "0"])
-            .args(["--protocol", "smoke", "--methods", methods, "--out"])
-            .arg(&out)
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&output.stderr).into_owned();
-        assert!(output.status.success(), "{text}");
-        text
+        let (ok, log) = small_sweep(&out, methods);
+        assert!(ok, "{log}");
+        log
     };
     sweep("baseline");
     let base = cell(&out, "0.020", "baseline", 0);
@@ -238,4 +245,52 @@ fn a_finished_baseline_without_checkpoint_is_trained_again_for_its_dependents() 
     assert!(!base.join("result.previous.json").exists());
     let lntl = read_result(&cell(&out, "0.020", "lntl", 0).join("result.json")).unwrap();
     assert_eq!(lntl.method, "lntl");
+}
+
+/// A cell trained with settings its protocol no longer has (here: another batch size, as if
+/// a default had changed since) is refused by the sweep and by the cell's own command, never
+/// skipped as finished or resumed as if it were the protocol's.
+#[test]
+fn a_cell_with_settings_the_protocol_no_longer_has_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("grid");
+    let (ok, log) = small_sweep(&out, "baseline");
+    assert!(ok, "{log}");
+    let base = cell(&out, "0.020", "baseline", 0);
+    let config = base.join("config.json");
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("\"batch_size\": 128"), "{text}");
+    std::fs::write(
+        &config,
+        text.replace("\"batch_size\": 128", "\"batch_size\": 64"),
+    )
+    .unwrap();
+
+    let (ok, log) = small_sweep(&out, "baseline");
+    assert!(!ok, "a stale cell must stop the sweep: {log}");
+    assert!(
+        log.contains("config.json") && log.contains("batch_size"),
+        "{log}"
+    );
+
+    let output = Command::new(LNTL)
+        .args([
+            "train",
+            "--protocol",
+            "smoke",
+            "--method",
+            "baseline",
+            "--var",
+            "0.020",
+        ])
+        .args(["--seed", "0", "--resume-or-start", "--run-dir"])
+        .arg(&base)
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{log}");
+    assert!(
+        log.contains("no longer uses") && log.contains("batch_size"),
+        "{log}"
+    );
 }

@@ -4,7 +4,7 @@ use super::log;
 use crate::colored::dataset::{parse_variance, variance_tag};
 use crate::colored::jitter::JitterRule;
 use crate::train::checkpoint::{Restore, load_checkpoint, restore};
-use crate::train::config::{DatasetChoice, Method, TrainConfig};
+use crate::train::config::{CONFIG_FILE, DatasetChoice, Method, TrainConfig, read_config};
 use crate::train::confusion::write_confusion;
 use crate::train::evaluate::evaluate;
 use crate::train::model::Model;
@@ -137,7 +137,8 @@ pub struct TrainArgs {
     /// SGD weight decay [default: 5e-4].
     #[arg(long, value_parser = non_negative)]
     pub weight_decay: Option<f32>,
-    /// λ: weight of the entropy term (LNTL) or confusion term (BlindEye) [default: 0.01].
+    /// λ: weight of the entropy term (LNTL) or confusion term (BlindEye) [default: 0.01 for
+    /// lntl, 10 for blindeye].
     #[arg(long, value_parser = non_negative)]
     pub loss_lambda: Option<f32>,
     /// μ: gradient reversal scale (LNTL) [default: 0.1].
@@ -411,11 +412,11 @@ impl TrainArgs {
         wanted.first_epoch_features_lr = stored.first_epoch_features_lr;
         wanted.epochs = stored.epochs;
         wanted.threads = stored.threads;
-        let differences = config_differences(stored, &wanted);
+        let differences = stored.differences(&wanted);
         ensure!(
             differences.is_empty(),
-            "these flags disagree with the stored run: {}. Resume without them, or start a new \
-             run in another --run-dir",
+            "these flags disagree with the stored run (stored against given): {}. Resume \
+             without them, or start a new run in another --run-dir",
             differences.join("; ")
         );
         if epochs != stored.epochs {
@@ -445,19 +446,6 @@ fn baseline_beside(run_dir: &Path) -> Result<PathBuf> {
         .map(Path::to_path_buf)
         .with_context(|| format!("{}: no baseline run can sit beside it", run_dir.display()))?;
     Ok(grid.join("baseline").join(seed_dir).join(CHECKPOINT_FILE))
-}
-
-/// The fields in which two configurations differ, as "field: stored → wanted".
-fn config_differences(stored: &TrainConfig, wanted: &TrainConfig) -> Vec<String> {
-    let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) =
-        (serde_json::to_value(stored), serde_json::to_value(wanted))
-    else {
-        return vec!["the configuration cannot be compared".into()];
-    };
-    a.iter()
-        .filter(|(key, value)| b.get(*key) != Some(value))
-        .map(|(key, value)| format!("{key}: {value} stored, {} given", b[key]))
-        .collect()
 }
 
 fn print_summary(summary: &RunSummary) {
@@ -493,17 +481,25 @@ pub fn run_train(args: &TrainArgs, cache: &Path) -> Result<()> {
     // Held until training ends, so that nothing else decides about or writes to the directory.
     let _lock = RunLock::acquire(&run_dir)?;
     if args.resume_or_start && run_dir.join(RESULT_FILE).is_file() {
+        if let Some(protocol) = args.protocol {
+            let path = run_dir.join(CONFIG_FILE);
+            protocol.check_settings(&read_config(&path)?, &path)?;
+        }
         log(&format!("{} has finished already", run_dir.display()));
         return Ok(());
     }
     let resume = args.resume || (args.resume_or_start && run_dir.join(CHECKPOINT_FILE).is_file());
     let config = if resume {
-        let checkpoint = load_checkpoint(&run_dir.join(CHECKPOINT_FILE)).with_context(|| {
+        let path = run_dir.join(CHECKPOINT_FILE);
+        let checkpoint = load_checkpoint(&path).with_context(|| {
             format!(
                 "cannot resume: {} has no usable checkpoint",
                 run_dir.display()
             )
         })?;
+        if let Some(protocol) = args.protocol {
+            protocol.check_settings(&checkpoint.config, &path)?;
+        }
         args.resumed_config(&checkpoint.config)?
     } else {
         args.new_config(&run_dir)?

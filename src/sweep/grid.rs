@@ -4,7 +4,7 @@
 
 use crate::colored::dataset::{parse_variance, variance_tag};
 use crate::train::checkpoint::load_checkpoint;
-use crate::train::config::Method;
+use crate::train::config::{CONFIG_FILE, Method, read_config};
 use crate::train::metrics_log::epoch_records;
 use crate::train::protocol::{Protocol, cell_dir};
 use crate::train::result::{RESULT_FILE, read_result, shell_quote};
@@ -176,6 +176,16 @@ impl Grid {
     /// Epochs `cell` has finished, from its metrics log (cheap enough to poll).
     pub fn epochs_logged(&self, cell: &Cell) -> usize {
         epoch_records(&self.dir(cell).join("metrics.jsonl")).map_or(0, |r| r.len())
+    }
+
+    /// Whether `cell`, if it has started, was trained with this grid's protocol as it is now
+    /// (see [`Protocol::check_settings`]).
+    pub fn check_settings(&self, cell: &Cell) -> Result<()> {
+        let path = self.dir(cell).join(CONFIG_FILE);
+        if !path.is_file() {
+            return Ok(());
+        }
+        self.protocol.check_settings(&read_config(&path)?, &path)
     }
 
     /// Whether `cell`'s finished result is this grid's (its method, σ², seed and protocol).

@@ -141,6 +141,7 @@ pub fn run_sweep(grid: &Grid, options: &SweepOptions, log: &dyn Fn(&str)) -> Res
     let mut outcome = SweepOutcome::default();
     let mut pending = Vec::new();
     for cell in &cells {
+        grid.check_settings(cell)?;
         if grid.state(cell) == CellState::Finished {
             grid.check_result(cell)?;
             outcome.already_finished += 1;

@@ -4,8 +4,9 @@ use crate::colored::jitter::JitterRule;
 use crate::engine::sgd::SgdConfig;
 use crate::methods::LearningRates;
 use crate::methods::lntl::LntlConfig;
+use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The methods of the paper's table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -43,6 +44,16 @@ impl Method {
         }
     }
 
+    /// The default λ: for LNTL the paper's entropy weight, 0.01 (SPEC.md §3); for BlindEye
+    /// the confusion weight, which neither paper publishes, chosen on validation digits as
+    /// [`BLINDEYE_CONFUSION_WEIGHT`]. The other methods do not read it.
+    pub fn default_loss_lambda(self) -> f32 {
+        match self {
+            Method::Blindeye => BLINDEYE_CONFUSION_WEIGHT,
+            Method::Baseline | Method::Gray | Method::Lntl => LntlConfig::PAPER.lambda,
+        }
+    }
+
     /// Lower-case name.
     pub fn name(self) -> &'static str {
         match self {
@@ -53,6 +64,12 @@ impl Method {
         }
     }
 }
+
+/// BlindEye's confusion weight: the best of 0.01, 0.1, 1, 10 and 100 on validation digits
+/// under the fast schedule at σ² = 0.020 (`docs/REPRODUCTION.md`, BlindEye). LNTL's λ = 0.01
+/// leaves BlindEye's features almost as colored as the baseline's; at 100 the classifier
+/// collapses to one class.
+pub const BLINDEYE_CONFUSION_WEIGHT: f32 = 10.0;
 
 /// Which dataset a run uses.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -146,12 +163,24 @@ pub const fn paper_sgd(lr: f32) -> SgdConfig {
     }
 }
 
+/// File name of a run's configuration in its run directory.
+pub const CONFIG_FILE: &str = "config.json";
+
+/// Reads a run's `config.json`.
+pub fn read_config(path: &Path) -> Result<TrainConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a run configuration", path.display()))
+}
+
 /// Training images of the color-leakage probe, unless a run asks otherwise.
 pub const LEAKAGE_TRAIN_IMAGES: usize = 10_000;
 
 impl TrainConfig {
     /// The paper's settings (SPEC.md §3) for `method` on `dataset`: 100 epochs, batch 128,
-    /// [`paper_sgd`] at the method's rate, λ = 0.01, μ = 0.1, seed 0, no warm start.
+    /// [`paper_sgd`] at the method's rate, the method's λ ([`Method::default_loss_lambda`]),
+    /// μ = 0.1, seed 0, no warm start.
     pub fn paper(method: Method, dataset: DatasetChoice) -> TrainConfig {
         TrainConfig {
             method,
@@ -160,7 +189,10 @@ impl TrainConfig {
             epochs: 100,
             batch_size: 128,
             sgd: paper_sgd(method.default_lr()),
-            lntl: LntlConfig::PAPER,
+            lntl: LntlConfig {
+                lambda: method.default_loss_lambda(),
+                ..LntlConfig::PAPER
+            },
             heads_warmup_epochs: 0,
             seed: 0,
             threads: rayon::current_num_threads(),
@@ -181,6 +213,20 @@ impl TrainConfig {
         } else {
             "test"
         }
+    }
+
+    /// The settings in which `self` and `other` differ, one `key: A against B` each (A is
+    /// `self`'s value, as JSON).
+    pub fn differences(&self, other: &TrainConfig) -> Vec<String> {
+        let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) =
+            (serde_json::to_value(self), serde_json::to_value(other))
+        else {
+            return vec!["the configurations cannot be compared".into()];
+        };
+        a.iter()
+            .filter(|(key, value)| b.get(*key) != Some(value))
+            .map(|(key, value)| format!("{key}: {value} against {}", b[key]))
+            .collect()
     }
 
     /// The learning rates of `epoch` (0-based): the step schedule, except f and g's rate in the
@@ -211,5 +257,17 @@ mod tests {
         assert_eq!((first.features, first.heads), (1e-4, 0.001));
         assert_eq!(config.learning_rates(1), LearningRates::same(0.001));
         assert!((config.learning_rates(40).features - 1e-4).abs() < 1e-10);
+    }
+
+    #[test]
+    fn blindeye_takes_its_own_confusion_weight_and_lntl_the_papers() {
+        let dataset = || DatasetChoice::File("d.npy".into());
+        let blindeye = TrainConfig::paper(Method::Blindeye, dataset()).lntl;
+        assert_eq!(blindeye.lambda, BLINDEYE_CONFUSION_WEIGHT);
+        assert_eq!(blindeye.grl_scale, LntlConfig::PAPER.grl_scale);
+        assert_eq!(
+            TrainConfig::paper(Method::Lntl, dataset()).lntl,
+            LntlConfig::PAPER
+        );
     }
 }

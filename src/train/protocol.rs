@@ -92,17 +92,15 @@ impl Protocol {
         method.uses_heads()
     }
 
-    /// The configuration of `method` on `dataset` with `seed`, measured on the test set or (with
-    /// `validation`) on held-out training digits. Warm-starting methods read
-    /// `baseline` (the baseline run's checkpoint), which must be a finished baseline run of this
-    /// protocol on the same dataset and seed.
-    pub fn config(
+    /// The settings of every run of `method` on `dataset` with `seed` under this protocol,
+    /// measured on the test set or (with `validation`) on held-out training digits: everything
+    /// but the warm start.
+    pub fn settings(
         self,
         method: Method,
         dataset: DatasetChoice,
         (seed, validation): (u64, bool),
-        baseline: Option<&Path>,
-    ) -> Result<TrainConfig> {
+    ) -> TrainConfig {
         let mut config = TrainConfig::paper(method, dataset);
         config.seed = seed;
         config.validation = validation;
@@ -114,6 +112,20 @@ impl Protocol {
             config.train_limit = 2_000;
             config.leakage_train_images = 1_000;
         }
+        config
+    }
+
+    /// The configuration of a new run: [`Protocol::settings`], and for warm-starting methods
+    /// the warm start from `baseline` (the baseline run's checkpoint), which must be a finished
+    /// baseline run of this protocol on the same dataset and seed.
+    pub fn config(
+        self,
+        method: Method,
+        dataset: DatasetChoice,
+        (seed, validation): (u64, bool),
+        baseline: Option<&Path>,
+    ) -> Result<TrainConfig> {
+        let mut config = self.settings(method, dataset, (seed, validation));
         if self.warm_starts(method) {
             let path = baseline.with_context(|| {
                 format!(
@@ -133,6 +145,35 @@ impl Protocol {
         Ok(config)
     }
 
+    /// Refuses a run of this protocol, stored with `stored` as its configuration (read from
+    /// `path`), that was trained with settings the protocol no longer has, e.g. before a default
+    /// changed: resuming it, skipping it as finished or reporting it would put two pipelines
+    /// under one name.
+    pub fn check_settings(self, stored: &TrainConfig, path: &Path) -> Result<()> {
+        let mut wanted = self.settings(
+            stored.method,
+            stored.dataset.clone(),
+            (stored.seed, stored.validation),
+        );
+        // What runs of one protocol may differ in: threads, where outputs go, and the warm
+        // start's source (checked against the baseline when the run starts).
+        wanted.threads = stored.threads;
+        wanted.tensorboard_dir.clone_from(&stored.tensorboard_dir);
+        wanted.dataset_sha256.clone_from(&stored.dataset_sha256);
+        wanted.init_from.clone_from(&stored.init_from);
+        wanted.first_epoch_features_lr = stored.first_epoch_features_lr;
+        let differences = stored.differences(&wanted);
+        ensure!(
+            differences.is_empty(),
+            "{}: trained with settings that --protocol {} no longer uses (stored against the \
+             protocol's): {}. Move the run away to train it again",
+            path.display(),
+            self.name(),
+            differences.join("; ")
+        );
+        Ok(())
+    }
+
     /// Refuses a warm start from anything but this protocol's finished baseline run on the
     /// same data and seed.
     fn check_baseline(
@@ -143,12 +184,11 @@ impl Protocol {
     ) -> Result<()> {
         let base = &checkpoint.config;
         let name = path.display();
-        let wanted = self.config(
+        let wanted = self.settings(
             Method::Baseline,
             config.dataset.clone(),
             (config.seed, config.validation),
-            None,
-        )?;
+        );
         ensure!(
             base.method == Method::Baseline,
             "{name}: a {} run, not a baseline run",
@@ -201,6 +241,7 @@ pub fn cell_dir(root: &Path, variance: f64, method: Method, seed: u64) -> PathBu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::colored::jitter::JitterRule;
 
     /// The fast protocol's promise: at most a quarter of the paper's compute for the four
     /// methods of a σ².
@@ -210,5 +251,29 @@ mod tests {
         let ratio = total(Protocol::Fast) / total(Protocol::Paper);
         assert!(ratio <= 0.25, "fast costs {ratio:.3} of paper");
         assert!(ratio > 0.1, "fast costs {ratio:.3} of paper");
+    }
+
+    #[test]
+    fn a_run_with_settings_the_protocol_no_longer_has_is_refused() {
+        let dataset = DatasetChoice::Generated {
+            variance: 0.02,
+            seed: 0,
+            jitter: JitterRule::Reflect,
+        };
+        let path = Path::new("runs/fast/config.json");
+        let mut stored = Protocol::Fast.settings(Method::Blindeye, dataset, (1, false));
+        stored.threads = 7;
+        stored.init_from = Some("baseline.safetensors".into());
+        stored.first_epoch_features_lr = Some(0.001);
+        Protocol::Fast.check_settings(&stored, path).unwrap();
+        assert!(Protocol::Paper.check_settings(&stored, path).is_err());
+
+        stored.lntl.lambda = 0.5;
+        let err = format!(
+            "{:#}",
+            Protocol::Fast.check_settings(&stored, path).unwrap_err()
+        );
+        assert!(err.contains("runs/fast/config.json"), "{err}");
+        assert!(err.contains("\"lambda\":0.5"), "{err}");
     }
 }

@@ -11,7 +11,7 @@ use crate::methods::batch::{Batch, ImageMode};
 use crate::methods::blindeye::blindeye_step;
 use crate::methods::lntl::{AdversarialLosses, color_phase, lntl_step};
 use crate::train::checkpoint::{Restore, load_checkpoint, restore, save_checkpoint};
-use crate::train::config::{DatasetChoice, Method, TrainConfig};
+use crate::train::config::{CONFIG_FILE, DatasetChoice, Method, TrainConfig};
 use crate::train::confusion::write_confusion;
 use crate::train::evaluate::{Evaluation, evaluate};
 use crate::train::figures::write_run_curves;
@@ -212,7 +212,7 @@ pub fn train(
     let (train_split, eval_split) = run_splits(&config, &data)?;
     let (train_split, eval_split) = (train_split.as_ref(), eval_split.as_ref());
     write_bytes_atomic(
-        &run_dir.join("config.json"),
+        &run_dir.join(CONFIG_FILE),
         serde_json::to_string_pretty(&config)?.as_bytes(),
     )?;
     let metrics_path = run_dir.join("metrics.jsonl");
