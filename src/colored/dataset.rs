@@ -67,6 +67,18 @@ pub struct ColoredMnist {
     pub test_gray: Vec<u8>,
 }
 
+impl ColoredMnist {
+    /// The plain test digits as a split: each gray value on all three channels (white digits,
+    /// with MNIST's anti-aliased edges, on black), the test labels, no color classes.
+    pub fn plain_test(&self) -> ColoredSplit {
+        ColoredSplit {
+            images: self.test_gray.iter().flat_map(|&g| [g; 3]).collect(),
+            labels: self.test.labels.clone(),
+            color_classes: None,
+        }
+    }
+}
+
 /// σ² as it appears in file names: three decimals as the authors wrote them, or the shortest
 /// exact form when three decimals would lose precision.
 pub fn variance_tag(variance: f64) -> String {
@@ -124,5 +136,32 @@ mod tests {
         );
         assert_eq!(variance_tag(0.0225), "0.0225");
         assert_eq!(variance_tag(0.0), "0.000");
+    }
+
+    #[test]
+    fn plain_test_digits_are_gray_on_every_channel() {
+        let split = |labels: Vec<u8>| ColoredSplit {
+            images: vec![9; labels.len() * COLOR_IMAGE_BYTES],
+            labels,
+            color_classes: Some(vec![0, 1]),
+        };
+        let mut test_gray = vec![0u8; 2 * 784];
+        test_gray[5] = 200;
+        test_gray[784] = 17;
+        let data = ColoredMnist {
+            variance: 0.02,
+            seed: Some(0),
+            jitter: Some(JitterRule::Reflect),
+            train: split(vec![3, 4]),
+            test: split(vec![7, 2]),
+            test_gray,
+        };
+        let plain = data.plain_test();
+        assert_eq!(plain.labels, vec![7, 2]);
+        assert_eq!(plain.color_classes, None);
+        assert_eq!(plain.images.len(), 2 * COLOR_IMAGE_BYTES);
+        assert_eq!(plain.image(0)[15..18], [200, 200, 200]);
+        assert_eq!(plain.image(1)[..3], [17, 17, 17]);
+        assert_eq!(plain.images.iter().filter(|&&v| v != 0).count(), 6);
     }
 }
