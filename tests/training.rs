@@ -183,6 +183,11 @@ fn every_method_runs_and_checkpoints_round_trip() {
         let dir = root.path().join(method.name());
         let summary = run(config(method, 1, 300), &dir);
         assert!(summary.evaluation.accuracy.is_finite());
+        // Also measured on the plain test digits, recorded in result.json.
+        let plain = summary.plain_digits_accuracy.expect("a test-set run");
+        assert!((0.0..=1.0).contains(&plain));
+        let result = lntl::train::result::read_result(&dir.join("result.json")).unwrap();
+        assert_eq!(result.plain_digits_accuracy, Some(plain));
         let again = evaluate(
             &mut model_from(&dir).net,
             &train_slice(300),
@@ -269,6 +274,10 @@ fn validation_runs_measure_held_out_training_digits_not_the_test_set() {
     assert!(summary.evaluation.bias_conflicting_accuracy.is_some());
     let result = lntl::train::result::read_result(&dir.join("result.json")).unwrap();
     assert_eq!(result.evaluated_on, "validation");
+    assert_eq!(
+        result.plain_digits_accuracy, None,
+        "validation digits have no plain test digits beside them"
+    );
     // The same weights score differently on the test set: the two splits are different digits.
     let test = evaluate(
         &mut model_from(&dir).net,

@@ -473,6 +473,9 @@ fn print_summary(summary: &RunSummary) {
             summary.evaluated_on
         );
     }
+    if let Some(plain) = summary.plain_digits_accuracy {
+        println!("plain digits       {plain:.4} (the plain MNIST test digits, test_gray)");
+    }
     println!("run directory      {}", summary.run_dir.display());
 }
 
@@ -573,11 +576,14 @@ pub fn run_test(args: &TestArgs, cache: &Path) -> Result<()> {
         .or_else(|| path.parent().map(|dir| dir.join(out_name)))
         .context("cannot tell where to write the evaluation; pass --out")?;
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let plain_digits_accuracy = (!args.plain_digits)
+        .then(|| evaluate(&mut model.net, &data.plain_test(), mode, false).accuracy);
     let summary = RunSummary {
         run_dir: out.clone(),
         evaluated_on: "test",
         evaluation,
         color_leakage,
+        plain_digits_accuracy,
         train_seconds: 0.0,
     };
     // A test is a result of its own: it records what produced it, as result.json does.

@@ -33,6 +33,14 @@ pub fn paper_accuracy(method: &str, variance: f64) -> Option<f64> {
         .map(|(_, row)| row[column])
 }
 
+/// Whether the paper's number for `method` is comparable with our accuracy on the plain test
+/// digits (the authors' `test_gray`) rather than on the colored test set: so for Gray, whose
+/// row the plain digits reproduce and the gray versions of the colored ones do not
+/// (`docs/REPRODUCTION.md`).
+pub fn paper_measures_plain_digits(method: &str) -> bool {
+    method == "gray"
+}
+
 /// The paper's points for `method`: (σ², accuracy).
 pub fn paper_row(method: &str) -> Vec<(f64, f64)> {
     TABLE

@@ -2,7 +2,7 @@
 //! grouped by (protocol, method, σ²) into mean ± standard deviation over seeds, beside the
 //! paper's number, with the cells of the grid that have no result listed as missing.
 
-use crate::report::paper::paper_accuracy;
+use crate::report::paper::{paper_accuracy, paper_measures_plain_digits};
 use crate::train::result::{RESULT_FILE, RunResult, read_result};
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -46,6 +46,12 @@ pub struct Group {
     pub std: f64,
     /// The paper's accuracy, if it reports this cell.
     pub paper: Option<f64>,
+    /// Mean accuracy on the plain test digits (the authors' `test_gray`), when every run
+    /// measured it.
+    pub plain_digits_mean: Option<f64>,
+    /// Whether the paper's number is compared with [`Group::plain_digits_mean`] (Gray, when
+    /// measured: [`paper_measures_plain_digits`]) rather than with [`Group::mean`].
+    pub paper_on_plain_digits: bool,
     /// Mean accuracy on bias-conflicting test digits.
     pub conflicting_mean: Option<f64>,
     /// Mean color leakage.
@@ -55,6 +61,16 @@ pub struct Group {
     pub test_sh_mean: Option<f64>,
     /// Training time of the group's runs, seconds.
     pub seconds: f64,
+}
+
+impl Group {
+    /// Our mean that the paper's number is compared with.
+    pub fn compared_with_paper(&self) -> f64 {
+        match self.plain_digits_mean {
+            Some(plain) if self.paper_on_plain_digits => plain,
+            _ => self.mean,
+        }
+    }
 }
 
 /// A cell of the grid (protocol × method × σ² × seed) without a result.
@@ -128,7 +144,11 @@ pub fn build_report(dirs: &[PathBuf]) -> Result<Report> {
             let (mean, std) = mean_std(&accuracies);
             let mut seeds: Vec<u64> = runs.iter().map(|r| r.seed).collect();
             seeds.sort_unstable();
+            let plain_digits_mean = mean_of(runs.iter().map(|r| r.plain_digits_accuracy));
             Group {
+                paper_on_plain_digits: plain_digits_mean.is_some()
+                    && paper_measures_plain_digits(&k.1),
+                plain_digits_mean,
                 paper: paper_accuracy(&k.1, variance),
                 protocol: k.0,
                 method: k.1,
@@ -242,23 +262,29 @@ pub fn markdown(report: &Report) -> String {
         );
         let _ = writeln!(
             out,
-            "| method | σ² | seeds | accuracy (mean ± std) | paper | ours − paper | \
+            "| method | σ² | seeds | accuracy (mean ± std) | plain digits | paper | ours − paper | \
              test.sh (after epoch 91) | bias-conflicting | color leakage | training time |"
         );
-        let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|");
+        let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|");
+        let mut plain_compared = false;
         for g in report.groups.iter().filter(|g| g.protocol == protocol) {
             let seeds: Vec<String> = g.seeds.iter().map(u64::to_string).collect();
+            let mark = if g.paper_on_plain_digits { "¹" } else { "" };
+            plain_compared |= g.paper_on_plain_digits;
             let _ = writeln!(
                 out,
-                "| {} | {} | {} ({}) | {} | {} | {} | {} | {} | {} | {:.0} min |",
+                "| {} | {} | {} ({}) | {} | {} | {} | {} | {} | {} | {} | {:.0} min |",
                 g.method,
                 crate::colored::dataset::variance_tag(g.variance),
                 g.seeds.len(),
                 seeds.join(", "),
                 mean_pm(g.mean, g.std, g.seeds.len()),
+                optional(g.plain_digits_mean),
                 optional(g.paper),
-                g.paper
-                    .map_or("–".into(), |p| format!("{:+.4}", g.mean - p)),
+                g.paper.map_or("–".into(), |p| format!(
+                    "{:+.4}{mark}",
+                    g.compared_with_paper() - p
+                )),
                 optional(g.test_sh_mean),
                 optional(g.conflicting_mean),
                 optional(g.leakage_mean),
@@ -266,6 +292,14 @@ pub fn markdown(report: &Report) -> String {
             );
         }
         let _ = writeln!(out);
+        if plain_compared {
+            let _ = writeln!(
+                out,
+                "Plain digits: accuracy on the plain MNIST test digits (the authors' `test_gray`). \
+                 ¹ Gray is compared with the paper on them, the measure its row matches \
+                 (docs/REPRODUCTION.md).\n"
+            );
+        }
     }
     if report.missing.is_empty() {
         let _ = writeln!(out, "No cell of the grid is missing.");
@@ -299,5 +333,53 @@ mod tests {
         assert!((m - 0.9).abs() < 1e-12 && (s - 0.1).abs() < 1e-12);
         assert_eq!(mean_std(&[0.5]), (0.5, 0.0));
         assert!(mean_std(&[]).0.is_nan());
+    }
+
+    fn group(method: &str, mean: f64, plain_digits_mean: Option<f64>) -> Group {
+        Group {
+            protocol: Some("paper".into()),
+            method: method.into(),
+            variance: 0.02,
+            seeds: vec![0],
+            mean,
+            std: 0.0,
+            paper: paper_accuracy(method, 0.02),
+            plain_digits_mean,
+            paper_on_plain_digits: plain_digits_mean.is_some()
+                && paper_measures_plain_digits(method),
+            conflicting_mean: None,
+            leakage_mean: None,
+            test_sh_mean: None,
+            seconds: 60.0,
+        }
+    }
+
+    /// Gray meets the paper on the plain test digits, the other methods on the colored test
+    /// set; a Gray run without the plain-digit measure is compared on the colored set, unmarked.
+    #[test]
+    fn gray_is_compared_with_the_paper_on_the_plain_digits() {
+        let report = |groups| Report {
+            cells: vec![],
+            files: vec![],
+            groups,
+            missing: vec![],
+        };
+        let text = markdown(&report(vec![
+            group("gray", 0.7721, Some(0.8422)),
+            group("lntl", 0.8328, Some(0.8725)),
+        ]));
+        assert!(
+            text.contains("| gray | 0.020 | 1 (0) | 0.7721 | 0.8422 | 0.8374 | +0.0048¹ |"),
+            "{text}"
+        );
+        assert!(
+            text.contains("| lntl | 0.020 | 1 (0) | 0.8328 | 0.8725 | 0.8185 | +0.0143 |"),
+            "{text}"
+        );
+        assert!(text.contains("¹ Gray is compared"), "{text}");
+
+        let text = markdown(&report(vec![group("gray", 0.7721, None)]));
+        assert!(text.contains("| 0.7721 | – | 0.8374 | -0.0653 |"), "{text}");
+        assert!(!text.contains('¹'), "{text}");
     }
 }

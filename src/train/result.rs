@@ -54,6 +54,10 @@ pub struct RunResult {
     pub conflicting_accuracy: Option<f64>,
     /// Final color leakage.
     pub color_leakage: Option<f64>,
+    /// Final accuracy on the plain MNIST test digits (the authors' `test_gray`); `null` for
+    /// validation runs and runs recorded before it was measured.
+    #[serde(default)]
+    pub plain_digits_accuracy: Option<f64>,
     /// Training time over every invocation of the run, seconds.
     pub seconds: f64,
     /// Worker threads.
@@ -135,6 +139,7 @@ pub fn write_result(
         aligned_accuracy: e.bias_aligned_accuracy,
         conflicting_accuracy: e.bias_conflicting_accuracy,
         color_leakage: summary.color_leakage,
+        plain_digits_accuracy: summary.plain_digits_accuracy,
         seconds: summary.train_seconds,
         threads: config.threads,
         command: command.to_string(),
