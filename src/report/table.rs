@@ -292,14 +292,17 @@ pub fn markdown(report: &Report) -> String {
             );
         }
         let _ = writeln!(out);
-        if plain_compared {
-            let _ = writeln!(
-                out,
-                "Plain digits: accuracy on the plain MNIST test digits (the authors' `test_gray`). \
-                 ¹ Gray is compared with the paper on them, the measure its row matches \
-                 (docs/REPRODUCTION.md).\n"
-            );
-        }
+        let footnote = if plain_compared {
+            " ¹ Gray is compared with the paper on them, the measure its row matches \
+             (docs/REPRODUCTION.md)."
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "Plain digits: accuracy on the plain MNIST test digits (the authors' \
+             `test_gray`).{footnote}\n"
+        );
     }
     if report.missing.is_empty() {
         let _ = writeln!(out, "No cell of the grid is missing.");
