@@ -68,7 +68,8 @@ impl Method {
 /// BlindEye's confusion weight: the best of 0.01, 0.1, 1, 10 and 100 on validation digits
 /// under the fast schedule at σ² = 0.020 (`docs/REPRODUCTION.md`, BlindEye). LNTL's λ = 0.01
 /// leaves BlindEye's features almost as colored as the baseline's; at 100 the classifier
-/// collapses to one class.
+/// collapses to one class. Provisional: over `paper`'s 100 epochs BlindEye at 10 peaks early and
+/// then decays, so the weight is still to be chosen per protocol.
 pub const BLINDEYE_CONFUSION_WEIGHT: f32 = 10.0;
 
 /// Which dataset a run uses.
