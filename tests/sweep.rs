@@ -205,10 +205,6 @@ fn print_commands_lists_baselines_first_and_each_command_runs_its_cell() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("has finished already"));
 }
 
-/// A clone of committed results has each finished baseline's `result.json` but not its
-/// checkpoint: a dependent cell then makes the sweep train the baseline again (even when
-/// baseline is not in --methods), which reproduces its accuracy exactly on the same thread
-/// count, and then runs the dependent cell from it.
 /// A `smoke` sweep of σ² = 0.020, seed 0, `methods`, into `out`: whether it succeeded, and
 /// its log.
 fn small_sweep(out: &Path, methods: &str) -> (bool, String) {
@@ -222,6 +218,10 @@ fn small_sweep(out: &Path, methods: &str) -> (bool, String) {
     (output.status.success(), log)
 }
 
+/// A clone of committed results has each finished baseline's `result.json` but not its
+/// checkpoint: a dependent cell then makes the sweep train the baseline again (even when
+/// baseline is not in --methods), which reproduces its accuracy exactly on the same thread
+/// count, and then runs the dependent cell from it.
 #[test]
 fn a_finished_baseline_without_checkpoint_is_trained_again_for_its_dependents() {
     let root = tempfile::tempdir().unwrap();

@@ -6,7 +6,7 @@ use crate::colored::jitter::JitterRule;
 use crate::train::checkpoint::{Restore, load_checkpoint, restore};
 use crate::train::config::{CONFIG_FILE, DatasetChoice, Method, TrainConfig, read_config};
 use crate::train::confusion::write_confusion;
-use crate::train::evaluate::evaluate;
+use crate::train::evaluate::{evaluate, plain_digits_accuracy};
 use crate::train::model::Model;
 use crate::train::protocol::{Protocol, cell_dir};
 use crate::train::result::{COMMIT, RESULT_FILE, current_command};
@@ -576,8 +576,8 @@ pub fn run_test(args: &TestArgs, cache: &Path) -> Result<()> {
         .or_else(|| path.parent().map(|dir| dir.join(out_name)))
         .context("cannot tell where to write the evaluation; pass --out")?;
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
-    let plain_digits_accuracy = (!args.plain_digits)
-        .then(|| evaluate(&mut model.net, &data.plain_test(), mode, false).accuracy);
+    let plain_digits_accuracy =
+        (!args.plain_digits).then(|| plain_digits_accuracy(&mut model.net, &data, mode));
     let summary = RunSummary {
         run_dir: out.clone(),
         evaluated_on: "test",

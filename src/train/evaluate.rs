@@ -2,7 +2,7 @@
 //! bias-aligned digits (whose random test color happens to be their class color) versus
 //! bias-conflicting ones (all others).
 
-use crate::colored::dataset::ColoredSplit;
+use crate::colored::dataset::{ColoredMnist, ColoredSplit};
 use crate::data::mnist::CLASSES;
 use crate::methods::baseline::predicted_class;
 use crate::methods::batch::{Batch, ImageMode};
@@ -66,6 +66,12 @@ pub fn predict(
         p.finish();
     }
     predictions
+}
+
+/// Accuracy of `net` on `data`'s plain test digits (the authors' `test_gray`), the measure the
+/// paper's Gray row matches.
+pub fn plain_digits_accuracy(net: &mut ConvNet, data: &ColoredMnist, mode: ImageMode) -> f64 {
+    evaluate(net, &data.plain_test(), mode, false).accuracy
 }
 
 /// Evaluates `net` on `split`.

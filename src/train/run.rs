@@ -13,7 +13,7 @@ use crate::methods::lntl::{AdversarialLosses, color_phase, lntl_step};
 use crate::train::checkpoint::{Restore, load_checkpoint, restore, save_checkpoint};
 use crate::train::config::{CONFIG_FILE, DatasetChoice, Method, TrainConfig};
 use crate::train::confusion::write_confusion;
-use crate::train::evaluate::{Evaluation, evaluate};
+use crate::train::evaluate::{Evaluation, evaluate, plain_digits_accuracy};
 use crate::train::figures::write_run_curves;
 use crate::train::leakage::color_leakage;
 use crate::train::metrics_log::{MetricsLog, epoch_records};
@@ -555,8 +555,8 @@ fn final_evaluation(
     let mode = image_mode(config.method);
     let evaluation = evaluate(&mut model.net, eval_split, mode, true);
     let color_leakage = measure_leakage(model, config, train_split, eval_split);
-    let plain_digits_accuracy = (!config.validation)
-        .then(|| evaluate(&mut model.net, &data.plain_test(), mode, false).accuracy);
+    let plain_digits_accuracy =
+        (!config.validation).then(|| plain_digits_accuracy(&mut model.net, data, mode));
     let summary = RunSummary {
         run_dir: run_dir.to_path_buf(),
         evaluated_on: config.evaluated_on(),
