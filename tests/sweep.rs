@@ -247,6 +247,59 @@ fn a_finished_baseline_without_checkpoint_is_trained_again_for_its_dependents() 
     assert_eq!(lntl.method, "lntl");
 }
 
+/// The same clone on a cluster: `--print-commands` lists the baseline whose checkpoint is
+/// gone among the independent cells, with `--ensure-checkpoint`, so that its command trains it
+/// again (once: run again, it leaves the cell alone) and the dependent command then runs.
+#[test]
+fn printed_commands_train_again_a_baseline_whose_checkpoint_is_gone() {
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("grid");
+    let (ok, log) = small_sweep(&out, "baseline");
+    assert!(ok, "{log}");
+    let base = cell(&out, "0.020", "baseline", 0);
+    std::fs::remove_file(base.join("checkpoint.safetensors")).unwrap();
+    let listed = |stage: &str| {
+        let o = Command::new(LNTL)
+            .args(["--threads", "2", "sweep", "--vars", "0.020", "--seeds", "0"])
+            .args([
+                "--protocol",
+                "smoke",
+                "--methods",
+                "lntl",
+                "--print-commands",
+            ])
+            .args(["--stage", stage, "--out"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(o.status.success());
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let independent = listed("independent");
+    let lines: Vec<&str> = independent.lines().collect();
+    assert_eq!(lines.len(), 1, "{independent}");
+    assert!(lines[0].contains("--method baseline") && lines[0].ends_with("--ensure-checkpoint"));
+    let dependent = listed("dependent");
+    assert!(!dependent.contains("--ensure-checkpoint"), "{dependent}");
+
+    let run = |line: &str| {
+        let o = Command::new("sh").args(["-c", line]).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    let log = run(lines[0]);
+    assert!(
+        log.contains("training it again") && log.contains("reproduced exactly"),
+        "{log}"
+    );
+    assert!(base.join("checkpoint.safetensors").is_file());
+    assert!(!base.join("result.previous.json").exists());
+    assert!(run(lines[0]).contains("has finished already"));
+    run(dependent.trim());
+    assert!(cell(&out, "0.020", "lntl", 0).join("result.json").is_file());
+    assert_eq!(listed("independent"), "", "nothing is left to train again");
+}
+
 /// A cell trained with settings its protocol no longer has (here: another batch size, as if
 /// a default had changed since) is refused by the sweep and by the cell's own command, never
 /// skipped as finished or resumed as if it were the protocol's.

@@ -33,7 +33,8 @@ pub struct SweepArgs {
     /// Measure every cell on held-out training digits instead of the test set.
     #[arg(long)]
     pub validation: bool,
-    /// Print one shell command per cell (in dependency order) instead of running them.
+    /// Print one shell command per cell (in dependency order) instead of running them; a
+    /// finished baseline whose checkpoint a listed cell needs is listed to be trained again.
     #[arg(long)]
     pub print_commands: bool,
     /// With --print-commands: only the cells that start from scratch, or only those that
@@ -70,7 +71,7 @@ pub fn run(args: &SweepArgs, threads: Option<usize>, cache: Option<&Path>) -> Re
             global.extend(["--threads".to_string(), t.to_string()]);
         }
         let lines: String = grid
-            .cells(args.stage)
+            .cells_to_run(args.stage)
             .iter()
             .map(|c| grid.command_line(c, &exe, &global) + "\n")
             .collect();

@@ -9,6 +9,7 @@ use crate::train::confusion::write_confusion;
 use crate::train::evaluate::{evaluate, plain_digits_accuracy};
 use crate::train::model::Model;
 use crate::train::protocol::{Protocol, cell_dir};
+use crate::train::rerun;
 use crate::train::result::{COMMIT, RESULT_FILE, current_command};
 use crate::train::run::{CHECKPOINT_FILE, RunSummary, image_mode, load_dataset, run_title, train};
 use crate::train::run_lock::RunLock;
@@ -180,6 +181,11 @@ pub struct TrainArgs {
     /// resume it if it has a checkpoint, start it otherwise (what `lntl sweep` runs per cell).
     #[arg(long)]
     pub resume_or_start: bool,
+    /// With --resume-or-start: the run's final checkpoint is needed (runs warm-start from it),
+    /// so a finished run whose checkpoint is gone is trained again from scratch, its previous
+    /// result kept as result.previous.json until the rerun ends and compared with it then.
+    #[arg(long, requires = "resume_or_start")]
+    pub ensure_checkpoint: bool,
     /// Train on the first N training images only (0 = all) [default: 0].
     #[arg(long)]
     pub train_limit: Option<usize>,
@@ -489,8 +495,18 @@ pub fn run_train(args: &TrainArgs, cache: &Path) -> Result<()> {
             let path = run_dir.join(CONFIG_FILE);
             protocol.check_settings(&read_config(&path)?, &path)?;
         }
-        log(&format!("{} has finished already", run_dir.display()));
-        return Ok(());
+        let checkpoint_needed = args.ensure_checkpoint && !run_dir.join(CHECKPOINT_FILE).is_file();
+        if !checkpoint_needed {
+            log(&format!("{} has finished already", run_dir.display()));
+            return Ok(());
+        }
+        rerun::set_aside(&run_dir)?;
+        log(&format!(
+            "{} has finished but its checkpoint is gone: training it again (its result kept as \
+             {} until the rerun ends)",
+            run_dir.display(),
+            rerun::PREVIOUS_RESULT_FILE
+        ));
     }
     let resume = args.resume || (args.resume_or_start && run_dir.join(CHECKPOINT_FILE).is_file());
     let config = if resume {
@@ -510,6 +526,9 @@ pub fn run_train(args: &TrainArgs, cache: &Path) -> Result<()> {
     };
     let summary = train(config, &run_dir, resume, cache, &current_command(), &log)?;
     print_summary(&summary);
+    if let Some(verdict) = rerun::finish(&run_dir)? {
+        log(&format!("{}: {verdict}", run_dir.display()));
+    }
     Ok(())
 }
 

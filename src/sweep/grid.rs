@@ -151,26 +151,47 @@ impl Grid {
         }
     }
 
-    /// The finished baseline cells that unstarted dependent cells of `cells` warm-start from
-    /// but whose checkpoint is gone (checkpoints are never committed, so a fresh clone of
-    /// finished results has none): they must be trained again first. A dependent cell that has
-    /// started resumes from its own checkpoint and needs none.
-    pub fn baselines_without_checkpoint(&self, cells: &[Cell]) -> Vec<Cell> {
-        let mut bases = Vec::new();
-        for cell in cells {
-            let Some(base) = cell.baseline(self.protocol) else {
-                continue;
-            };
-            let base_dir = self.dir(&base);
-            if self.state(cell) == CellState::New
-                && self.state(&base) == CellState::Finished
-                && !base_dir.join(CHECKPOINT_FILE).is_file()
+    /// Whether `base` is a finished baseline cell whose checkpoint is gone (checkpoints are
+    /// never committed, so a fresh clone of finished results has none) while an unstarted
+    /// dependent cell of the grid warm-starts from it: it must be trained again first. A
+    /// dependent cell that has started resumes from its own checkpoint and needs none.
+    pub fn must_retrain(&self, base: &Cell) -> bool {
+        base.method == Method::Baseline
+            && self.state(base) == CellState::Finished
+            && !self.dir(base).join(CHECKPOINT_FILE).is_file()
+            && self.cells(Stage::Dependent).iter().any(|cell| {
+                cell.baseline(self.protocol) == Some(*base) && self.state(cell) == CellState::New
+            })
+    }
+
+    /// The baseline cells the grid must train again ([`Grid::must_retrain`]), in order.
+    pub fn baselines_without_checkpoint(&self) -> Vec<Cell> {
+        let mut bases: Vec<Cell> = Vec::new();
+        for cell in self.cells(Stage::Dependent) {
+            if let Some(base) = cell.baseline(self.protocol)
                 && !bases.contains(&base)
+                && self.must_retrain(&base)
             {
                 bases.push(base);
             }
         }
         bases
+    }
+
+    /// The cells that bring `stage` to completion, in dependency order: [`Grid::cells`], with
+    /// the baselines to train again ([`Grid::baselines_without_checkpoint`]) among the
+    /// independent cells even when baseline is not in the grid's methods.
+    pub fn cells_to_run(&self, stage: Stage) -> Vec<Cell> {
+        let mut cells = self.cells(stage);
+        if stage != Stage::Dependent {
+            let missing: Vec<Cell> = self
+                .baselines_without_checkpoint()
+                .into_iter()
+                .filter(|base| !cells.contains(base))
+                .collect();
+            cells.splice(0..0, missing);
+        }
+        cells
     }
 
     /// Epochs `cell` has finished, from its metrics log (cheap enough to poll).
@@ -210,7 +231,8 @@ impl Grid {
     }
 
     /// The command that brings `cell` to completion, as words: `lntl [global flags] train
-    /// --protocol P --method M --var σ² --seed S --run-dir DIR --resume-or-start`.
+    /// --protocol P --method M --var σ² --seed S --run-dir DIR --resume-or-start`, with
+    /// `--ensure-checkpoint` for a baseline the grid must train again.
     pub fn command(&self, cell: &Cell, exe: &Path, global: &[String]) -> Vec<String> {
         let mut words = vec![exe.display().to_string()];
         words.extend(global.iter().cloned());
@@ -230,6 +252,9 @@ impl Grid {
         ]);
         if self.validation {
             words.push("--validation".into());
+        }
+        if self.must_retrain(cell) {
+            words.push("--ensure-checkpoint".into());
         }
         words
     }

@@ -3,7 +3,8 @@
 //! Progress: a line when a cell starts or ends, and a status line with the grid's ETA.
 
 use crate::sweep::grid::{Cell, CellState, Grid, Stage};
-use crate::train::result::{RESULT_FILE, read_result};
+use crate::train::rerun;
+use crate::train::result::{RESULT_FILE, RunResult, read_result};
 use anyhow::{Context, Result};
 use std::fs::OpenOptions;
 use std::path::PathBuf;
@@ -38,53 +39,6 @@ pub struct SweepOutcome {
 struct Running {
     cell: Cell,
     child: Child,
-}
-
-/// Where a finished cell's result is kept while the cell is trained again, to compare the
-/// rerun's accuracy with it.
-const PREVIOUS_RESULT_FILE: &str = "result.previous.json";
-
-/// Sets a finished cell up to be trained again from scratch: its result is moved aside.
-fn retrain(grid: &Grid, cell: &Cell, log: &dyn Fn(&str)) -> Result<()> {
-    let dir = grid.dir(cell);
-    std::fs::rename(dir.join(RESULT_FILE), dir.join(PREVIOUS_RESULT_FILE))
-        .with_context(|| format!("cannot move {} aside", dir.join(RESULT_FILE).display()))?;
-    log(&format!(
-        "{} is finished but has no checkpoint, which the cells that warm-start from it need: \
-         training it again (its result kept as {PREVIOUS_RESULT_FILE} until the rerun ends)",
-        cell.label()
-    ));
-    Ok(())
-}
-
-/// After a rerun of a finished cell: logs whether it reproduced the previous test accuracy,
-/// then removes the previous result.
-fn compare_rerun(grid: &Grid, cell: &Cell, log: &dyn Fn(&str)) -> Result<()> {
-    let dir = grid.dir(cell);
-    let previous_path = dir.join(PREVIOUS_RESULT_FILE);
-    if !previous_path.is_file() {
-        return Ok(());
-    }
-    let previous = read_result(&previous_path)?;
-    let now = read_result(&dir.join(RESULT_FILE))?;
-    let verdict = if now.test_accuracy == previous.test_accuracy {
-        "reproduced exactly".to_string()
-    } else {
-        format!(
-            "differs by {:+.4} (threads {} now, {} before)",
-            now.test_accuracy - previous.test_accuracy,
-            now.threads,
-            previous.threads
-        )
-    };
-    log(&format!(
-        "{}: test accuracy {:.4} against {:.4} before: {verdict}",
-        cell.label(),
-        now.test_accuracy,
-        previous.test_accuracy
-    ));
-    std::fs::remove_file(&previous_path)
-        .with_context(|| format!("cannot remove {}", previous_path.display()))
 }
 
 /// A cell's compute, in baseline epochs.
@@ -130,13 +84,18 @@ fn start(grid: &Grid, cell: &Cell, options: &SweepOptions) -> Result<Child> {
 /// Runs every unfinished cell of `grid`.
 pub fn run_sweep(grid: &Grid, options: &SweepOptions, log: &dyn Fn(&str)) -> Result<SweepOutcome> {
     grid.check_dependencies()?;
-    let mut cells = grid.cells(Stage::All);
-    for base in grid.baselines_without_checkpoint(&cells) {
-        retrain(grid, &base, log)?;
-        // A baseline outside --methods runs too; independent cells come first.
-        if !cells.contains(&base) {
-            cells.insert(0, base);
-        }
+    let cells = grid.cells_to_run(Stage::All);
+    // Set aside before any cell starts, so that no dependent cell takes a baseline for ready
+    // while it is being trained again.
+    let mut previous_results: Vec<(Cell, RunResult)> = Vec::new();
+    for base in grid.baselines_without_checkpoint() {
+        previous_results.push((base, rerun::set_aside(&grid.dir(&base))?));
+        log(&format!(
+            "{} is finished but has no checkpoint, which the cells that warm-start from it \
+             need: training it again (its result kept as {} until the rerun ends)",
+            base.label(),
+            rerun::PREVIOUS_RESULT_FILE
+        ));
     }
     let mut outcome = SweepOutcome::default();
     let mut pending = Vec::new();
@@ -174,7 +133,14 @@ pub fn run_sweep(grid: &Grid, options: &SweepOptions, log: &dyn Fn(&str)) -> Res
                 CellState::Finished => {
                     outcome.finished += 1;
                     log(&format!("finished {}", cell.label()));
-                    compare_rerun(grid, &cell, log)?;
+                    if let Some((_, previous)) = previous_results.iter().find(|(c, _)| *c == cell) {
+                        let now = read_result(&grid.dir(&cell).join(RESULT_FILE))?;
+                        log(&format!(
+                            "{}: {}",
+                            cell.label(),
+                            rerun::verdict(previous, &now)
+                        ));
+                    }
                 }
                 // Another sweep took the cell between our look and our start: it is theirs.
                 CellState::Locked(holder) => {

@@ -11,6 +11,7 @@ pub mod metrics_log;
 pub mod model;
 pub mod progress;
 pub mod protocol;
+pub mod rerun;
 pub mod result;
 pub mod run;
 pub mod run_lock;
