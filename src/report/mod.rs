@@ -10,7 +10,7 @@ use crate::plot::confusion::write_confusion_row;
 use crate::plot::curves::{Panel, write_curves};
 use crate::plot::variance::{MethodLine, write_accuracy_vs_variance};
 use crate::report::paper::paper_row;
-use crate::report::table::{Report, markdown};
+use crate::report::table::{Group, Report, markdown};
 use crate::train::confusion::read_confusion_csv;
 use crate::util::atomic::write_bytes_atomic;
 use anyhow::Result;
@@ -50,16 +50,27 @@ pub fn write_report(report: &Report, out: &Path) -> Result<Vec<PathBuf>> {
             }
             seen
         };
+        // Each method on what the paper measured it on (Gray on the plain test digits).
         let lines: Vec<MethodLine> = methods
             .iter()
-            .map(|&m| MethodLine {
-                name: m.to_string(),
-                ours: groups
-                    .iter()
-                    .filter(|g| g.method == m)
-                    .map(|g| (g.variance, g.mean, g.std))
-                    .collect(),
-                paper: paper_row(m),
+            .map(|&m| {
+                let of_method: Vec<&&Group> = groups.iter().filter(|g| g.method == m).collect();
+                let on_plain = of_method.iter().any(|g| g.paper_on_plain_digits());
+                MethodLine {
+                    name: if on_plain {
+                        format!("{m} on plain digits")
+                    } else {
+                        m.to_string()
+                    },
+                    ours: of_method
+                        .iter()
+                        .map(|g| {
+                            let (mean, std) = g.compared_with_paper();
+                            (g.variance, mean, std)
+                        })
+                        .collect(),
+                    paper: paper_row(m),
+                }
             })
             .collect();
         let name = protocol.as_deref().unwrap_or("none");

@@ -49,6 +49,8 @@ pub struct Group {
     /// Mean accuracy on the plain test digits (the authors' `test_gray`), when every run
     /// measured it.
     pub plain_digits_mean: Option<f64>,
+    /// Sample standard deviation of the accuracy on the plain test digits, with the mean.
+    pub plain_digits_std: Option<f64>,
     /// Mean accuracy on bias-conflicting test digits.
     pub conflicting_mean: Option<f64>,
     /// Mean color leakage.
@@ -67,11 +69,11 @@ impl Group {
         self.plain_digits_mean.is_some() && paper_measures_plain_digits(&self.method)
     }
 
-    /// Our mean that the paper's number is compared with.
-    pub fn compared_with_paper(&self) -> f64 {
-        match self.plain_digits_mean {
-            Some(plain) if self.paper_on_plain_digits() => plain,
-            _ => self.mean,
+    /// Our mean and standard deviation of what the paper's number is compared with.
+    pub fn compared_with_paper(&self) -> (f64, f64) {
+        match (self.plain_digits_mean, self.plain_digits_std) {
+            (Some(mean), Some(std)) if self.paper_on_plain_digits() => (mean, std),
+            _ => (self.mean, self.std),
         }
     }
 }
@@ -121,9 +123,14 @@ fn result_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-fn mean_of(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
+/// [`mean_std`] of the values, when every one is there.
+fn mean_std_of(values: impl Iterator<Item = Option<f64>>) -> Option<(f64, f64)> {
     let v: Option<Vec<f64>> = values.collect();
-    v.filter(|v| !v.is_empty()).map(|v| mean_std(&v).0)
+    v.filter(|v| !v.is_empty()).map(|v| mean_std(&v))
+}
+
+fn mean_of(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
+    mean_std_of(values).map(|(mean, _)| mean)
 }
 
 /// Reads every result under `dirs` and aggregates them.
@@ -147,8 +154,10 @@ pub fn build_report(dirs: &[PathBuf]) -> Result<Report> {
             let (mean, std) = mean_std(&accuracies);
             let mut seeds: Vec<u64> = runs.iter().map(|r| r.seed).collect();
             seeds.sort_unstable();
+            let plain = mean_std_of(runs.iter().map(|r| r.plain_digits_accuracy));
             Group {
-                plain_digits_mean: mean_of(runs.iter().map(|r| r.plain_digits_accuracy)),
+                plain_digits_mean: plain.map(|(mean, _)| mean),
+                plain_digits_std: plain.map(|(_, std)| std),
                 paper: paper_accuracy(&k.1, variance),
                 protocol: k.0,
                 method: k.1,
@@ -283,7 +292,7 @@ pub fn markdown(report: &Report) -> String {
                 optional(g.paper),
                 g.paper.map_or("–".into(), |p| format!(
                     "{:+.4}{mark}",
-                    g.compared_with_paper() - p
+                    g.compared_with_paper().0 - p
                 )),
                 optional(g.test_sh_mean),
                 optional(g.conflicting_mean),
@@ -348,6 +357,7 @@ mod tests {
             std: 0.0,
             paper: paper_accuracy(method, 0.02),
             plain_digits_mean,
+            plain_digits_std: plain_digits_mean.map(|_| 0.01),
             conflicting_mean: None,
             leakage_mean: None,
             test_sh_mean: None,
@@ -378,6 +388,14 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("¹ Gray is compared"), "{text}");
+        assert_eq!(
+            group("gray", 0.7721, Some(0.8422)).compared_with_paper(),
+            (0.8422, 0.01)
+        );
+        assert_eq!(
+            group("lntl", 0.8328, Some(0.8725)).compared_with_paper(),
+            (0.8328, 0.0)
+        );
 
         let text = markdown(&report(vec![group("gray", 0.7721, None)]));
         assert!(text.contains("| 0.7721 | – | 0.8374 | -0.0653 |"), "{text}");
