@@ -85,6 +85,13 @@ fn start(grid: &Grid, cell: &Cell, options: &SweepOptions) -> Result<Child> {
 pub fn run_sweep(grid: &Grid, options: &SweepOptions, log: &dyn Fn(&str)) -> Result<SweepOutcome> {
     grid.check_dependencies()?;
     let cells = grid.cells_to_run(Stage::All);
+    // Every cell on disk is checked before anything is moved or started.
+    for cell in &cells {
+        grid.check_settings(cell)?;
+        if grid.state(cell) == CellState::Finished {
+            grid.check_result(cell)?;
+        }
+    }
     // Set aside before any cell starts, so that no dependent cell takes a baseline for ready
     // while it is being trained again.
     let mut previous_results: Vec<(Cell, RunResult)> = Vec::new();
@@ -100,9 +107,7 @@ pub fn run_sweep(grid: &Grid, options: &SweepOptions, log: &dyn Fn(&str)) -> Res
     let mut outcome = SweepOutcome::default();
     let mut pending = Vec::new();
     for cell in &cells {
-        grid.check_settings(cell)?;
         if grid.state(cell) == CellState::Finished {
-            grid.check_result(cell)?;
             outcome.already_finished += 1;
         } else {
             pending.push(*cell);
