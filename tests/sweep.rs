@@ -169,7 +169,7 @@ fn sweep_survives_a_kill_resumes_and_reports() {
 }
 
 #[test]
-fn print_commands_lists_baselines_first_and_each_command_runs_its_cell() {
+fn print_commands_lists_each_baseline_before_its_dependents_and_each_command_runs_its_cell() {
     let root = tempfile::tempdir().unwrap();
     let out = root.path().join("grid");
     let listed = |stage: &str| {
@@ -183,17 +183,25 @@ fn print_commands_lists_baselines_first_and_each_command_runs_its_cell() {
     let all = listed("all");
     let lines: Vec<&str> = all.lines().collect();
     assert_eq!(lines.len(), 8);
-    assert!(lines[..4].iter().all(|l| l.contains("--method baseline")));
-    assert!(lines[4..].iter().all(|l| l.contains("--method lntl")));
+    // σ² by σ²: both seeds' baselines, then both seeds' LNTL.
+    for (i, line) in lines.iter().enumerate() {
+        let (var, method, seed) = (
+            ["0.020", "0.050"][i / 4],
+            ["baseline", "lntl"][i / 2 % 2],
+            i % 2,
+        );
+        let cell = format!("--method {method} --var {var} --seed {seed} ");
+        assert!(line.contains(&cell), "line {i}: {line}");
+    }
     assert_eq!(listed("independent").lines().count(), 4);
     assert_eq!(listed("dependent").lines().count(), 4);
     // An LNTL command before its baseline fails with a clear error; after it, it runs.
     let run = |line: &str| Command::new("sh").args(["-c", line]).output().unwrap();
-    let early = run(lines[4]);
+    let early = run(lines[2]);
     assert!(!early.status.success());
     assert!(String::from_utf8_lossy(&early.stderr).contains("checkpoint"));
     assert!(run(lines[0]).status.success());
-    let after = run(lines[4]);
+    let after = run(lines[2]);
     assert!(
         after.status.success(),
         "{}",
@@ -201,7 +209,7 @@ fn print_commands_lists_baselines_first_and_each_command_runs_its_cell() {
     );
     assert!(cell(&out, "0.020", "lntl", 0).join("result.json").is_file());
     // Run again, the command leaves the finished cell alone.
-    let again = run(lines[4]);
+    let again = run(lines[2]);
     assert!(String::from_utf8_lossy(&again.stderr).contains("has finished already"));
 }
 

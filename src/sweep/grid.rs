@@ -70,7 +70,7 @@ pub struct Grid {
 /// Gray) first and the dependent ones (LNTL, BlindEye) after them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Stage {
-    /// Every cell, independent ones first.
+    /// Every cell, σ² by σ², each baseline before the cells that warm-start from it.
     All,
     /// Cells that start from scratch.
     Independent,
@@ -92,25 +92,32 @@ pub enum CellState {
 }
 
 impl Grid {
-    /// The cells in dependency order: every independent cell before every dependent one, each
-    /// group ordered by σ², then method, then seed.
+    /// The cells of `stage` in dependency order, σ² by σ² (so that the table fills row by
+    /// row): at each σ², the methods that start from scratch, then those that warm-start from
+    /// the baseline cell, each method over the seeds.
     pub fn cells(&self, stage: Stage) -> Vec<Cell> {
-        let all = self.variances.iter().flat_map(|&variance| {
-            self.methods.iter().flat_map(move |&method| {
-                self.seeds.iter().map(move |&seed| Cell {
-                    variance,
-                    method,
-                    seed,
-                })
-            })
-        });
-        let (dependent, independent): (Vec<Cell>, Vec<Cell>) =
-            all.partition(|c| c.is_dependent(self.protocol));
-        match stage {
-            Stage::All => independent.into_iter().chain(dependent).collect(),
+        let (dependent, independent): (Vec<Method>, Vec<Method>) = self
+            .methods
+            .iter()
+            .partition(|&&m| self.protocol.warm_starts(m));
+        let methods = match stage {
+            Stage::All => [independent, dependent].concat(),
             Stage::Independent => independent,
             Stage::Dependent => dependent,
+        };
+        let mut cells = Vec::new();
+        for &variance in &self.variances {
+            for &method in &methods {
+                for &seed in &self.seeds {
+                    cells.push(Cell {
+                        variance,
+                        method,
+                        seed,
+                    });
+                }
+            }
         }
+        cells
     }
 
     /// Checks that every dependent cell's baseline is in the grid or finished on disk.
@@ -295,17 +302,26 @@ mod tests {
     }
 
     #[test]
-    fn cells_come_in_dependency_order() {
+    fn cells_come_in_dependency_order_row_by_row() {
         let g = grid(vec![Method::Lntl, Method::Baseline, Method::Gray]);
         let cells = g.cells(Stage::All);
-        assert_eq!(cells.len(), 12);
-        let first_dependent = cells.iter().position(|c| c.method == Method::Lntl).unwrap();
-        assert_eq!(first_dependent, 8, "all 8 independent cells first");
-        assert!(cells[8..].iter().all(|c| c.method == Method::Lntl));
-        assert_eq!(g.cells(Stage::Independent), cells[..8].to_vec());
-        assert_eq!(g.cells(Stage::Dependent), cells[8..].to_vec());
+        let listed: Vec<(f64, &str, u64)> = cells
+            .iter()
+            .map(|c| (c.variance, c.method.name(), c.seed))
+            .collect();
+        let mut expected = Vec::new();
+        for variance in [0.02, 0.05] {
+            for method in ["baseline", "gray", "lntl"] {
+                expected.extend([(variance, method, 0), (variance, method, 1)]);
+            }
+        }
+        assert_eq!(listed, expected);
+        let (dependent, independent): (Vec<Cell>, Vec<Cell>) =
+            cells.iter().partition(|c| c.method == Method::Lntl);
+        assert_eq!(g.cells(Stage::Independent), independent);
+        assert_eq!(g.cells(Stage::Dependent), dependent);
         assert_eq!(
-            g.dir(&cells[8]),
+            g.dir(&cells[4]),
             PathBuf::from("/sweep/var_0.020/lntl/seed_0")
         );
     }
