@@ -216,14 +216,18 @@ fn print_commands_lists_each_baseline_before_its_dependents_and_each_command_run
 /// A `smoke` sweep of σ² = 0.020, seed 0, `methods`, into `out`: whether it succeeded, and
 /// its log.
 fn small_sweep(out: &Path, methods: &str) -> (bool, String) {
-    let output = Command::new(LNTL)
-        .args(["--threads", "2", "sweep", "--vars", "0.020", "--seeds", "0"])
-        .args(["--protocol", "smoke", "--methods", methods, "--out"])
-        .arg(out)
-        .output()
-        .unwrap();
+    let output = small_sweep_command(out, methods).output().unwrap();
     let log = String::from_utf8_lossy(&output.stderr).into_owned();
     (output.status.success(), log)
+}
+
+/// The command of [`small_sweep`], for more flags.
+fn small_sweep_command(out: &Path, methods: &str) -> Command {
+    let mut cmd = Command::new(LNTL);
+    cmd.args(["--threads", "2", "sweep", "--vars", "0.020", "--seeds", "0"])
+        .args(["--protocol", "smoke", "--methods", methods, "--out"])
+        .arg(out);
+    cmd
 }
 
 /// A clone of committed results has each finished baseline's `result.json` but not its
@@ -267,17 +271,8 @@ fn printed_commands_train_again_a_baseline_whose_checkpoint_is_gone() {
     let base = cell(&out, "0.020", "baseline", 0);
     std::fs::remove_file(base.join("checkpoint.safetensors")).unwrap();
     let listed = |stage: &str| {
-        let o = Command::new(LNTL)
-            .args(["--threads", "2", "sweep", "--vars", "0.020", "--seeds", "0"])
-            .args([
-                "--protocol",
-                "smoke",
-                "--methods",
-                "lntl",
-                "--print-commands",
-            ])
-            .args(["--stage", stage, "--out"])
-            .arg(&out)
+        let o = small_sweep_command(&out, "lntl")
+            .args(["--print-commands", "--stage", stage])
             .output()
             .unwrap();
         assert!(o.status.success());
