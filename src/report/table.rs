@@ -301,6 +301,15 @@ pub fn markdown(report: &Report) -> String {
             );
         }
         let _ = writeln!(out);
+        let in_protocol = || report.groups.iter().filter(|g| g.protocol == protocol);
+        let runs: usize = in_protocol().map(|g| g.seeds.len()).sum();
+        let minutes = (in_protocol().map(|g| g.seconds).sum::<f64>() / 60.0).round() as u64;
+        let _ = writeln!(
+            out,
+            "Runs: {runs}; training time {} h {:02} min (each run's own wall-clock time, summed).\n",
+            minutes / 60,
+            minutes % 60
+        );
         let footnote = if plain_compared {
             " ¹ Gray is compared with the paper on them, the measure its row matches \
              (docs/REPRODUCTION.md)."
@@ -400,5 +409,23 @@ mod tests {
         let text = markdown(&report(vec![group("gray", 0.7721, None)]));
         assert!(text.contains("| 0.7721 | – | 0.8374 | -0.0653 |"), "{text}");
         assert!(!text.contains('¹'), "{text}");
+    }
+
+    /// Each protocol's table ends with the summed training time of its runs.
+    #[test]
+    fn each_protocol_sums_its_training_time() {
+        let mut lntl = group("lntl", 0.8328, None);
+        lntl.seeds = vec![0, 1, 2];
+        lntl.seconds = 3.0 * 3600.0 + 58.0 * 60.0 + 40.0;
+        let mut fast = group("baseline", 0.39, None);
+        fast.protocol = Some("fast".into());
+        let text = markdown(&Report {
+            cells: vec![],
+            files: vec![],
+            groups: vec![group("baseline", 0.39, None), lntl, fast],
+            missing: vec![],
+        });
+        assert!(text.contains("Runs: 4; training time 4 h 00 min"), "{text}");
+        assert!(text.contains("Runs: 1; training time 0 h 01 min"), "{text}");
     }
 }
