@@ -144,11 +144,8 @@ fn sweep_survives_a_kill_resumes_and_reports() {
 
     // `lntl report` renders it; a cell without a result is shown as missing.
     std::fs::remove_file(cell(&out, "0.050", "lntl", 1).join("result.json")).unwrap();
-    let shown = Command::new(LNTL)
-        .args(["report"])
-        .arg(&out)
-        .output()
-        .unwrap();
+    let report_of = |out: &Path| Command::new(LNTL).arg("report").arg(out).output().unwrap();
+    let shown = report_of(&out);
     let text = String::from_utf8_lossy(&shown.stdout);
     assert!(
         shown.status.success(),
@@ -163,9 +160,16 @@ fn sweep_survives_a_kill_resumes_and_reports() {
         "report.json",
         "accuracy_vs_variance.png",
         "confusion_var_0.020.png",
+        "confusion_var_0.050.png",
     ] {
         assert!(out.join(file).is_file(), "{file}");
     }
+    // Once σ² = 0.050 has no LNTL result left, its confusion figure goes too.
+    std::fs::remove_file(cell(&out, "0.050", "lntl", 0).join("result.json")).unwrap();
+    assert!(report_of(&out).status.success());
+    assert!(!out.join("confusion_var_0.050.png").exists());
+    assert!(out.join("confusion_var_0.020.png").is_file());
+    assert!(out.join("curves_var_0.050.png").is_file());
 }
 
 #[test]

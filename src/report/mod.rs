@@ -13,14 +13,14 @@ use crate::report::paper::paper_row;
 use crate::report::table::{Group, Report, markdown};
 use crate::train::confusion::read_confusion_csv;
 use crate::util::atomic::write_bytes_atomic;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// Writes `report.md`, `report.json`, `accuracy_vs_variance.png` and, per σ²,
 /// `confusion_var_<σ²>.png` (baseline and LNTL, lowest seed, when both exist) and
-/// `curves_var_<σ²>.png` (every grid's and method's per-epoch curves) into `out`; returns the
-/// files.
+/// `curves_var_<σ²>.png` (every grid's and method's per-epoch curves) into `out`, and removes
+/// such figures of an earlier report that this one does not write again; returns the files.
 pub fn write_report(report: &Report, out: &Path) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(out)?;
     let mut written = Vec::new();
@@ -88,7 +88,27 @@ pub fn write_report(report: &Report, out: &Path) -> Result<Vec<PathBuf>> {
     }
     written.extend(write_confusion_pairs(report, out)?);
     written.extend(write_curve_comparisons(report, out)?);
+    remove_stale_figures(out, &written)?;
     Ok(written)
+}
+
+/// The names of the figures a report writes start with one of these.
+const FIGURE_PREFIXES: [&str; 3] = ["accuracy_vs_variance", "confusion_var_", "curves_var_"];
+
+/// Removes the report figures in `out` that are not among `written`: left by an earlier
+/// report, they would show cells that have since moved or gone.
+fn remove_stale_figures(out: &Path, written: &[PathBuf]) -> Result<()> {
+    let listing = || format!("{}: cannot list", out.display());
+    for entry in std::fs::read_dir(out).with_context(listing)? {
+        let path = entry.with_context(listing)?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let figure = name.ends_with(".png") && FIGURE_PREFIXES.iter().any(|p| name.starts_with(p));
+        if figure && !written.contains(&path) {
+            std::fs::remove_file(&path)
+                .with_context(|| format!("{}: cannot remove the stale figure", path.display()))?;
+        }
+    }
+    Ok(())
 }
 
 /// The name of the grid a result belongs to: the directory above its `var_σ²` directory
