@@ -321,6 +321,9 @@ mod tests {
             "{:#}",
             Protocol::Fast.check_settings(&stored, path).unwrap_err()
         );
-        assert!(err.contains("0.001"), "{err}");
+        assert!(
+            err.contains("\"lr\":0.001") && err.contains("\"lr\":0.002"),
+            "{err}"
+        );
     }
 }
