@@ -276,7 +276,10 @@ pub fn markdown(report: &Report) -> String {
         );
         let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|");
         let mut plain_compared = false;
+        let (mut runs, mut seconds) = (0, 0.0);
         for g in report.groups.iter().filter(|g| g.protocol == protocol) {
+            runs += g.seeds.len();
+            seconds += g.seconds;
             let seeds: Vec<String> = g.seeds.iter().map(u64::to_string).collect();
             let mark = if g.paper_on_plain_digits() { "¹" } else { "" };
             plain_compared |= g.paper_on_plain_digits();
@@ -301,9 +304,7 @@ pub fn markdown(report: &Report) -> String {
             );
         }
         let _ = writeln!(out);
-        let in_protocol = || report.groups.iter().filter(|g| g.protocol == protocol);
-        let runs: usize = in_protocol().map(|g| g.seeds.len()).sum();
-        let minutes = (in_protocol().map(|g| g.seconds).sum::<f64>() / 60.0).round() as u64;
+        let minutes = (seconds / 60.0).round() as u64;
         let _ = writeln!(
             out,
             "Runs: {runs}; training time {} h {:02} min (each run's own wall-clock time, summed).\n",

@@ -61,15 +61,10 @@ impl Protocol {
                 lr,
                 decay_period: 40,
             },
-            // LNTL at twice the paper's rate: fast_v6 against fast_v4 (docs/PROTOCOLS.md).
-            Protocol::Fast if method == Method::Lntl => Schedule {
-                epochs: 20,
-                lr: 0.002,
-                decay_period: 15,
-            },
             Protocol::Fast if method.uses_heads() => Schedule {
                 epochs: 20,
-                lr,
+                // LNTL at twice the paper's rate: fast_v6 against fast_v4 (docs/PROTOCOLS.md).
+                lr: if method == Method::Lntl { 0.002 } else { lr },
                 decay_period: 15,
             },
             Protocol::Fast => Schedule {
