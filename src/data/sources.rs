@@ -208,16 +208,10 @@ pub fn read_local(path: &Path) -> Result<Mnist> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::gzip::gz;
     use crate::data::idx::encode_idx;
     use crate::data::numpy::{Dtype, NdArray, ndarray_to_value};
     use crate::data::pickle::pickle;
-    use std::io::Write;
-
-    fn gz(data: &[u8]) -> Vec<u8> {
-        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        e.write_all(data).unwrap();
-        e.finish().unwrap()
-    }
 
     fn tiny_digits(n: usize, seed: u8) -> Digits {
         Digits {
