@@ -35,7 +35,7 @@ import json, statistics, sys
 pairs = [(json.loads(a), json.loads(b)) for a, b in zip(sys.argv[1::2], sys.argv[2::2])]
 ours, theirs = pairs[0]
 peaks = [o["gemm_peak_gflops"] for o, _ in pairs]
-print(f"threads {ours['threads']}, batch {ours['batch']}, {len(pairs) // 4} rounds, "
+print(f"{ours['cpu']}: threads {ours['threads']}, batch {ours['batch']}, {len(pairs) // 4} rounds, "
       f"GEMM peak {min(peaks):.0f}–{max(peaks):.0f} GFLOP/s, torch {theirs['torch']}")
 steps = [("forward", "forward"), ("baseline_step", "baseline step"), ("lntl_step", "LNTL iteration"), ("inference_10k", "inference 10k")]
 every_round = {}

@@ -4,6 +4,7 @@
 
 use lntl::report::table::{build_report, mean_std};
 use lntl::train::result::read_result;
+use lntl::util::cpu::cpu_description;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -155,6 +156,10 @@ fn sweep_survives_a_kill_resumes_and_reports() {
     assert!(text.contains("Missing cells (1)"), "{text}");
     assert!(text.contains("- lntl σ² = 0.050 seed 1"), "{text}");
     assert!(text.contains("| lntl | 0.050 | 1 (0) |"), "{text}");
+    // Every run recorded the CPU it trained on, and the table's time names it.
+    let cpu = cpu_description();
+    assert!(report.cells.iter().all(|c| c.cpu.as_deref() == Some(&*cpu)));
+    assert!(text.contains(&format!("CPUs: {cpu} 7 runs.")), "{text}");
     for file in [
         "report.md",
         "report.json",

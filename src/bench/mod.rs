@@ -14,6 +14,7 @@ use crate::methods::lntl::{LntlConfig, lntl_step};
 use crate::models::color_heads::ColorHeads;
 use crate::models::convnet::ConvNet;
 use crate::train::config::paper_sgd;
+use crate::util::cpu::cpu_description;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -52,6 +53,8 @@ pub enum Step {
 /// is absent (`None`, left out of the JSON).
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchReport {
+    /// The CPU measured on ([`cpu_description`]).
+    pub cpu: String,
     /// Worker threads.
     pub threads: usize,
     /// Batch size.
@@ -223,6 +226,7 @@ pub fn run_bench(batch: usize, runs: usize, steps: &[Step]) -> BenchReport {
     });
     let median = |t: &Option<Timing>| t.as_ref().map(|t| t.median_ms);
     BenchReport {
+        cpu: cpu_description(),
         threads: rayon::current_num_threads(),
         batch,
         runs,

@@ -2,6 +2,7 @@
 
 use crate::bench::layers::{LayerTiming, layer_timings};
 use crate::bench::{BenchReport, Step, Timing, run_bench};
+use crate::util::cpu::cpu_description;
 use anyhow::Result;
 use clap::Args;
 
@@ -42,6 +43,7 @@ fn milliseconds(ms: Option<f64>) -> String {
 }
 
 fn print_layers(timings: &[LayerTiming]) {
+    println!("{}", cpu_description());
     println!(
         "{:<14}{:<15}{:>10}{:>13}{:>12}{:>10}",
         "layer", "method", "forward", "weight grad", "input grad", "GFLOP/s"
@@ -88,8 +90,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         return Ok(());
     }
     println!(
-        "batch {}, {} threads, {} runs; GEMM peak {:.1} GFLOP/s",
-        report.batch, report.threads, report.runs, report.gemm_peak_gflops
+        "{}: batch {}, {} threads, {} runs; GEMM peak {:.1} GFLOP/s",
+        report.cpu, report.batch, report.threads, report.runs, report.gemm_peak_gflops
     );
     let lines = [
         line("forward", &report.forward),

@@ -6,7 +6,7 @@ use crate::report::paper::{paper_accuracy, paper_measures_plain_digits};
 use crate::train::result::{RESULT_FILE, RunResult, read_result};
 use anyhow::{Context, Result};
 use serde::Serialize;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -238,6 +238,34 @@ fn missing_cells(cells: &[RunResult]) -> Vec<MissingCell> {
     missing
 }
 
+/// How many of `cells` finished on each CPU, e.g. `AMD EPYC (AVX-512) 3 runs`, `not recorded 1
+/// run`: a training time is only comparable with others measured on the same CPU.
+fn cpu_counts<'a>(cells: impl Iterator<Item = &'a RunResult>) -> Vec<String> {
+    let mut recorded: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut unrecorded = 0;
+    for cell in cells {
+        match &cell.cpu {
+            Some(cpu) => *recorded.entry(cpu.as_str()).or_default() += 1,
+            None => unrecorded += 1,
+        }
+    }
+    let runs = |n: usize| {
+        if n == 1 {
+            "1 run".to_string()
+        } else {
+            format!("{n} runs")
+        }
+    };
+    let mut phrases: Vec<String> = recorded
+        .into_iter()
+        .map(|(cpu, n)| format!("{cpu} {}", runs(n)))
+        .collect();
+    if unrecorded > 0 {
+        phrases.push(format!("not recorded {}", runs(unrecorded)));
+    }
+    phrases
+}
+
 /// `0.8123 ± 0.0100`, or `0.8123` for a single seed.
 fn mean_pm(mean: f64, std: f64, n: usize) -> String {
     if n > 1 {
@@ -305,11 +333,22 @@ pub fn markdown(report: &Report) -> String {
         }
         let _ = writeln!(out);
         let minutes = (seconds / 60.0).round() as u64;
+        let cpus = cpu_counts(
+            report
+                .cells
+                .iter()
+                .filter(|c| protocol_label(c) == protocol),
+        );
         let _ = writeln!(
             out,
-            "Runs: {runs}; training time {} h {:02} min (each run's own wall-clock time, summed).\n",
+            "Runs: {runs}; training time {} h {:02} min (each run's own wall-clock time, summed){}.\n",
             minutes / 60,
-            minutes % 60
+            minutes % 60,
+            if cpus.is_empty() {
+                String::new()
+            } else {
+                format!("; CPUs: {}", cpus.join(", "))
+            }
         );
         let footnote = if plain_compared {
             " ¹ Gray is compared with the paper on them, the measure its row matches \
@@ -428,5 +467,39 @@ mod tests {
         });
         assert!(text.contains("Runs: 4; training time 4 h 00 min"), "{text}");
         assert!(text.contains("Runs: 1; training time 0 h 01 min"), "{text}");
+    }
+
+    /// The CPUs are tallied by name, those not recorded (older results) last.
+    #[test]
+    fn cpus_are_counted_by_name() {
+        let result = |cpu: Option<&str>| {
+            let mut r: RunResult = serde_json::from_value(serde_json::json!({
+                "variance": 0.02, "method": "lntl", "seed": 0, "protocol": "fast", "epochs": 1,
+                "test_accuracy": 0.8, "aligned_accuracy": null, "conflicting_accuracy": null,
+                "color_leakage": null, "seconds": 1.0, "threads": 1, "command": "lntl train",
+                "commit": "0", "data_seed": 0, "jitter": "reflect",
+                "curves": {"test_accuracy": [], "aligned_accuracy": [],
+                    "conflicting_accuracy": [], "color_leakage": [],
+                    "loss_classification": [], "train_accuracy": []}
+            }))
+            .unwrap();
+            r.cpu = cpu.map(str::to_string);
+            r
+        };
+        let cells = [
+            result(None),
+            result(Some("Xeon (AVX2)")),
+            result(Some("EPYC (AVX-512)")),
+            result(Some("Xeon (AVX2)")),
+        ];
+        assert_eq!(
+            cpu_counts(cells.iter()),
+            [
+                "EPYC (AVX-512) 1 run",
+                "Xeon (AVX2) 2 runs",
+                "not recorded 1 run"
+            ]
+        );
+        assert!(cpu_counts([].iter()).is_empty());
     }
 }

@@ -5,6 +5,7 @@ use crate::train::config::{DatasetChoice, TrainConfig};
 use crate::train::metrics_log::epoch_records;
 use crate::train::run::RunSummary;
 use crate::util::atomic::write_bytes_atomic;
+use crate::util::cpu::cpu_description;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -62,6 +63,10 @@ pub struct RunResult {
     pub seconds: f64,
     /// Worker threads.
     pub threads: usize,
+    /// The CPU of the invocation that finished the run ([`cpu_description`]); `null` for runs
+    /// recorded before it was.
+    #[serde(default)]
+    pub cpu: Option<String>,
     /// The command line of the invocation that finished the run.
     pub command: String,
     /// The commit of the binary that finished the run.
@@ -142,6 +147,7 @@ pub fn write_result(
         plain_digits_accuracy: summary.plain_digits_accuracy,
         seconds: summary.train_seconds,
         threads: config.threads,
+        cpu: Some(cpu_description()),
         command: command.to_string(),
         commit: COMMIT.to_string(),
         data_seed,

@@ -1,5 +1,6 @@
-//! Small helpers shared by every layer: atomic file writes and digests.
+//! Small helpers shared by every layer: atomic file writes, digests and the CPU's name.
 
 pub mod atomic;
+pub mod cpu;
 pub mod digest;
 pub mod tensor_file;
