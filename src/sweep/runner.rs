@@ -46,18 +46,21 @@ fn cost(grid: &Grid, cell: &Cell) -> f64 {
     grid.protocol.cost(cell.method)
 }
 
-/// Work done in `cells` so far, in baseline epochs.
+/// Work done in `cells` so far, in baseline epochs: what a resume would keep, so that a
+/// baseline trained again (its old log still on disk until it restarts) counts from zero.
 fn work_done(grid: &Grid, cells: &[Cell]) -> f64 {
     cells
         .iter()
         .map(|c| {
             let epochs = grid.protocol.epochs(c.method);
-            let done = if grid.state(c) == CellState::Finished {
-                epochs
-            } else {
-                grid.epochs_logged(c).min(epochs)
+            let done = match grid.state(c) {
+                CellState::Finished => epochs,
+                CellState::Interrupted(checkpointed) => checkpointed,
+                // A running cell logs each epoch as it ends.
+                CellState::Locked(_) => grid.epochs_logged(c),
+                CellState::New => 0,
             };
-            cost(grid, c) * done as f64 / epochs as f64
+            cost(grid, c) * done.min(epochs) as f64 / epochs as f64
         })
         .sum()
 }
@@ -265,4 +268,41 @@ fn status_line(
             now.join(", ")
         }
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::config::Method;
+    use crate::train::protocol::Protocol;
+    use crate::train::run_lock::RunLock;
+
+    /// A cell counts the epochs a resume would keep: a baseline set aside to be trained again
+    /// counts nothing until it runs, although its old log is still on disk.
+    #[test]
+    fn work_done_counts_what_a_resume_keeps() {
+        let out = tempfile::tempdir().unwrap();
+        let grid = Grid {
+            protocol: Protocol::Smoke,
+            out: out.path().to_path_buf(),
+            variances: vec![0.02],
+            methods: vec![Method::Baseline],
+            seeds: vec![0],
+            validation: false,
+        };
+        let cells = grid.cells(Stage::All);
+        let dir = grid.dir(&cells[0]);
+        std::fs::create_dir_all(&dir).unwrap();
+        let epochs = grid.protocol.epochs(Method::Baseline);
+        let log: String = (1..=epochs)
+            .map(|e| format!("{{\"epoch\":{e},\"test_accuracy\":0.5}}\n"))
+            .collect();
+        std::fs::write(dir.join("metrics.jsonl"), log).unwrap();
+        assert_eq!(work_done(&grid, &cells), 0.0, "set aside, not running");
+        let lock = RunLock::acquire(&dir).unwrap();
+        assert_eq!(work_done(&grid, &cells), cost(&grid, &cells[0]), "running");
+        drop(lock);
+        std::fs::write(dir.join(RESULT_FILE), "{}").unwrap();
+        assert_eq!(work_done(&grid, &cells), cost(&grid, &cells[0]), "finished");
+    }
 }
