@@ -15,7 +15,7 @@
 
 use crate::engine::channel_affine::ChannelAffine;
 use crate::engine::param::Param;
-use crate::engine::tensor::{Tensor, items_per_task};
+use crate::engine::tensor::{ITEMS_PER_TASK, Tensor};
 use rayon::prelude::*;
 
 /// PyTorch's default ε.
@@ -52,9 +52,14 @@ fn add_vectors(a: Vec<f64>, b: Vec<f64>) -> Vec<f64> {
     a.iter().zip(&b).map(|(x, y)| x + y).collect()
 }
 
+/// Rows per parallel task of [`channel_sums`]: a fixed count, so that the order of the f64
+/// additions, and with it every bit of the sums, is the same for any number of threads.
+const TASK_ROWS: usize = 16 * BLOCK_ROWS;
+
 /// Sums over the rows of two channels-last buffers of the same shape (`sums` of them: one or two
 /// per channel), computed in parallel: `add_row(sums, x_row, y_row)` adds one row's terms to
-/// the f32 sums of a block of rows, and the blocks are totalled in f64.
+/// the f32 sums of a block of rows, the blocks are totalled in f64 per task of [`TASK_ROWS`]
+/// rows, and the tasks' totals are added in task order.
 fn channel_sums(
     x: &[f32],
     y: &[f32],
@@ -62,12 +67,7 @@ fn channel_sums(
     sums: usize,
     add_row: impl Fn(&mut [f32], &[f32], &[f32]) + Sync,
 ) -> Vec<f64> {
-    let chunk = x
-        .len()
-        .div_ceil(rayon::current_num_threads())
-        .div_ceil(channels)
-        .max(1)
-        * channels;
+    let chunk = TASK_ROWS * channels;
     x.par_chunks(chunk)
         .zip(y.par_chunks(chunk))
         .map(|(xs, ys)| {
@@ -280,7 +280,7 @@ impl BatchNorm2d {
         let scale: Vec<f32> = (0..c).map(|ch| gamma[ch] * inv_std[ch]).collect();
         let (scale, mean_dy, mean_dy_xhat) = (&scale[..c], &mean_dy[..c], &mean_dy_xhat[..c]);
         dx.resize(dout.dims);
-        let rows_per_task = items_per_task(dout.batch()) * dout.item_len();
+        let rows_per_task = ITEMS_PER_TASK * dout.item_len();
         dx.data
             .par_chunks_mut(rows_per_task)
             .zip(dout.data.par_chunks(rows_per_task))

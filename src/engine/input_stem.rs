@@ -25,7 +25,7 @@ use crate::engine::matmul::{MatRef, matmul};
 use crate::engine::max_pool::MaxPool2d;
 use crate::engine::param::Param;
 use crate::engine::relu::relu_values;
-use crate::engine::tensor::{Tensor, add_to, add_to_rows, items_per_task, sum_positions};
+use crate::engine::tensor::{ITEMS_PER_TASK, Tensor, add_to, add_to_rows, sum_positions};
 use rayon::prelude::*;
 use std::ops::Range;
 use wide::f32x16;
@@ -350,7 +350,7 @@ impl InputStem {
         let windows = self
             .pool
             .windows([shapes.side_conv[0], shapes.side_conv[1], cout]);
-        let per_task = items_per_task(input.batch());
+        let per_task = ITEMS_PER_TASK;
         let scratch = task_scratch(&mut self.scratch, &shapes, input.batch(), per_task);
         out.data
             .par_chunks_mut(per_task * shapes.pooled)
@@ -400,7 +400,7 @@ impl InputStem {
         let padded = Padded::new(shapes.side_in, cin, spec.padding);
         let routed = RoutedPatches::new(&self.pool, &spec, &shapes, &padded);
         let add_image = routed.image_adder();
-        let per_task = items_per_task(dout.batch());
+        let per_task = ITEMS_PER_TASK;
         // Per task: G = im2col(x̂)ᵀ·dconv and R[p,o] = Σ_n dconv[n,p,o], summed in task order.
         let partials: Vec<(Vec<f32>, Vec<f32>)> = dout
             .data

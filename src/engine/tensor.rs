@@ -79,11 +79,11 @@ impl Tensor {
     }
 }
 
-/// How many batch items one parallel task takes: the batch split evenly over the worker threads,
-/// so every core gets one contiguous block (and one large matrix product) per layer.
-pub fn items_per_task(batch: usize) -> usize {
-    batch.div_ceil(rayon::current_num_threads()).max(1)
-}
+/// How many batch items one parallel task takes. Fixed, never derived from the thread count:
+/// the sums behind weight gradients are totalled task by task in task order, so a split that
+/// followed the cores would change the bits of every result with `--threads`. 32 keeps each
+/// task's matrix products large and gives a batch of 128 four tasks to share among the cores.
+pub const ITEMS_PER_TASK: usize = 32;
 
 /// A backward pass's input gradient split for its parallel tasks: when one is wanted, `grad`
 /// resized to `dims` and cut into one chunk of `per_task` items per task; otherwise `None` for

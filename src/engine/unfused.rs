@@ -5,7 +5,7 @@
 
 use crate::engine::batch_norm::{BatchNorm2d, apply_map};
 use crate::engine::max_pool::MaxPool2d;
-use crate::engine::tensor::{Tensor, items_per_task};
+use crate::engine::tensor::{ITEMS_PER_TASK, Tensor};
 use rayon::prelude::*;
 
 impl BatchNorm2d {
@@ -20,16 +20,15 @@ impl BatchNorm2d {
 impl MaxPool2d {
     /// Forward pass of a batch into `out`, with the routes of every output value.
     pub fn forward(&self, input: &Tensor, out: &mut Tensor, routes: &mut Vec<u8>) {
-        let [n, h, w, c] = input.dims;
+        let [_, h, w, c] = input.dims;
         out.resize(self.output_dims(input.dims));
         routes.resize(out.data.len(), 0);
         let (item_in, item_out) = (h * w * c, out.item_len());
-        let per_task = items_per_task(n);
         let windows = self.windows([h, w, c]);
         out.data
-            .par_chunks_mut(per_task * item_out)
-            .zip(routes.par_chunks_mut(per_task * item_out))
-            .zip(input.data.par_chunks(per_task * item_in))
+            .par_chunks_mut(ITEMS_PER_TASK * item_out)
+            .zip(routes.par_chunks_mut(ITEMS_PER_TASK * item_out))
+            .zip(input.data.par_chunks(ITEMS_PER_TASK * item_in))
             .for_each(|((out, routes), x)| {
                 for ((out, routes), x) in out
                     .chunks_mut(item_out)
@@ -44,15 +43,14 @@ impl MaxPool2d {
     /// Backward pass of a batch: writes the gradient with respect to the input (of `dims`) into
     /// `dx`, given the output gradient `dout` and the forward pass's routes.
     pub fn backward(&self, dout: &Tensor, routes: &[u8], dims: [usize; 4], dx: &mut Tensor) {
-        let [n, h, w, c] = dims;
+        let [_, h, w, c] = dims;
         dx.resize(dims);
         let (item_in, item_out) = (h * w * c, dout.item_len());
-        let per_task = items_per_task(n);
         let windows = self.windows([h, w, c]);
         dx.data
-            .par_chunks_mut(per_task * item_in)
-            .zip(dout.data.par_chunks(per_task * item_out))
-            .zip(routes.par_chunks(per_task * item_out))
+            .par_chunks_mut(ITEMS_PER_TASK * item_in)
+            .zip(dout.data.par_chunks(ITEMS_PER_TASK * item_out))
+            .zip(routes.par_chunks(ITEMS_PER_TASK * item_out))
             .for_each(|((dx, dy), routes)| {
                 for ((dx, dy), routes) in dx
                     .chunks_mut(item_in)

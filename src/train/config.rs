@@ -125,7 +125,7 @@ pub struct TrainConfig {
     pub heads_warmup_epochs: usize,
     /// Seed of initialization and shuffling.
     pub seed: u64,
-    /// Worker threads (recorded; results are bit-identical only for the same count).
+    /// Worker threads (recorded; results are the same bits for any count).
     pub threads: usize,
     /// Warm start: the f, g weights (and their optimizer state) of this checkpoint.
     pub init_from: Option<PathBuf>,

@@ -28,7 +28,7 @@ pub use mapped::MappedConv2d;
 pub use spec::ConvSpec;
 
 use crate::engine::param::Param;
-use crate::engine::tensor::{Tensor, items_per_task};
+use crate::engine::tensor::{ITEMS_PER_TASK, Tensor};
 use input_patches::InputPatches;
 use output_patches::OutputPatches;
 use winograd::Winograd;
@@ -98,7 +98,7 @@ impl Geometry {
             side_in: [dims[1], dims[2]],
             side_out,
             rows_per_image: side_out[0] * side_out[1],
-            per_task: items_per_task(dims[0]),
+            per_task: ITEMS_PER_TASK,
         }
     }
 }

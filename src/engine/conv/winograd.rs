@@ -34,7 +34,7 @@
 use crate::engine::conv::ConvSpec;
 use crate::engine::lanes::LANES_16;
 use crate::engine::matmul::{MatRef, matmul};
-use crate::engine::tensor::{Tensor, add_to, grad_chunks_per_task, items_per_task};
+use crate::engine::tensor::{ITEMS_PER_TASK, Tensor, add_to, grad_chunks_per_task};
 use rayon::prelude::*;
 use wide::f32x16;
 
@@ -346,7 +346,7 @@ impl Plan {
             side: [dims[1], dims[2]],
             tiles,
             tiles_per_image,
-            images_per_task: items_per_task(dims[0]),
+            images_per_task: ITEMS_PER_TASK,
             images_per_block: (BLOCK_BYTES / (tile_bytes * tiles_per_image)).max(1),
             cin: dims[3],
             cout,
