@@ -1,6 +1,7 @@
 //! Golden parity with PyTorch: `tools/make_golden_fixtures.py` recorded (computing in float64),
-//! for a fixed batch and fixed weights, the forward outputs, a baseline step's gradients and parameters, and the
-//! parameters after one LNTL and one BlindEye iteration. The engine must reproduce them.
+//! for a fixed batch and fixed weights, the forward outputs in training and in evaluation mode,
+//! a baseline step's gradients and parameters, and the parameters after one LNTL iteration, two
+//! LNTL iterations and one BlindEye iteration. The engine must reproduce them.
 //!
 //! Tolerance: the largest absolute difference, relative to the largest magnitude of the
 //! reference tensor, must stay below `TOL` (1e-4). Measured (`-- --nocapture` prints them):
@@ -204,10 +205,15 @@ fn forward_outputs_match_pytorch() {
     );
     assert_close("phi", &phi.data, &phi_ref, TOL);
     assert_close("logits", &logits.data, &g.f32("forward.logits"), TOL);
+    assert_head_logits_match(&g, "forward", head_logits);
+}
+
+/// Compares the fused heads' logits (`[n][y][x][head·8 + bin]`) with `{stage}.heads.{r,g,b}`.
+fn assert_head_logits_match(g: &Golden, stage: &str, head_logits: &Tensor) {
     for (h, name) in HEAD_NAMES.iter().enumerate() {
-        let d = g.dims(&format!("forward.heads.{name}"));
+        let d = g.dims(&format!("{stage}.heads.{name}"));
         let reference = nchw_to_nhwc(
-            &g.f32(&format!("forward.heads.{name}")),
+            &g.f32(&format!("{stage}.heads.{name}")),
             [d[0], d[1], d[2], d[3]],
         );
         let ours: Vec<f32> = head_logits
@@ -215,8 +221,46 @@ fn forward_outputs_match_pytorch() {
             .chunks_exact(24)
             .flat_map(|px| px[h * 8..h * 8 + 8].to_vec())
             .collect();
-        assert_close(&format!("head {name} logits"), &ours, &reference, TOL);
+        assert_close(
+            &format!("{stage} head {name} logits"),
+            &ours,
+            &reference,
+            TOL,
+        );
     }
+}
+
+/// Evaluation mode: every batch norm normalizes with its running statistics, which the fixture
+/// sets far from their initial values (the input stem folds bn0 into conv1, so this is the
+/// only check of that fold with running statistics).
+#[test]
+fn evaluation_mode_forward_matches_pytorch() {
+    let g = Golden::load();
+    let (mut net, mut heads) = g.models();
+    net.stem.bn.running_mean = g.f32("eval.net.bn0.running_mean");
+    net.stem.bn.running_var = g.f32("eval.net.bn0.running_var");
+    for (h, name) in HEAD_NAMES.iter().enumerate() {
+        let mut params = heads.head(h);
+        params.bn_running_mean = g.f32(&format!("eval.heads.{name}.bn.running_mean"));
+        params.bn_running_var = g.f32(&format!("eval.heads.{name}.bn.running_var"));
+        heads.set_head(h, &params);
+    }
+    let batch = g.batch();
+    let phi = net.forward_features(&batch.x, false).clone();
+    let logits = net.forward_classifier().clone();
+    let phi_dims = g.dims("eval.phi");
+    let phi_ref = nchw_to_nhwc(
+        &g.f32("eval.phi"),
+        [phi_dims[0], phi_dims[1], phi_dims[2], phi_dims[3]],
+    );
+    assert_close("eval phi", &phi.data, &phi_ref, TOL);
+    assert_close("eval logits", &logits.data, &g.f32("eval.logits"), TOL);
+    assert_head_logits_match(&g, "eval", heads.forward(&phi, false));
+    assert_eq!(
+        net.stem.bn.running_mean,
+        g.f32("eval.net.bn0.running_mean"),
+        "evaluation leaves the running statistics alone"
+    );
 }
 
 #[test]
@@ -321,6 +365,34 @@ fn lntl_iteration_matches_pytorch() {
         &config,
     );
     assert_iteration_matches(&g, "lntl", &losses, config.lambda, &mut net, &heads);
+}
+
+/// Two LNTL iterations on the same batch: the second starts from the first's momentum buffers
+/// (f, g and the heads') and running statistics, so a buffer that is not kept, or not used,
+/// shows in every tensor the second step moves.
+#[test]
+fn two_lntl_iterations_match_pytorch() {
+    let g = Golden::load();
+    let (mut net, mut heads) = g.models();
+    let batch = g.batch();
+    let config = LntlConfig {
+        lambda: 0.01,
+        grl_scale: 0.1,
+        legacy_zero_grad: false,
+    };
+    let step = |net: &mut ConvNet, heads: &mut ColorHeads| {
+        lntl_step(
+            net,
+            heads,
+            &batch,
+            LearningRates::same(LR),
+            &paper_sgd(LR),
+            &config,
+        )
+    };
+    step(&mut net, &mut heads);
+    let losses = step(&mut net, &mut heads);
+    assert_iteration_matches(&g, "lntl2", &losses, config.lambda, &mut net, &heads);
 }
 
 /// The authors' PyTorch-0.4 semantics: g takes the phase-2 step with a zero gradient, so it

@@ -4,14 +4,13 @@
 //! Every sum in the engine runs over tasks of a fixed size combined in a fixed order
 //! (docs/ARCHITECTURE.md, "Determinism"); a split that follows the core count fails here.
 
-use lntl::colored::dataset::ColoredMnist;
-use lntl::colored::jitter::JitterRule;
-use lntl::colored::store;
+mod common;
+
 use lntl::data::cache::cache_dir;
 use lntl::train::checkpoint::load_checkpoint;
 use lntl::train::config::{DatasetChoice, Method, TrainConfig};
 use lntl::train::metrics_log::epoch_records;
-use lntl::train::run::{CHECKPOINT_FILE, load_dataset, train};
+use lntl::train::run::{CHECKPOINT_FILE, train};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -24,26 +23,6 @@ const TRAIN_IMAGES: usize = 600;
 /// Test images, few enough that the 16 runs' evaluations stay quick; 1000 is not a multiple of
 /// the evaluation batch either.
 const TEST_IMAGES: usize = 1000;
-
-/// Writes the first [`TRAIN_IMAGES`] and [`TEST_IMAGES`] of Colored-MNIST (σ² = 0.020, seed 0)
-/// into `dir` as a dataset file.
-fn small_dataset(dir: &Path) -> PathBuf {
-    let choice = DatasetChoice::Generated {
-        variance: 0.020,
-        seed: 0,
-        jitter: JitterRule::Reflect,
-    };
-    let data = load_dataset(&choice, &cache_dir(None), &|_: &str| {}).unwrap();
-    let small = ColoredMnist {
-        train: data.train.first(TRAIN_IMAGES),
-        test: data.test.first(TEST_IMAGES),
-        test_gray: data.test_gray[..TEST_IMAGES * 28 * 28].to_vec(),
-        ..data
-    };
-    let path = dir.join("small.safetensors");
-    store::save(&small, &path).unwrap();
-    path
-}
 
 fn config(method: Method, dataset: &Path, init_from: Option<PathBuf>) -> TrainConfig {
     TrainConfig {
@@ -112,7 +91,7 @@ fn without_timings(value: &Value) -> Value {
 #[test]
 fn every_method_computes_the_same_bits_with_1_2_3_and_5_threads() {
     let root = tempfile::tempdir().unwrap();
-    let dataset = small_dataset(root.path());
+    let dataset = common::small_dataset(root.path(), TRAIN_IMAGES, TEST_IMAGES);
     let dir = |method: Method, threads: usize| {
         root.path()
             .join(format!("{}_{threads}_threads", method.name()))

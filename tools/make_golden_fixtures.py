@@ -6,10 +6,11 @@ Run by hand (never by CI), after `pip install torch safetensors`:
     python3 tools/make_golden_fixtures.py tests/fixtures/golden.safetensors
 
 For a fixed small batch and fixed weights it records, in PyTorch's layouts (NCHW, OIHW):
-the forward outputs (φ, class logits, the three heads' logits), every parameter gradient of a
-baseline step, the parameters after one baseline SGD step, and the parameters and batch-norm
-running statistics after one complete LNTL iteration (SPEC.md §3) and after one BlindEye
-iteration.
+the forward outputs (φ, class logits, the three heads' logits) in training mode and, with set
+running statistics, in evaluation mode; every parameter gradient of a baseline step, the
+parameters after one baseline SGD step, and the parameters and batch-norm running statistics
+after one complete LNTL iteration (docs/SPEC.md §3), after two (the momentum buffers carrying
+the first into the second), and after one BlindEye iteration.
 
 The reference is computed in float64 (the exact answer up to f64 rounding) and stored as
 float32, so the Rust f32 engine is judged against the math, not against PyTorch's own float32
@@ -57,12 +58,15 @@ def fresh(init_net, init_heads):
     return net, heads
 
 
-def adversarial_iteration(net, heads, x, labels, bias, regularizer, reverse):
+def optimizers(net, heads):
+    """One SGD per network, as the authors' trainer has them: f and g, then each head."""
+    return [sgd(net.parameters(), LR_LNTL)] + [sgd(h.parameters(), LR_LNTL) for h in heads]
+
+
+def adversarial_iteration(net, heads, all_opts, x, labels, bias, regularizer, reverse):
     """Phase 1: f, g step on CE + λ·regularizer(heads(φ)). Phase 2: f re-run; the heads learn the
     colors, through a gradient reversal into f (LNTL) or on detached φ (BlindEye)."""
-    opt = sgd(net.parameters(), LR_LNTL)
-    opt_heads = [sgd(h.parameters(), LR_LNTL) for h in heads]
-    all_opts = [opt] + opt_heads
+    opt, opt_heads = all_opts[0], all_opts[1:]
     for o in all_opts:
         o.zero_grad()
     phi, logits = net(x)
@@ -123,12 +127,47 @@ def main(path):
     # iteration: heads learn the colors on detached φ; f, g learn the digit and confuse the heads.
     for stage, regularizer, reverse in [("lntl", neg_entropy, True), ("blindeye", confusion, False)]:
         net, heads = fresh(init_net, init_heads)
-        loss1, loss2 = adversarial_iteration(net, heads, x, labels, bias, regularizer, reverse)
+        opts = optimizers(net, heads)
+        loss1, loss2 = adversarial_iteration(net, heads, opts, x, labels, bias, regularizer, reverse)
         out[f"{stage}.loss1"] = loss1.detach().reshape(1)
         out[f"{stage}.loss2"] = loss2.detach().reshape(1)
         state(f"{stage}.after.net", net, out)
         for c, h in zip("rgb", heads):
             state(f"{stage}.after.heads.{c}", h, out)
+
+    # A second LNTL iteration on the same optimizers, so that every momentum buffer (f, g and
+    # the heads') carries the first iteration into the second: "lntl2.after" is the state
+    # after both.
+    net, heads = fresh(init_net, init_heads)
+    opts = optimizers(net, heads)
+    for _ in range(2):
+        loss1, loss2 = adversarial_iteration(net, heads, opts, x, labels, bias, neg_entropy, True)
+    out["lntl2.loss1"] = loss1.detach().reshape(1)
+    out["lntl2.loss2"] = loss2.detach().reshape(1)
+    state("lntl2.after.net", net, out)
+    for c, h in zip("rgb", heads):
+        state(f"lntl2.after.heads.{c}", h, out)
+
+    # Evaluation mode: the batch norms normalize with running statistics far from the initial
+    # 0 and 1 (and from the batch's own), so that a wrong formula for them shows.
+    net, heads = fresh(init_net, init_heads)
+    stats = torch.Generator().manual_seed(1)
+    for prefix, bn in [("eval.net.bn0", net.bn0)] + [
+        (f"eval.heads.{c}.bn", h.bn) for c, h in zip("rgb", heads)
+    ]:
+        n = bn.num_features
+        bn.running_mean.copy_(torch.randn(n, generator=stats) * 0.5)
+        bn.running_var.copy_(torch.rand(n, generator=stats) * 3.0 + 0.1)
+        out[f"{prefix}.running_mean"] = bn.running_mean.clone()
+        out[f"{prefix}.running_var"] = bn.running_var.clone()
+    net.eval()
+    with torch.no_grad():
+        phi, logits = net(x)
+        out["eval.phi"] = phi.clone()
+        out["eval.logits"] = logits.clone()
+        for c, h in zip("rgb", heads):
+            h.eval()
+            out[f"eval.heads.{c}"] = h(phi).clone()
 
     tensors = {
         k: (v.float() if v.is_floating_point() else v).contiguous() for k, v in out.items()

@@ -63,3 +63,81 @@ impl Batch {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::colored::bias_labels::{BIAS_SIDE, IGNORE};
+    use crate::colored::normalize::{MEAN, STD};
+
+    /// Two images, each black but for one pixel at (1, 1) (the first bias position) and one at
+    /// (2, 2) (never sampled for bias labels).
+    fn split() -> ColoredSplit {
+        let mut images = vec![0u8; 2 * COLOR_IMAGE_BYTES];
+        let pixel =
+            |image: usize, y: usize, x: usize| image * COLOR_IMAGE_BYTES + (y * SIDE + x) * 3;
+        images[pixel(0, 1, 1)..][..3].copy_from_slice(&[200, 100, 50]);
+        images[pixel(1, 1, 1)..][..3].copy_from_slice(&[10, 20, 250]);
+        images[pixel(1, 2, 2)..][..3].copy_from_slice(&[255, 255, 255]);
+        ColoredSplit {
+            images,
+            labels: vec![4, 9],
+            color_classes: None,
+        }
+    }
+
+    /// `(v/255 − mean_c)/std_c`, the normalization by hand.
+    fn normalized(v: f32, c: usize) -> f32 {
+        (v / 255.0 - MEAN[c]) / STD[c]
+    }
+
+    fn value(batch: &Batch, n: usize, y: usize, x: usize, c: usize) -> f32 {
+        batch.x.data[((n * SIDE + y) * SIDE + x) * 3 + c]
+    }
+
+    #[test]
+    fn color_batches_hold_the_indexed_images_their_labels_and_bias_labels() {
+        let batch = Batch::from_split(&split(), &[1, 0], ImageMode::Color);
+        assert_eq!(batch.x.dims, [2, SIDE, SIDE, 3]);
+        assert_eq!(batch.labels, vec![9, 4], "labels follow the indices");
+        for (c, v) in [10.0, 20.0, 250.0].into_iter().enumerate() {
+            assert!((value(&batch, 0, 1, 1, c) - normalized(v, c)).abs() < 1e-6);
+        }
+        for (c, v) in [200.0, 100.0, 50.0].into_iter().enumerate() {
+            assert!((value(&batch, 1, 1, 1, c) - normalized(v, c)).abs() < 1e-6);
+            assert!((value(&batch, 1, 0, 0, c) - normalized(0.0, c)).abs() < 1e-6);
+        }
+        // Bias labels `[n][channel][14·14]`: value/32 at (1, 1), nothing on the black pixels.
+        let bias = |n: usize, c: usize, i: usize, j: usize| {
+            batch.bias[(n * 3 + c) * BIAS_POSITIONS + i * BIAS_SIDE + j]
+        };
+        assert_eq!(
+            [bias(0, 0, 0, 0), bias(0, 1, 0, 0), bias(0, 2, 0, 0)],
+            [0, 0, 7]
+        );
+        assert_eq!(
+            [bias(1, 0, 0, 0), bias(1, 1, 0, 0), bias(1, 2, 0, 0)],
+            [6, 3, 1]
+        );
+        assert_eq!(bias(0, 0, 1, 1), IGNORE);
+        assert_eq!(batch.bias.iter().filter(|&&b| b != IGNORE).count(), 6);
+    }
+
+    #[test]
+    fn gray_batches_hold_pil_luma_on_every_channel() {
+        let batch = Batch::from_split(&split(), &[0, 1], ImageMode::Gray);
+        // PIL's L = (299·R + 587·G + 114·B)/1000, rounded: (59800 + 58700 + 5700)/1000 = 124.2
+        // → 124, and (2990 + 11740 + 28500)/1000 = 43.23 → 43; white stays 255.
+        for (n, y, x, luma) in [(0, 1, 1, 124.0), (1, 1, 1, 43.0), (1, 2, 2, 255.0)] {
+            for c in 0..3 {
+                let got = value(&batch, n, y, x, c);
+                assert!(
+                    (got - normalized(luma, c)).abs() < 1e-6,
+                    "image {n} channel {c}"
+                );
+            }
+        }
+        // The bias labels still come from the colors (Gray never uses them).
+        assert_eq!(batch.bias[2 * BIAS_POSITIONS], 1, "blue 50 of image 0");
+    }
+}

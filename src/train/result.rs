@@ -201,4 +201,36 @@ mod tests {
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
         assert_eq!(shell_quote(""), "''");
     }
+
+    #[test]
+    fn test_accuracy_at_counts_epochs_from_one() {
+        let result = RunResult {
+            variance: 0.02,
+            method: "lntl".into(),
+            seed: 0,
+            protocol: None,
+            epochs: 3,
+            test_accuracy: 0.3,
+            aligned_accuracy: None,
+            conflicting_accuracy: None,
+            color_leakage: None,
+            plain_digits_accuracy: None,
+            seconds: 1.0,
+            threads: 1,
+            cpu: None,
+            command: String::new(),
+            commit: String::new(),
+            data_seed: None,
+            jitter: None,
+            evaluated_on: "test".into(),
+            curves: Curves {
+                test_accuracy: vec![0.1, 0.2, 0.3],
+                ..Curves::default()
+            },
+        };
+        assert_eq!(result.test_accuracy_at(0), None);
+        assert_eq!(result.test_accuracy_at(1), Some(0.1));
+        assert_eq!(result.test_accuracy_at(3), Some(0.3));
+        assert_eq!(result.test_accuracy_at(4), None);
+    }
 }

@@ -581,3 +581,27 @@ fn final_evaluation(
     )?;
     Ok(summary)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_epoch_shuffles_all_images_anew_and_reproducibly() {
+        let orders: Vec<Vec<usize>> = (0..3).map(|epoch| epoch_order(7, epoch, 1000)).collect();
+        for order in &orders {
+            let mut sorted = order.clone();
+            sorted.sort_unstable();
+            assert_eq!(sorted, (0..1000).collect::<Vec<_>>(), "a permutation");
+            assert_ne!(order, &sorted, "shuffled");
+        }
+        assert_ne!(orders[0], orders[1], "epochs 1 and 2 differ");
+        assert_ne!(orders[1], orders[2], "epochs 2 and 3 differ");
+        assert_ne!(orders[0], epoch_order(8, 0, 1000), "the seed matters");
+        assert_eq!(
+            orders[1],
+            epoch_order(7, 1, 1000),
+            "a resume replays the order"
+        );
+    }
+}
