@@ -94,4 +94,23 @@ fn a_checkpoint_is_tested_on_the_colored_and_on_the_plain_digits() {
         own,
         "the run's own evaluation is untouched"
     );
+    // The same weights on the same test set: `lntl test` measures what the run measured.
+    let own: serde_json::Value = serde_json::from_slice(&own).unwrap();
+    for key in [
+        "accuracy",
+        "per_class_accuracy",
+        "confusion",
+        "bias_aligned_accuracy",
+        "bias_conflicting_accuracy",
+    ] {
+        assert_eq!(colored["evaluation"][key], own["evaluation"][key], "{key}");
+    }
+    assert_eq!(
+        colored["plain_digits_accuracy"],
+        own["plain_digits_accuracy"]
+    );
+    assert_eq!(
+        plain["evaluation"]["accuracy"], own["plain_digits_accuracy"],
+        "--plain-digits measures what the run recorded as its plain-digits accuracy"
+    );
 }

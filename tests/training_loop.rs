@@ -2,7 +2,7 @@
 //! steps: per epoch, the training images in `epoch_order(seed, epoch)` in batches of 128, one
 //! step of the method on each at the epoch's learning rates; Gray on gray images; a warm start
 //! from the baseline checkpoint's f, g and momentum, with the baseline's last rate for f and g
-//! in the first epoch; heads-only warm-up epochs. The replay must reproduce the run's
+//! in the first epoch; heads-only warm-up epochs; BlindEye's step at its confusion weight. The replay must reproduce the run's
 //! checkpoint bit for bit, and the run's evaluation must be the replayed network's on the test
 //! split. A trainer that reused one epoch's order, trained Gray on colored images, dropped the
 //! warm start or its learning rate, or skipped the warm-up fails here.
@@ -15,6 +15,7 @@ use lntl::data::cache::cache_dir;
 use lntl::methods::LearningRates;
 use lntl::methods::baseline::baseline_step;
 use lntl::methods::batch::{Batch, ImageMode};
+use lntl::methods::blindeye::blindeye_step;
 use lntl::methods::lntl::{color_phase, lntl_step};
 use lntl::train::checkpoint::{Restore, load_checkpoint, restore, save_checkpoint};
 use lntl::train::config::{DatasetChoice, Method, TrainConfig};
@@ -190,6 +191,37 @@ fn heads_warmup_epochs_train_only_the_heads() {
     for batch in batches(&data, config.seed, 1, ImageMode::Color) {
         let (net, heads) = (&mut model.net, &mut model.heads);
         lntl_step(net, heads, &batch, rates, &config.sgd, &config.lntl);
+    }
+    assert_run_is_replay(&dir, &mut model, &config, &data, ImageMode::Color);
+}
+
+#[test]
+fn blindeye_warm_starts_from_the_baseline_and_confuses_the_heads() {
+    let root = tempfile::tempdir().unwrap();
+    let dataset = common::small_dataset(root.path(), TRAIN_IMAGES, TEST_IMAGES);
+    let data = store::load(&dataset).unwrap();
+    let baseline_dir = root.path().join("baseline");
+    run(&config(Method::Baseline, &dataset, 1), &baseline_dir);
+    let baseline = baseline_dir.join(CHECKPOINT_FILE);
+    let config = TrainConfig {
+        init_from: Some(baseline.clone()),
+        ..config(Method::Blindeye, &dataset, 1)
+    };
+    let dir = root.path().join("blindeye");
+    run(&config, &dir);
+
+    let mut model = Model::new(config.seed);
+    restore(
+        &mut load_checkpoint(&baseline).unwrap(),
+        &mut model,
+        Restore::Features,
+    )
+    .unwrap();
+    for batch in batches(&data, config.seed, 0, ImageMode::Color) {
+        let (net, heads) = (&mut model.net, &mut model.heads);
+        let rates = LearningRates::same(0.001);
+        // BlindEye's confusion weight is λ (10 by default).
+        blindeye_step(net, heads, &batch, rates, &config.sgd, 10.0);
     }
     assert_run_is_replay(&dir, &mut model, &config, &data, ImageMode::Color);
 }
