@@ -123,7 +123,7 @@ def main(path):
     opt.step()
     state("baseline.after.net", net, out)
 
-    # One LNTL iteration, as SPEC.md §3 and the authors' trainer do it, and one BlindEye
+    # One LNTL iteration, as docs/SPEC.md §3 and the authors' trainer do it, and one BlindEye
     # iteration: heads learn the colors on detached φ; f, g learn the digit and confuse the heads.
     for stage, regularizer, reverse in [("lntl", neg_entropy, True), ("blindeye", confusion, False)]:
         net, heads = fresh(init_net, init_heads)

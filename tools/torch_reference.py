@@ -1,4 +1,4 @@
-"""PyTorch reference of the paper's networks (SPEC.md §2), shared by the hand-run scripts
+"""PyTorch reference of the paper's networks (docs/SPEC.md §2), shared by the hand-run scripts
 `tools/make_golden_fixtures.py` and `bench/pytorch_step.py`."""
 import torch
 from torch import nn
@@ -7,7 +7,7 @@ GRL_SCALE = 0.1
 
 
 class ConvNet(nn.Module):
-    """f and g as SPEC.md §2 describes them."""
+    """f and g as docs/SPEC.md §2 describes them."""
 
     def __init__(self):
         super().__init__()

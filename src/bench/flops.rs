@@ -1,4 +1,4 @@
-//! Multiply-adds per image of the paper's networks, counted as SPEC.md §3 counts them: a
+//! Multiply-adds per image of the paper's networks, counted as docs/SPEC.md §3 counts them: a
 //! convolution costs `positions × out × k·k·in/groups` per pass, its backward the same again for
 //! the weight gradient and for the input gradient (none for the first convolution, whose input
 //! is the data), and phase-skipped work is not counted.
@@ -61,7 +61,7 @@ mod tests {
 
     #[test]
     fn matches_spec_counts() {
-        // SPEC.md §3: phase 1 ≈ 30.9 M, phase 2 ≈ 29.5 M multiply-adds per image; a baseline step
+        // docs/SPEC.md §3: phase 1 ≈ 30.9 M, phase 2 ≈ 29.5 M multiply-adds per image; a baseline step
         // ≈ 4.4 GFLOP and an LNTL iteration ≈ 15.5 GFLOP at batch 128.
         let gflop = |macs: f64| 2.0 * 128.0 * macs / 1e9;
         assert!(

@@ -29,7 +29,7 @@ pub struct LayerTiming {
     /// Fastest backward pass computing only the input gradient, ms.
     pub input_grad_ms: Option<f64>,
     /// GFLOP of one pass (convolutions only: 2 per multiply-add of a direct convolution, as
-    /// SPEC.md §3 counts them).
+    /// docs/SPEC.md §3 counts them).
     pub gflop: Option<f64>,
 }
 

@@ -28,7 +28,7 @@ pub struct Timing {
     pub median_ms: f64,
     /// Fastest run, milliseconds.
     pub min_ms: f64,
-    /// Useful GFLOP per run (2 × multiply-adds, with SPEC.md §3's skips).
+    /// Useful GFLOP per run (2 × multiply-adds, with docs/SPEC.md §3's skips).
     pub gflop: f64,
     /// GFLOP/s at the median time.
     pub gflops: f64,

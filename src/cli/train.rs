@@ -104,7 +104,7 @@ pub fn default_run_dir(
     }
 }
 
-/// Flags of `lntl train`. Settings left out take the paper's values (SPEC.md §3), or the
+/// Flags of `lntl train`. Settings left out take the paper's values (docs/SPEC.md §3), or the
 /// protocol's, or on `--resume` the stored run's.
 #[derive(Debug, Clone, Args)]
 pub struct TrainArgs {
@@ -160,7 +160,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub init_from: Option<PathBuf>,
     /// With --init-from: f and g train their first epoch at the learning rate the checkpoint's
-    /// optimizer ended with, as the authors' --use_pretrain does (SPEC.md §3).
+    /// optimizer ended with, as the authors' --use_pretrain does (docs/SPEC.md §3).
     #[arg(long, requires = "init_from")]
     pub init_lr_from_checkpoint: bool,
     /// Run directory [default: runs/<method>_<dataset>, or with --protocol

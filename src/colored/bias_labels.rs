@@ -1,4 +1,4 @@
-//! Bias labels: what the color heads must predict (SPEC.md §1).
+//! Bias labels: what the color heads must predict (docs/SPEC.md §1).
 //!
 //! The 28×28 image is reduced to 14×14 by nearest neighbour as PIL's `NEAREST` does for 28→14
 //! (output (i, j) = input (2i+1, 2j+1)); each channel value is binned as `value / 32` (8 bins);

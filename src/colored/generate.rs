@@ -1,4 +1,4 @@
-//! The Colored-MNIST protocol (SPEC.md §1): paint each digit's foreground (gray > 128) in one
+//! The Colored-MNIST protocol (docs/SPEC.md §1): paint each digit's foreground (gray > 128) in one
 //! jittered color, `c = J(mean/255 + N(0, σ²·I₃))`, stored as `round(255·c)`, where J brings
 //! each channel back into [0, 1] by reflection (default) or clipping ([`JitterRule`]). Training
 //! digits take their own class's mean color; test digits a uniformly random class's.

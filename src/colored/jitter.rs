@@ -1,6 +1,6 @@
 //! How a jittered color channel `mean/255 + σ·z` is brought back into [0, 1].
 //!
-//! SPEC.md §1 writes `clip(·, 0, 1)`, but the authors' released file fits a normal reflected at
+//! docs/SPEC.md §1 writes `clip(·, 0, 1)`, but the authors' released file fits a normal reflected at
 //! the bounds better: in its first ten training images, all six channels whose class mean is 0
 //! are positive (22–54 of 255), which clipping makes exactly 0 half of the time (chance 1/64).
 //! See `docs/REPRODUCTION.md` for the measurements behind the default.
@@ -15,7 +15,7 @@ pub enum JitterRule {
     /// authors' released samples).
     #[default]
     Reflect,
-    /// Clip to the bounds: `c → clamp(c, 0, 1)` (SPEC.md's formula).
+    /// Clip to the bounds: `c → clamp(c, 0, 1)` (docs/SPEC.md's formula).
     Clip,
 }
 

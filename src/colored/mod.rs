@@ -1,4 +1,4 @@
-//! Colored-MNIST: the biased benchmark built from MNIST (SPEC.md §1).
+//! Colored-MNIST: the biased benchmark built from MNIST (docs/SPEC.md §1).
 
 pub mod bias_labels;
 pub mod dataset;

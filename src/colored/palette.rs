@@ -1,4 +1,4 @@
-//! The ten mean digit colors of Colored-MNIST (SPEC.md §1), RGB in 0..255, by class.
+//! The ten mean digit colors of Colored-MNIST (docs/SPEC.md §1), RGB in 0..255, by class.
 
 /// Mean color of each digit class 0..9.
 pub const PALETTE: [[u8; 3]; 10] = [
@@ -16,3 +16,29 @@ pub const PALETTE: [[u8; 3]; 10] = [
 
 /// The seven variances σ² of the paper's table.
 pub const PAPER_VARIANCES: [f64; 7] = [0.020, 0.025, 0.030, 0.035, 0.040, 0.045, 0.050];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The palette against the table in docs/SPEC.md §1, typed from the authors' code.
+    #[test]
+    fn palette_matches_the_specification() {
+        let spec = include_str!("../../docs/SPEC.md");
+        let row = spec
+            .lines()
+            .find(|l| l.trim_start().starts_with("| RGB |"))
+            .expect("docs/SPEC.md lists the palette");
+        let colors: Vec<[u8; 3]> = row
+            .split('|')
+            .skip(2)
+            .filter(|cell| !cell.trim().is_empty())
+            .map(|cell| {
+                let channels: Vec<u8> =
+                    cell.split(',').map(|v| v.trim().parse().unwrap()).collect();
+                channels.try_into().unwrap()
+            })
+            .collect();
+        assert_eq!(colors, PALETTE);
+    }
+}

@@ -102,7 +102,7 @@ pub struct ContentDigests {
     pub test_labels: &'static str,
 }
 
-/// MNIST's pinned content digests (SPEC.md §4).
+/// MNIST's pinned content digests (docs/SPEC.md §4).
 pub const MNIST_DIGESTS: ContentDigests = ContentDigests {
     train_images: "741c988805d008ac6e4c904b69001ba184c24b2c540a4ef403f4c71b676cf757",
     train_labels: "1feba77c54802fa5339a11837ea4b2866434b83314ec45192930f1df69120c13",

@@ -1,4 +1,4 @@
-//! Parameter initializations of SPEC.md §2, from a seeded RNG.
+//! Parameter initializations of docs/SPEC.md §2, from a seeded RNG.
 
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;

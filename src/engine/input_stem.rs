@@ -1,5 +1,5 @@
 //! The network's stem: BatchNorm2d on the input, a convolution, max pooling and the ReLU that
-//! follows (SPEC.md §2, steps 1–3; ReLU is monotone, so pooling then ReLU equals ReLU then
+//! follows (docs/SPEC.md §2, steps 1–3; ReLU is monotone, so pooling then ReLU equals ReLU then
 //! pooling, in values and gradients, at a quarter of the work), fused so that the backward
 //! pass needs no gradient with respect to the input and the convolution's output never leaves
 //! the cache.

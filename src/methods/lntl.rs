@@ -1,4 +1,4 @@
-//! One LNTL iteration (SPEC.md §3), exactly as the authors' trainer does it.
+//! One LNTL iteration (docs/SPEC.md §3), exactly as the authors' trainer does it.
 //!
 //! Phase 1: `L₁ = CE(g(f(x)), y) + λ·(1/3)·Σ_h mean(Σ_k p_k log p_k)`; backpropagate into f and g
 //! (the heads pass the entropy gradient to φ, their own weight gradients are never used, so
@@ -55,7 +55,7 @@ pub struct LntlConfig {
 }
 
 impl LntlConfig {
-    /// The paper's strengths: λ = 0.01, μ = 0.1 (SPEC.md §3), on today's PyTorch semantics.
+    /// The paper's strengths: λ = 0.01, μ = 0.1 (docs/SPEC.md §3), on today's PyTorch semantics.
     pub const PAPER: LntlConfig = LntlConfig {
         lambda: 0.01,
         grl_scale: 0.1,

@@ -11,7 +11,7 @@ pub mod lntl;
 use crate::engine::param::Param;
 
 /// The learning rates of one adversarial iteration: f and g share one optimizer, the color heads
-/// have their own. They differ only in the first epoch of the authors' warm start (SPEC.md §3),
+/// have their own. They differ only in the first epoch of the authors' warm start (docs/SPEC.md §3),
 /// where f and g keep the rate their baseline optimizer ended with.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LearningRates {

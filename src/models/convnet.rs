@@ -82,7 +82,7 @@ pub struct ConvNet {
 }
 
 impl ConvNet {
-    /// A network initialized as SPEC.md §2 says, from `rng`.
+    /// A network initialized as docs/SPEC.md §2 says, from `rng`.
     pub fn new(rng: &mut ChaCha8Rng) -> ConvNet {
         let names = ["conv1", "conv2", "conv3", "conv4"];
         let mut convs = CONV_SPECS.iter().zip(names).map(|(s, name)| {

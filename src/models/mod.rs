@@ -1,4 +1,4 @@
-//! The paper's networks (SPEC.md §2) built from engine layers.
+//! The paper's networks (docs/SPEC.md §2) built from engine layers.
 
 pub mod color_heads;
 pub mod convnet;

@@ -44,7 +44,7 @@ impl Method {
         }
     }
 
-    /// The default λ: for LNTL the paper's entropy weight, 0.01 (SPEC.md §3); for BlindEye
+    /// The default λ: for LNTL the paper's entropy weight, 0.01 (docs/SPEC.md §3); for BlindEye
     /// the confusion weight, which neither paper publishes, chosen on validation digits as
     /// [`BLINDEYE_CONFUSION_WEIGHT`]. The other methods do not read it.
     pub fn default_loss_lambda(self) -> f32 {
@@ -131,7 +131,7 @@ pub struct TrainConfig {
     pub init_from: Option<PathBuf>,
     /// The learning rate of f and g in the first epoch, when it is not the schedule's: the
     /// authors' warm start restores the baseline optimizer's last rate, which holds until the
-    /// scheduler's first step (SPEC.md §3).
+    /// scheduler's first step (docs/SPEC.md §3).
     #[serde(default)]
     pub first_epoch_features_lr: Option<f32>,
     /// The named protocol this run follows (`None` for hand-set flags).
@@ -152,7 +152,7 @@ pub struct TrainConfig {
     pub tensorboard_dir: Option<PathBuf>,
 }
 
-/// The paper's optimizer (SPEC.md §3) at base rate `lr`: SGD momentum 0.9, weight decay 5e-4,
+/// The paper's optimizer (docs/SPEC.md §3) at base rate `lr`: SGD momentum 0.9, weight decay 5e-4,
 /// the rate × 0.1 every 40 epochs.
 pub const fn paper_sgd(lr: f32) -> SgdConfig {
     SgdConfig {
@@ -179,7 +179,7 @@ pub fn read_config(path: &Path) -> Result<TrainConfig> {
 pub const LEAKAGE_TRAIN_IMAGES: usize = 10_000;
 
 impl TrainConfig {
-    /// The paper's settings (SPEC.md §3) for `method` on `dataset`: 100 epochs, batch 128,
+    /// The paper's settings (docs/SPEC.md §3) for `method` on `dataset`: 100 epochs, batch 128,
     /// [`paper_sgd`] at the method's rate, the method's λ ([`Method::default_loss_lambda`]),
     /// μ = 0.1, seed 0, no warm start.
     pub fn paper(method: Method, dataset: DatasetChoice) -> TrainConfig {

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 /// The protocols.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Protocol {
-    /// The authors' pipeline (SPEC.md §3, `docs/REPRODUCTION.md`): baseline and Gray 100 epochs
+    /// The authors' pipeline (docs/SPEC.md §3, `docs/REPRODUCTION.md`): baseline and Gray 100 epochs
     /// at lr 0.01; LNTL and BlindEye 100 epochs at lr 0.001 from the baseline's final
     /// checkpoint, with its momentum buffers and, for the first epoch, its last learning rate.
     Paper,
@@ -96,7 +96,7 @@ impl Protocol {
     }
 
     /// Whether a warm start keeps the baseline optimizer's last rate for f and g's first
-    /// epoch, as the authors' `_load_model` does (SPEC.md §3); `fast` runs every epoch at the
+    /// epoch, as the authors' `_load_model` does (docs/SPEC.md §3); `fast` runs every epoch at the
     /// method's own rate, as it was chosen on validation.
     fn restores_baseline_lr(self) -> bool {
         self != Protocol::Fast
