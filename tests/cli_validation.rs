@@ -47,9 +47,38 @@ fn bad_numbers_are_refused_before_anything_is_written() {
             &dir,
         );
     }
+    // A negative number as a separate word reaches the flag's own check, not clap's
+    // "unexpected argument".
+    for (flag, value, message) in [
+        ("--var", "-1", "σ² must be in (0, 1], got -1"),
+        ("--lr", "-0.01", "invalid value '-0.01' for '--lr"),
+    ] {
+        refused(
+            &["train", "--method", "baseline", flag, value, "--run-dir", d],
+            message,
+            &dir,
+        );
+    }
     refused(
         &["--threads", "100000", "train", "--run-dir", d],
         "invalid value",
+        &dir,
+    );
+    // σ² = 0.2, a slip for 0.020, is a valid variance but not the paper's: a warning (this run
+    // then stops for want of its baseline, before it builds anything).
+    refused(
+        &[
+            "train",
+            "--protocol",
+            "fast",
+            "--method",
+            "lntl",
+            "--var",
+            "0.2",
+            "--run-dir",
+            d,
+        ],
+        "warning: σ² = 0.2 is outside the paper's range 0.020–0.050",
         &dir,
     );
     refused(

@@ -6,7 +6,7 @@ use crate::colored::generate::generate;
 use crate::colored::jitter::JitterRule;
 use crate::colored::locate::{load_or_generate, read_dataset_file};
 use crate::colored::original_npy::write_original;
-use crate::colored::palette::{PALETTE, PAPER_VARIANCES};
+use crate::colored::palette::{PALETTE, PAPER_VARIANCES, outside_paper_range};
 use crate::colored::preview::write_preview;
 use crate::colored::stats::class_color_stats;
 use crate::colored::store;
@@ -144,7 +144,12 @@ pub fn run(cmd: DataCommand, cache: &Path) -> Result<()> {
         } => {
             let variances = match (var, all) {
                 (_, true) => PAPER_VARIANCES.to_vec(),
-                (Some(v), false) => vec![v],
+                (Some(v), false) => {
+                    if let Some(warning) = outside_paper_range(v) {
+                        eprintln!("{warning}");
+                    }
+                    vec![v]
+                }
                 (None, false) => bail!("give --var or --all"),
             };
             let out = out.unwrap_or_else(|| colored_dir(cache));

@@ -9,7 +9,7 @@ mod train;
 
 use crate::data::cache::cache_dir;
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::path::PathBuf;
 
 /// Learning Not to Learn (CVPR 2019) on Colored-MNIST.
@@ -53,6 +53,13 @@ fn parse_threads(text: &str) -> Result<usize, String> {
     }
 }
 
+/// `cmd` and every subcommand with negative numbers taken as values, so that `--var -1` reaches
+/// the flag's own validation ("σ² must be in (0, 1]") instead of clap's "unexpected argument".
+fn allowing_negative_numbers(cmd: clap::Command) -> clap::Command {
+    cmd.allow_negative_numbers(true)
+        .mut_subcommands(allowing_negative_numbers)
+}
+
 /// Parses the process arguments (translating the originals' `--phase=…` form) and runs the
 /// command.
 pub fn run() -> Result<()> {
@@ -62,7 +69,8 @@ pub fn run() -> Result<()> {
     } else {
         args
     };
-    let cli = Cli::parse_from(args);
+    let matches = allowing_negative_numbers(Cli::command()).get_matches_from(args);
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     // The command runs on one of the pool's threads, not beside them: a parallel loop started
     // from outside the pool parks the caller until a worker wakes it, and the caller then
     // competes with the workers for the cores (thousands of context switches per second).

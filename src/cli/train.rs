@@ -3,6 +3,7 @@
 use super::log;
 use crate::colored::dataset::{parse_variance, variance_tag};
 use crate::colored::jitter::JitterRule;
+use crate::colored::palette::outside_paper_range;
 use crate::train::checkpoint::{Restore, load_checkpoint, restore};
 use crate::train::config::{CONFIG_FILE, DatasetChoice, Method, TrainConfig, read_config};
 use crate::train::confusion::write_confusion;
@@ -44,11 +45,16 @@ impl DataArgs {
                 std::path::absolute(path)
                     .with_context(|| format!("cannot resolve {}", path.display()))?,
             ),
-            None => DatasetChoice::Generated {
-                variance: self.var.unwrap_or(0.020),
-                seed: self.data_seed.unwrap_or(0),
-                jitter: self.jitter.unwrap_or_default(),
-            },
+            None => {
+                if let Some(warning) = self.var.and_then(outside_paper_range) {
+                    eprintln!("{warning}");
+                }
+                DatasetChoice::Generated {
+                    variance: self.var.unwrap_or(0.020),
+                    seed: self.data_seed.unwrap_or(0),
+                    jitter: self.jitter.unwrap_or_default(),
+                }
+            }
         })
     }
 
