@@ -52,6 +52,26 @@ fn model_from(dir: &Path) -> Model {
     model
 }
 
+/// Records of a TensorBoard event file (TFRecord framing: u64 length, u32 CRC, the data, u32
+/// CRC) whose data holds the summary tag `tag` (protobuf field 1: byte 0x0a, the length, the
+/// bytes).
+fn count_event_records(file: &[u8], tag: &str) -> usize {
+    let field: Vec<u8> = [0x0a, tag.len() as u8]
+        .into_iter()
+        .chain(tag.bytes())
+        .collect();
+    let mut rest = file;
+    let mut count = 0;
+    while rest.len() >= 12 {
+        let len = u64::from_le_bytes(rest[..8].try_into().unwrap()) as usize;
+        let data = &rest[12..12 + len];
+        count += usize::from(data.windows(field.len()).any(|w| w == field));
+        rest = &rest[12 + len + 4..];
+    }
+    assert!(rest.is_empty(), "a torn record");
+    count
+}
+
 #[test]
 fn baseline_learns_is_biased_and_lntl_lowers_color_leakage() {
     let root = tempfile::tempdir().unwrap();
@@ -94,10 +114,26 @@ fn baseline_learns_is_biased_and_lntl_lowers_color_leakage() {
     ] {
         assert!(base_dir.join(name).is_file(), "{name} missing");
     }
-    let events = std::fs::read_dir(base_dir.join("tensorboard"))
+    let events: Vec<_> = std::fs::read_dir(base_dir.join("tensorboard"))
         .unwrap()
-        .count();
-    assert_eq!(events, 1, "one TensorBoard event file");
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(events.len(), 1, "one TensorBoard event file");
+    // One point per tag and epoch, and one record per epoch in metrics.jsonl, all of one shape.
+    let events = std::fs::read(&events[0]).unwrap();
+    for tag in ["accuracy/test", "color_leakage/probe_accuracy"] {
+        assert_eq!(count_event_records(&events, tag), 3, "{tag}");
+    }
+    let lines = std::fs::read_to_string(base_dir.join("metrics.jsonl")).unwrap();
+    let epochs: Vec<u64> = lines
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["epoch"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(epochs, [1, 2, 3]);
 
     let mut lntl_config = config(Method::Lntl, 3, 8000);
     lntl_config.init_from = Some(base_dir.join(CHECKPOINT_FILE));

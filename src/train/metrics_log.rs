@@ -1,4 +1,6 @@
-//! `metrics.jsonl`: one JSON object per line (per epoch, and the final evaluation).
+//! `metrics.jsonl`: one JSON object per line, one line per epoch, all of one shape (the final
+//! evaluation is `evaluation.json`; logs written before that change end with a `final` record,
+//! which readers skip).
 
 use crate::util::atomic::write_bytes_atomic;
 use anyhow::{Context, Result};

@@ -1,6 +1,6 @@
 //! A training run: `runs/<name>/` with `config.json`, `checkpoint.safetensors` (written
-//! atomically after every epoch), `metrics.jsonl`, TensorBoard events, and at the end
-//! `evaluation.json`, `confusion.csv` and `confusion.png`.
+//! atomically after every epoch), `metrics.jsonl` and TensorBoard events (one record, one point
+//! per tag, per epoch), and at the end `evaluation.json`, `confusion.csv` and `confusion.png`.
 
 use crate::colored::dataset::{ColoredMnist, ColoredSplit};
 use crate::colored::generate::{VALIDATION_IMAGES, validation_split};
@@ -278,14 +278,6 @@ pub fn train(
         run_dir,
         train_seconds,
     )?;
-    if let Some(leak) = summary.color_leakage {
-        events.scalar(
-            "color_leakage/probe_accuracy",
-            config.epochs as u64,
-            leak as f32,
-        )?;
-    }
-    metrics.write(&json!({ "final": &summary }))?;
     write_result(run_dir, &config, data.variance, &summary, command)?;
     Ok(summary)
 }
