@@ -51,12 +51,37 @@ const SWITCHES: [&str; 5] = [
     "is_train",
 ];
 
-/// Whether `args` use the originals' `--phase` interface.
+/// Flags only the originals' command lines use: any of them, or `-e`, selects this form.
+const ORIGINAL_MARKERS: [&str; 6] = [
+    "--phase",
+    "--color_var",
+    "--is_train",
+    "--train_baseline",
+    "--data_split",
+    "--use_pretrain",
+];
+
+/// Whether `args` use the originals' interface: the TensorFlow port's `--phase` or the
+/// official scripts' flags.
 pub fn is_legacy(args: &[OsString]) -> bool {
-    args.iter().any(|a| {
-        a.to_str()
-            .is_some_and(|s| s == "--phase" || s.starts_with("--phase="))
+    args.iter().skip(1).any(|a| {
+        a.to_str().is_some_and(|s| {
+            s == "-e"
+                || ORIGINAL_MARKERS
+                    .iter()
+                    .any(|m| s == *m || s.strip_prefix(m).is_some_and(|r| r.starts_with('=')))
+        })
     })
+}
+
+/// The phase an original command line asks for: `--phase`, else the official `main.py`'s rule
+/// (train with `--is_train` or `--train_baseline`, evaluate otherwise).
+fn phase(flags: &HashMap<String, String>) -> &str {
+    match flags.get("phase") {
+        Some(phase) => phase,
+        None if flags.contains_key("is_train") || flags.contains_key("train_baseline") => "train",
+        None => "test",
+    }
 }
 
 fn parse(args: &[OsString]) -> Result<HashMap<String, String>> {
@@ -166,8 +191,8 @@ pub fn translate(args: &[OsString]) -> Result<Vec<OsString>> {
         Some(name) => flag("save_dir", "./checkpoint/").join(name),
         None => flag("ckpt_dir", "./checkpoint/").join(&tensorflow_run),
     };
-    match flags.get("phase").map(String::as_str) {
-        Some("train") => {
+    match phase(&flags) {
+        "train" => {
             out.extend([
                 "train".into(),
                 "--method".into(),
@@ -213,7 +238,7 @@ pub fn translate(args: &[OsString]) -> Result<Vec<OsString>> {
                 ]);
             }
         }
-        Some("test") => {
+        "test" => {
             let checkpoint = match (flags.get("checkpoint"), flags.contains_key("exp_name")) {
                 (Some(c), _) => PathBuf::from(c),
                 (None, true) => run_dir,
@@ -227,10 +252,7 @@ pub fn translate(args: &[OsString]) -> Result<Vec<OsString>> {
                 data.display().to_string(),
             ]);
         }
-        other => bail!(
-            "--phase must be train or test, not {}",
-            other.unwrap_or("(missing)")
-        ),
+        other => bail!("--phase must be train or test, not {other}"),
     }
     Ok(out.into_iter().map(OsString::from).collect())
 }
@@ -302,6 +324,38 @@ mod tests {
         );
         assert!(train.contains("--init-from base.safetensors"), "{train}");
         assert!(train.contains("--run-dir ./checkpoint/unlearn"), "{train}");
+    }
+
+    /// The authors' three scripts, verbatim after `python main.py`.
+    #[test]
+    fn official_scripts_run_without_phase() {
+        let scripts = [
+            "lntl -e baseline_0.02  --color_var 0.020 --lr 0.01 --cuda --train_baseline --data_split train",
+            "lntl -e unlearn_0.02  --color_var 0.020 --lr 0.001 --use_pretrain --checkpoint path/to/pretrained/model.pth --cuda --is_train --data_split train",
+            "lntl -e unlearn_0.02  --color_var 0.020 --lr 0.001 --checkpoint checkpoint/unlearn_0.02/checkpoint_step_0090.pth --cuda --data_split test",
+        ];
+        for line in scripts {
+            assert!(is_legacy(&words(line)), "{line}");
+        }
+        let [baseline, unlearn, test] =
+            scripts.map(|line| joined(translate(&words(line)).unwrap()));
+        assert_eq!(
+            baseline,
+            "lntl train --method baseline --data ./dataset/mnist_10color_jitter_var_0.020.npy --lr 0.01 --run-dir ./checkpoint/baseline_0.02"
+        );
+        assert_eq!(
+            unlearn,
+            "lntl train --method lntl --data ./dataset/mnist_10color_jitter_var_0.020.npy --lr 0.001 --init-from path/to/pretrained/model.pth --init-lr-from-checkpoint --run-dir ./checkpoint/unlearn_0.02"
+        );
+        assert_eq!(
+            test,
+            "lntl test --checkpoint checkpoint/unlearn_0.02/checkpoint_step_0090.pth --data ./dataset/mnist_10color_jitter_var_0.020.npy"
+        );
+        // Our own command lines are not taken for the originals'.
+        assert!(!is_legacy(&words(
+            "lntl train --method lntl --var 0.020 -v"
+        )));
+        assert!(!is_legacy(&words("lntl data make --var 0.020")));
     }
 
     #[test]
