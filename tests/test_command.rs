@@ -1,6 +1,7 @@
 //! `lntl test` end to end: a small Gray run evaluated on the colored test set and on the plain
 //! MNIST test digits (`--plain-digits`), each written beside the checkpoint with the command
-//! and commit that produced it, never over the run's own evaluation.
+//! and commit that produced it, never over the run's own evaluation, and equal to it; and
+//! `lntl export` of the same run.
 
 use std::path::Path;
 use std::process::Command;
@@ -94,6 +95,25 @@ fn a_checkpoint_is_tested_on_the_colored_and_on_the_plain_digits() {
         own,
         "the run's own evaluation is untouched"
     );
+    // `lntl export` writes the networks for PyTorch: the authors' names and layouts.
+    let export = root.path().join("export.safetensors");
+    lntl(&[
+        "export",
+        "--checkpoint",
+        run_dir,
+        "--out",
+        export.to_str().unwrap(),
+    ]);
+    let bytes = std::fs::read(&export).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    assert_eq!(file.len(), 42);
+    assert_eq!(
+        file.tensor("net.conv1.weight").unwrap().shape(),
+        [32, 3, 5, 5]
+    );
+    assert_eq!(file.tensor("net.fc.weight").unwrap().shape(), [10, 64]);
+    assert!(file.tensor("pred_net_b.pred_bn1.running_var").is_ok());
+
     // The same weights on the same test set: `lntl test` measures what the run measured.
     let own: serde_json::Value = serde_json::from_slice(&own).unwrap();
     for key in [

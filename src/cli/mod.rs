@@ -3,6 +3,7 @@
 mod bench;
 mod compat;
 mod data;
+mod export;
 mod report;
 mod sweep;
 mod train;
@@ -44,6 +45,8 @@ pub enum Command {
     Report(report::ReportArgs),
     /// Time the forward pass, a baseline step and an LNTL iteration (use a release build).
     Bench(bench::BenchArgs),
+    /// Write a checkpoint's networks for PyTorch (the authors' module names and layouts).
+    Export(export::ExportArgs),
 }
 
 fn parse_threads(text: &str) -> Result<usize, String> {
@@ -91,6 +94,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Sweep(args) => sweep::run(&args, cli.threads, cli.cache_dir.as_deref()),
         Command::Report(args) => report::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Export(args) => export::run(&args),
     }
 }
 

@@ -2,4 +2,5 @@
 
 pub mod color_heads;
 pub mod convnet;
+pub mod pytorch_export;
 pub mod pytorch_layout;
