@@ -8,11 +8,10 @@ use lntl::colored::jitter::JitterRule;
 use lntl::data::cache::cache_dir;
 use lntl::methods::batch::ImageMode;
 use lntl::methods::lntl::LntlConfig;
-use lntl::train::checkpoint::{Restore, load_checkpoint, restore};
+use lntl::train::checkpoint::{load_checkpoint, load_trained};
 use lntl::train::config::{DatasetChoice, Method, TrainConfig};
 use lntl::train::evaluate::evaluate;
 use lntl::train::metrics_log::epoch_records;
-use lntl::train::model::Model;
 use lntl::train::run::{CHECKPOINT_FILE, RunSummary, load_dataset, train};
 use std::path::Path;
 use std::sync::OnceLock;
@@ -45,13 +44,6 @@ fn train_slice(n: usize) -> ColoredSplit {
     data.train.first(n)
 }
 
-fn model_from(dir: &Path) -> Model {
-    let mut checkpoint = load_checkpoint(&dir.join(CHECKPOINT_FILE)).unwrap();
-    let mut model = Model::new(0);
-    restore(&mut checkpoint, &mut model, Restore::Weights).unwrap();
-    model
-}
-
 /// Records of a TensorBoard event file (TFRecord framing: u64 length, u32 CRC, the data, u32
 /// CRC) whose data holds the summary tag `tag` (protobuf field 1: byte 0x0a, the length, the
 /// bytes).
@@ -81,7 +73,7 @@ fn baseline_learns_is_biased_and_lntl_lowers_color_leakage() {
     let base = run(base_config, &base_dir);
 
     let train_accuracy = evaluate(
-        &mut model_from(&base_dir).net,
+        &mut load_trained(&base_dir).unwrap().model.net,
         &train_slice(8000),
         ImageMode::Color,
         false,
@@ -231,7 +223,7 @@ fn every_method_records_what_its_checkpoint_measures() {
         assert_eq!(result.test_accuracy, summary.evaluation.accuracy);
         // The saved weights, loaded into a fresh model, predict what the run measured.
         let loaded = evaluate(
-            &mut model_from(&dir).net,
+            &mut load_trained(&dir).unwrap().model.net,
             &test,
             lntl::train::run::image_mode(method),
             false,
@@ -352,7 +344,7 @@ fn validation_runs_measure_held_out_training_digits_not_the_test_set() {
     );
     assert_eq!(
         evaluate(
-            &mut model_from(&dir).net,
+            &mut load_trained(&dir).unwrap().model.net,
             &validation,
             ImageMode::Color,
             false

@@ -1,9 +1,7 @@
 //! `lntl export`: a checkpoint's networks in another framework's format.
 
 use crate::models::pytorch_export::{pytorch_state, write_safetensors};
-use crate::train::checkpoint::{Restore, load_checkpoint, restore};
-use crate::train::model::Model;
-use crate::train::run::CHECKPOINT_FILE;
+use crate::train::checkpoint::{Trained, load_trained};
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
@@ -32,19 +30,14 @@ pub struct ExportArgs {
 
 /// Runs `lntl export`.
 pub fn run(args: &ExportArgs) -> Result<()> {
-    let path = if args.checkpoint.is_dir() {
-        args.checkpoint.join(CHECKPOINT_FILE)
-    } else {
-        args.checkpoint.clone()
-    };
-    let mut checkpoint = load_checkpoint(&path)?;
-    let mut model = Model::new(checkpoint.config.seed);
-    restore(&mut checkpoint, &mut model, Restore::Weights)?;
+    let Trained {
+        config, mut model, ..
+    } = load_trained(&args.checkpoint)?;
     match args.format {
         ExportFormat::Pytorch => {
             let state = pytorch_state(&mut model.net, &model.heads);
             write_safetensors(&state, &args.out)?;
-            let heads = if checkpoint.config.method.uses_heads() {
+            let heads = if config.method.uses_heads() {
                 "the color heads"
             } else {
                 "freshly initialized color heads (a run of this method has none)"

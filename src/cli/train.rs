@@ -4,11 +4,10 @@ use super::log;
 use crate::colored::dataset::{parse_variance, variance_tag};
 use crate::colored::jitter::JitterRule;
 use crate::colored::palette::outside_paper_range;
-use crate::train::checkpoint::{Restore, load_checkpoint, restore};
+use crate::train::checkpoint::{Trained, load_checkpoint, load_trained};
 use crate::train::config::{CONFIG_FILE, DatasetChoice, Method, TrainConfig, read_config};
 use crate::train::confusion::write_confusion;
 use crate::train::evaluate::{evaluate, plain_digits_accuracy};
-use crate::train::model::Model;
 use crate::train::protocol::{Protocol, cell_dir};
 use crate::train::rerun;
 use crate::train::result::{COMMIT, RESULT_FILE, current_command};
@@ -563,15 +562,11 @@ pub struct TestArgs {
 
 /// Runs `lntl test`.
 pub fn run_test(args: &TestArgs, cache: &Path) -> Result<()> {
-    let path = if args.checkpoint.is_dir() {
-        args.checkpoint.join(CHECKPOINT_FILE)
-    } else {
-        args.checkpoint.clone()
-    };
-    let mut checkpoint = load_checkpoint(&path)?;
-    let config = checkpoint.config.clone();
-    let mut model = Model::new(config.seed);
-    restore(&mut checkpoint, &mut model, Restore::Weights)?;
+    let Trained {
+        path,
+        config,
+        mut model,
+    } = load_trained(&args.checkpoint)?;
     let choice = args
         .data
         .clone()

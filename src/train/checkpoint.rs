@@ -6,9 +6,10 @@
 use crate::engine::param::Param;
 use crate::train::config::TrainConfig;
 use crate::train::model::Model;
+use crate::train::run::CHECKPOINT_FILE;
 use crate::util::tensor_file::TensorFile;
 use anyhow::{Context, Result, ensure};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 const KIND: &str = "lntl-checkpoint";
 const VERSION: u32 = 1;
@@ -128,6 +129,35 @@ pub enum Restore {
     Features,
     /// Weights and running statistics only: evaluation.
     Weights,
+}
+
+/// A run's trained networks, for evaluation or export.
+#[derive(Debug)]
+pub struct Trained {
+    /// The checkpoint file they came from.
+    pub path: PathBuf,
+    /// The configuration of the run that wrote it.
+    pub config: TrainConfig,
+    /// f, g and the heads with their weights and running statistics (no momentum).
+    pub model: Model,
+}
+
+/// Loads the networks of `path`, a checkpoint file or a run directory holding one, into a
+/// model of the run's seed ([`Restore::Weights`]).
+pub fn load_trained(path: &Path) -> Result<Trained> {
+    let path = if path.is_dir() {
+        path.join(CHECKPOINT_FILE)
+    } else {
+        path.to_path_buf()
+    };
+    let mut checkpoint = load_checkpoint(&path)?;
+    let mut model = Model::new(checkpoint.config.seed);
+    restore(&mut checkpoint, &mut model, Restore::Weights)?;
+    Ok(Trained {
+        path,
+        config: checkpoint.config,
+        model,
+    })
 }
 
 /// Copies the checkpoint's tensors into `model`.
