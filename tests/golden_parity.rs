@@ -59,6 +59,12 @@ impl Golden {
         self.0.tensors[name].shape.clone()
     }
 
+    /// A tensor the fixture stores NCHW, as NHWC.
+    fn nhwc(&self, name: &str) -> Vec<f32> {
+        let d = self.dims(name);
+        nchw_to_nhwc(&self.f32(name), [d[0], d[1], d[2], d[3]])
+    }
+
     fn head(&self, prefix: &str) -> HeadParams {
         HeadParams {
             conv1_weight: self.f32(&format!("{prefix}.conv1.weight")),
@@ -95,8 +101,7 @@ impl Golden {
 
     fn batch(&self) -> Batch {
         let dims = self.dims("input.x");
-        let dims = [dims[0], dims[1], dims[2], dims[3]];
-        let x = nchw_to_nhwc(&self.f32("input.x"), dims);
+        let x = self.nhwc("input.x");
         // PyTorch stores bias labels [n][channel][14][14], the layout the engine uses too.
         let bias = self.u8("input.bias");
         assert_eq!(bias.len(), dims[0] * 3 * BIAS_POSITIONS);
@@ -190,37 +195,37 @@ fn assert_updates_match(g: &Golden, stage: &str, group: &str, state: Vec<(String
     }
 }
 
-#[test]
-fn forward_outputs_match_pytorch() {
-    let g = Golden::load();
-    let (mut net, mut heads) = g.models();
-    let batch = g.batch();
-    let phi = net.forward_features(&batch.x, true).clone();
-    let logits = net.forward_classifier().clone();
-    let head_logits = heads.forward(&phi, true);
-    let phi_dims = g.dims("forward.phi");
-    let phi_ref = nchw_to_nhwc(
-        &g.f32("forward.phi"),
-        [phi_dims[0], phi_dims[1], phi_dims[2], phi_dims[3]],
+/// Runs f, g and the heads forward on the fixture's batch (`train`: with batch statistics, else
+/// with the running ones) and compares φ, the digit logits and the fused heads' logits
+/// (`[n][y][x][head·8 + bin]`) with `{stage}.phi`, `{stage}.logits` and `{stage}.heads.{r,g,b}`.
+fn assert_forward_matches(
+    g: &Golden,
+    stage: &str,
+    (net, heads): (&mut ConvNet, &mut ColorHeads),
+    train: bool,
+) {
+    let phi = net.forward_features(&g.batch().x, train).clone();
+    let logits = net.forward_classifier();
+    assert_close(
+        &format!("{stage} phi"),
+        &phi.data,
+        &g.nhwc(&format!("{stage}.phi")),
+        TOL,
     );
-    assert_close("phi", &phi.data, &phi_ref, TOL);
-    assert_close("logits", &logits.data, &g.f32("forward.logits"), TOL);
-    assert_head_logits_match(&g, "forward", head_logits);
-}
-
-/// Compares the fused heads' logits (`[n][y][x][head·8 + bin]`) with `{stage}.heads.{r,g,b}`.
-fn assert_head_logits_match(g: &Golden, stage: &str, head_logits: &Tensor) {
+    assert_close(
+        &format!("{stage} logits"),
+        &logits.data,
+        &g.f32(&format!("{stage}.logits")),
+        TOL,
+    );
+    let head_logits = heads.forward(&phi, train);
     for (h, name) in HEAD_NAMES.iter().enumerate() {
-        let d = g.dims(&format!("{stage}.heads.{name}"));
-        let reference = nchw_to_nhwc(
-            &g.f32(&format!("{stage}.heads.{name}")),
-            [d[0], d[1], d[2], d[3]],
-        );
         let ours: Vec<f32> = head_logits
             .data
             .chunks_exact(24)
             .flat_map(|px| px[h * 8..h * 8 + 8].to_vec())
             .collect();
+        let reference = g.nhwc(&format!("{stage}.heads.{name}"));
         assert_close(
             &format!("{stage} head {name} logits"),
             &ours,
@@ -228,6 +233,13 @@ fn assert_head_logits_match(g: &Golden, stage: &str, head_logits: &Tensor) {
             TOL,
         );
     }
+}
+
+#[test]
+fn forward_outputs_match_pytorch() {
+    let g = Golden::load();
+    let (mut net, mut heads) = g.models();
+    assert_forward_matches(&g, "forward", (&mut net, &mut heads), true);
 }
 
 /// Evaluation mode: every batch norm normalizes with its running statistics, which the fixture
@@ -245,17 +257,7 @@ fn evaluation_mode_forward_matches_pytorch() {
         params.bn_running_var = g.f32(&format!("eval.heads.{name}.bn.running_var"));
         heads.set_head(h, &params);
     }
-    let batch = g.batch();
-    let phi = net.forward_features(&batch.x, false).clone();
-    let logits = net.forward_classifier().clone();
-    let phi_dims = g.dims("eval.phi");
-    let phi_ref = nchw_to_nhwc(
-        &g.f32("eval.phi"),
-        [phi_dims[0], phi_dims[1], phi_dims[2], phi_dims[3]],
-    );
-    assert_close("eval phi", &phi.data, &phi_ref, TOL);
-    assert_close("eval logits", &logits.data, &g.f32("eval.logits"), TOL);
-    assert_head_logits_match(&g, "eval", heads.forward(&phi, false));
+    assert_forward_matches(&g, "eval", (&mut net, &mut heads), false);
     assert_eq!(
         net.stem.bn.running_mean,
         g.f32("eval.net.bn0.running_mean"),

@@ -24,7 +24,7 @@ use lntl::train::model::Model;
 use lntl::train::run::{CHECKPOINT_FILE, epoch_order, train};
 use lntl::util::tensor_file::StoredTensor;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Three batches per epoch: 128, 128 and 44 images.
 const TRAIN_IMAGES: usize = 300;
@@ -107,11 +107,36 @@ fn batches(data: &ColoredMnist, seed: u64, epoch: usize, mode: ImageMode) -> Vec
         .collect()
 }
 
-#[test]
-fn gray_trains_and_tests_on_gray_images_in_a_new_order_every_epoch() {
+/// A temporary directory holding the small dataset file, the file, and its content.
+fn small_data() -> (tempfile::TempDir, PathBuf, ColoredMnist) {
     let root = tempfile::tempdir().unwrap();
     let dataset = common::small_dataset(root.path(), TRAIN_IMAGES, TEST_IMAGES);
     let data = store::load(&dataset).unwrap();
+    (root, dataset, data)
+}
+
+/// Trains the one-epoch baseline that the warm starts begin from; returns its checkpoint.
+fn baseline_checkpoint(root: &Path, dataset: &Path) -> PathBuf {
+    let dir = root.join("baseline");
+    run(&config(Method::Baseline, dataset, 1), &dir);
+    dir.join(CHECKPOINT_FILE)
+}
+
+/// A fresh model of `seed` warm-started from `baseline`: its f, g and their momentum.
+fn warm_started(seed: u64, baseline: &Path) -> Model {
+    let mut model = Model::new(seed);
+    restore(
+        &mut load_checkpoint(baseline).unwrap(),
+        &mut model,
+        Restore::Features,
+    )
+    .unwrap();
+    model
+}
+
+#[test]
+fn gray_trains_and_tests_on_gray_images_in_a_new_order_every_epoch() {
+    let (root, dataset, data) = small_data();
     let config = config(Method::Gray, &dataset, 2);
     let dir = root.path().join("gray");
     run(&config, &dir);
@@ -127,12 +152,8 @@ fn gray_trains_and_tests_on_gray_images_in_a_new_order_every_epoch() {
 
 #[test]
 fn lntl_warm_starts_from_the_baseline_with_its_last_rate_then_runs_its_own() {
-    let root = tempfile::tempdir().unwrap();
-    let dataset = common::small_dataset(root.path(), TRAIN_IMAGES, TEST_IMAGES);
-    let data = store::load(&dataset).unwrap();
-    let baseline_dir = root.path().join("baseline");
-    run(&config(Method::Baseline, &dataset, 1), &baseline_dir);
-    let baseline = baseline_dir.join(CHECKPOINT_FILE);
+    let (root, dataset, data) = small_data();
+    let baseline = baseline_checkpoint(root.path(), &dataset);
 
     // The authors' warm start: the baseline's f, g and momentum, and its rate (0.01) for f and
     // g until the first epoch ends; LNTL's own 0.001 after that, and for the heads throughout.
@@ -144,13 +165,7 @@ fn lntl_warm_starts_from_the_baseline_with_its_last_rate_then_runs_its_own() {
     let dir = root.path().join("lntl");
     run(&config, &dir);
 
-    let mut model = Model::new(config.seed);
-    restore(
-        &mut load_checkpoint(&baseline).unwrap(),
-        &mut model,
-        Restore::Features,
-    )
-    .unwrap();
+    let mut model = warm_started(config.seed, &baseline);
     for epoch in 0..2 {
         let rates = LearningRates {
             features: if epoch == 0 { 0.01 } else { 0.001 },
@@ -166,9 +181,7 @@ fn lntl_warm_starts_from_the_baseline_with_its_last_rate_then_runs_its_own() {
 
 #[test]
 fn heads_warmup_epochs_train_only_the_heads() {
-    let root = tempfile::tempdir().unwrap();
-    let dataset = common::small_dataset(root.path(), TRAIN_IMAGES, TEST_IMAGES);
-    let data = store::load(&dataset).unwrap();
+    let (root, dataset, data) = small_data();
     let config = TrainConfig {
         heads_warmup_epochs: 1,
         ..config(Method::Lntl, &dataset, 2)
@@ -197,12 +210,8 @@ fn heads_warmup_epochs_train_only_the_heads() {
 
 #[test]
 fn blindeye_warm_starts_from_the_baseline_and_confuses_the_heads() {
-    let root = tempfile::tempdir().unwrap();
-    let dataset = common::small_dataset(root.path(), TRAIN_IMAGES, TEST_IMAGES);
-    let data = store::load(&dataset).unwrap();
-    let baseline_dir = root.path().join("baseline");
-    run(&config(Method::Baseline, &dataset, 1), &baseline_dir);
-    let baseline = baseline_dir.join(CHECKPOINT_FILE);
+    let (root, dataset, data) = small_data();
+    let baseline = baseline_checkpoint(root.path(), &dataset);
     let config = TrainConfig {
         init_from: Some(baseline.clone()),
         ..config(Method::Blindeye, &dataset, 1)
@@ -210,13 +219,7 @@ fn blindeye_warm_starts_from_the_baseline_and_confuses_the_heads() {
     let dir = root.path().join("blindeye");
     run(&config, &dir);
 
-    let mut model = Model::new(config.seed);
-    restore(
-        &mut load_checkpoint(&baseline).unwrap(),
-        &mut model,
-        Restore::Features,
-    )
-    .unwrap();
+    let mut model = warm_started(config.seed, &baseline);
     for batch in batches(&data, config.seed, 0, ImageMode::Color) {
         let (net, heads) = (&mut model.net, &mut model.heads);
         let rates = LearningRates::same(0.001);
