@@ -5,9 +5,16 @@
 //! requires an `Ok` or an `Err`, never a panic. A stack overflow or an allocation failure would
 //! abort the whole test, which fails it too.
 //!
+//! Byte-level mutations of our own files (dataset, checkpoint) stop at their whole-file
+//! checksum, so those two are also fuzzed one level up: a valid file's metadata and tensors are
+//! mutated (values, names, shapes, element types, bytes) and written with a correct checksum,
+//! so that every mutation reaches the structure checks behind it; the test requires that they
+//! were reached.
+//!
 //! `LNTL_FUZZ_ITERS=N` sets the executions per target (default 300, the bounded run of the
-//! test suite). Inputs that panic are written to `tests/fuzz/crashers/` and replayed by
-//! `crashers_stay_fixed`, which runs every file there as a regression test.
+//! test suite). Inputs that panic are written to `tests/fuzz/crashers/TARGET-K.bin`; every
+//! target runs the files saved there under its name before its own inputs, so a fixed crash
+//! stays fixed.
 
 use lntl::colored::dataset::{ColoredMnist, ColoredSplit};
 use lntl::colored::original_npy::{read_original, write_original};
@@ -20,6 +27,7 @@ use lntl::train::checkpoint::{Restore, load_checkpoint, restore, save_checkpoint
 use lntl::train::config::{DatasetChoice, Method, TrainConfig};
 use lntl::train::model::Model;
 use lntl::train::result::read_result;
+use lntl::util::tensor_file::{ElementType, StoredTensor, TensorFile};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::io::Write;
@@ -87,28 +95,47 @@ fn mutate(input: &[u8], seeds: &[Vec<u8>], rng: &mut ChaCha8Rng) -> Vec<u8> {
     out
 }
 
-/// Runs `check` on `iterations()` mutations of `seeds` (and on the seeds themselves); returns the
-/// number of executions. Panicking inputs are saved and fail the target.
-fn fuzz(target: &str, seeds: Vec<Vec<u8>>, check: impl Fn(&[u8])) -> usize {
-    let mut rng = ChaCha8Rng::seed_from_u64(target.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+/// The inputs saved under `target`'s name by an earlier failing run, in name order.
+fn saved_crashers(target: &str) -> Vec<Vec<u8>> {
+    let Ok(entries) = std::fs::read_dir(crasher_dir()) else {
+        return Vec::new();
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.strip_prefix(target)
+                .and_then(|rest| rest.strip_prefix('-'))
+                .is_some_and(|rest| rest.ends_with(".bin"))
+        })
+        .collect();
+    paths.sort();
+    paths.iter().map(|p| std::fs::read(p).unwrap()).collect()
+}
+
+fn target_rng(target: &str) -> ChaCha8Rng {
+    // FNV-1a of the name: every target has its own fixed stream.
+    ChaCha8Rng::seed_from_u64(target.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    }));
-    let mut crashers = Vec::new();
-    let mut executions = 0;
+    }))
+}
+
+/// Runs `check` on `target`'s saved crashers, then on `iterations()` inputs from `next_input`;
+/// returns the number of executions. Panicking inputs are saved and fail the target.
+fn fuzz_inputs(
+    target: &str,
+    mut next_input: impl FnMut(&mut ChaCha8Rng) -> Vec<u8>,
+    check: impl Fn(&[u8]),
+) -> usize {
+    let mut rng = target_rng(target);
+    let mut inputs = saved_crashers(target);
+    inputs.extend((0..iterations()).map(|_| next_input(&mut rng)));
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
-    for i in 0..iterations() + seeds.len() {
-        let input = if i < seeds.len() {
-            seeds[i].clone()
-        } else {
-            let base = &seeds[rng.random_range(0..seeds.len())];
-            mutate(base, &seeds, &mut rng)
-        };
-        executions += 1;
-        if catch_unwind(AssertUnwindSafe(|| check(&input))).is_err() {
-            crashers.push(input);
-        }
-    }
+    let crashers: Vec<&Vec<u8>> = inputs
+        .iter()
+        .filter(|input| catch_unwind(AssertUnwindSafe(|| check(input))).is_err())
+        .collect();
     std::panic::set_hook(hook);
     for (k, input) in crashers.iter().enumerate() {
         std::fs::create_dir_all(crasher_dir()).unwrap();
@@ -116,11 +143,28 @@ fn fuzz(target: &str, seeds: Vec<Vec<u8>>, check: impl Fn(&[u8])) -> usize {
     }
     assert!(
         crashers.is_empty(),
-        "{target}: {} of {executions} inputs panicked; saved in tests/fuzz/crashers/",
-        crashers.len()
+        "{target}: {} of {} inputs panicked; saved in tests/fuzz/crashers/",
+        crashers.len(),
+        inputs.len()
     );
-    eprintln!("{target}: {executions} executions, no panic");
-    executions
+    eprintln!("{target}: {} executions, no panic", inputs.len());
+    inputs.len()
+}
+
+/// Byte-level fuzzing: the seeds themselves, then mutations of them.
+fn fuzz(target: &str, seeds: Vec<Vec<u8>>, check: impl Fn(&[u8])) -> usize {
+    let mut pending = seeds.clone();
+    pending.reverse();
+    fuzz_inputs(
+        target,
+        |rng| {
+            pending.pop().unwrap_or_else(|| {
+                let base = &seeds[rng.random_range(0..seeds.len())];
+                mutate(base, &seeds, rng)
+            })
+        },
+        check,
+    )
 }
 
 /// A loader that reads a file: the input is written to `path` first.
@@ -129,6 +173,165 @@ fn through_file(path: &Path, input: &[u8], load: impl Fn(&Path)) {
         .and_then(|mut f| f.write_all(input))
         .unwrap();
     load(path);
+}
+
+fn element_size(element: ElementType) -> usize {
+    match element {
+        ElementType::U8 => 1,
+        ElementType::F32 => 4,
+        ElementType::U64 => 8,
+    }
+}
+
+/// Gives `tensor` a new shape or element type, with as many bytes as they need (zeros appended,
+/// or the end cut off); `None` when that would be more than 16 MiB.
+fn reshaped(
+    tensor: &StoredTensor,
+    shape: Vec<usize>,
+    element: ElementType,
+) -> Option<StoredTensor> {
+    let count = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d))?;
+    let len = count.checked_mul(element_size(element))?;
+    (len <= 16 << 20).then(|| {
+        let mut bytes = tensor.bytes.clone();
+        bytes.resize(len, 0);
+        StoredTensor {
+            element,
+            shape,
+            bytes,
+        }
+    })
+}
+
+/// One structural mutation of a valid file: a metadata value changed or removed, a tensor
+/// removed, renamed, given a dimension more, one less or another length, retyped, or with
+/// changed bytes.
+fn mutate_structure(file: &TensorFile, rng: &mut ChaCha8Rng) -> TensorFile {
+    let mut out = file.clone();
+    let keys: Vec<String> = out.metadata.keys().cloned().collect();
+    let names: Vec<String> = out.tensors.keys().cloned().collect();
+    if keys.is_empty() || names.is_empty() {
+        return out;
+    }
+    let key = keys[rng.random_range(0..keys.len())].clone();
+    let name = names[rng.random_range(0..names.len())].clone();
+    let tensor = out.tensors[&name].clone();
+    match rng.random_range(0..8) {
+        0 => {
+            const ODD: [&str; 9] = [
+                "",
+                "-1",
+                "0",
+                "18446744073709551616",
+                "NaN",
+                "inf",
+                "1e308",
+                "{}",
+                "null",
+            ];
+            out.metadata
+                .insert(key, ODD[rng.random_range(0..ODD.len())].to_string());
+        }
+        1 => {
+            let value = out.metadata[&key].clone().into_bytes();
+            let mutated = mutate(&value, std::slice::from_ref(&value), rng);
+            out.metadata
+                .insert(key, String::from_utf8_lossy(&mutated).into_owned());
+        }
+        2 => {
+            out.metadata.remove(&key);
+        }
+        3 => {
+            out.tensors.remove(&name);
+        }
+        4 => {
+            let other = names[rng.random_range(0..names.len())].clone();
+            let moved = out.tensors.remove(&name).unwrap();
+            out.tensors.insert(other, moved);
+        }
+        5 => {
+            let mut shape = tensor.shape.clone();
+            match rng.random_range(0..4) {
+                0 => shape.push(rng.random_range(0..3)),
+                1 => {
+                    shape.pop();
+                }
+                _ if !shape.is_empty() => {
+                    let d = rng.random_range(0..shape.len());
+                    shape[d] = [0, 1, shape[d].saturating_sub(1), shape[d] + 1, shape[d] * 2]
+                        [rng.random_range(0..5)];
+                }
+                _ => {}
+            }
+            if let Some(t) = reshaped(&tensor, shape, tensor.element) {
+                out.tensors.insert(name, t);
+            }
+        }
+        6 => {
+            let element =
+                [ElementType::U8, ElementType::F32, ElementType::U64][rng.random_range(0..3)];
+            if let Some(t) = reshaped(&tensor, tensor.shape.clone(), element) {
+                out.tensors.insert(name, t);
+            }
+        }
+        _ => {
+            let t = out.tensors.get_mut(&name).unwrap();
+            for _ in 0..rng.random_range(1..=8) {
+                if !t.bytes.is_empty() {
+                    let at = rng.random_range(0..t.bytes.len());
+                    t.bytes[at] = [0, 9, 10, 0x7f, 0x80, 0xff][rng.random_range(0..6)];
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Fuzzes `load` with structural mutations of the valid file at `valid`, each written with a
+/// correct checksum. Requires that no input stopped at the checksum and that the loader's own
+/// checks rejected some.
+fn fuzz_signed(target: &str, valid: &Path, kind: &str, load: impl Fn(&Path) -> anyhow::Result<()>) {
+    let base = TensorFile::read(valid, kind, 1).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let written = dir.path().join("mutant.safetensors");
+    let loaded = dir.path().join("input.safetensors");
+    let errors = std::cell::RefCell::new(Vec::new());
+    fuzz_inputs(
+        target,
+        |rng| {
+            let mut mutant = mutate_structure(&base, rng);
+            for _ in 0..rng.random_range(0..3) {
+                mutant = mutate_structure(&mutant, rng);
+            }
+            mutant.write(&written).unwrap();
+            std::fs::read(&written).unwrap()
+        },
+        |b| {
+            through_file(&loaded, b, |p| {
+                if let Err(e) = load(p) {
+                    errors.borrow_mut().push(format!("{e:#}"));
+                }
+            })
+        },
+    );
+    let errors = errors.into_inner();
+    eprintln!(
+        "{target}: {} mutants rejected by the loader's checks",
+        errors.len()
+    );
+    let at_checksum = errors.iter().filter(|e| e.contains("checksum")).count();
+    assert_eq!(
+        at_checksum,
+        0,
+        "{target}: mutants stopped at the checksum: {:?}",
+        errors.iter().find(|e| e.contains("checksum"))
+    );
+    assert!(
+        errors.len() >= iterations() / 4,
+        "{target}: only {} of {} mutants were rejected",
+        errors.len(),
+        iterations()
+    );
 }
 
 fn tiny_dataset() -> ColoredMnist {
@@ -199,10 +402,14 @@ fn dataset_files() {
     let ours = dir.path().join("set.safetensors");
     store::save(&data, &ours).unwrap();
     let seed = std::fs::read(&ours).unwrap();
+    let fuzzed = dir.path().join("fuzzed.safetensors");
     fuzz("dataset", vec![seed], |b| {
-        through_file(&ours, b, |p| {
+        through_file(&fuzzed, b, |p| {
             let _ = store::load(p);
         })
+    });
+    fuzz_signed("dataset_signed", &ours, "lntl-colored-mnist", |p| {
+        store::load(p).map(|_| ())
     });
 }
 
@@ -232,6 +439,10 @@ fn run_files() {
             }
         })
     });
+    fuzz_signed("checkpoint_signed", &checkpoint, "lntl-checkpoint", |p| {
+        let mut c = load_checkpoint(p)?;
+        restore(&mut c, &mut Model::new(0), Restore::Everything)
+    });
 
     let result = std::fs::read(
         Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -244,50 +455,4 @@ fn run_files() {
             let _ = read_result(p);
         })
     });
-}
-
-#[test]
-fn crashers_stay_fixed() {
-    let Ok(entries) = std::fs::read_dir(crasher_dir()) else {
-        return;
-    };
-    let dir = tempfile::tempdir().unwrap();
-    for entry in entries {
-        let path = entry.unwrap().path();
-        let bytes = std::fs::read(&path).unwrap();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let target = name.split('-').next().unwrap();
-        let scratch = dir.path().join(match target {
-            "npy" => "mnist_10color_jitter_var_0.020.npy",
-            _ => "input",
-        });
-        std::fs::write(&scratch, &bytes).unwrap();
-        match target {
-            "idx" => {
-                let _ = parse_idx(&bytes, 3);
-            }
-            "gzip" => {
-                let _ = maybe_gunzip(bytes);
-            }
-            "pickle" => {
-                let _ = unpickle(&bytes);
-            }
-            "npy" => {
-                let _ = read_original(&scratch);
-            }
-            "dataset" => {
-                let _ = store::load(&scratch);
-            }
-            "checkpoint" => {
-                let _ = load_checkpoint(&scratch);
-            }
-            "config" => {
-                let _ = serde_json::from_slice::<TrainConfig>(&bytes);
-            }
-            "result" => {
-                let _ = read_result(&scratch);
-            }
-            other => panic!("{name}: unknown target {other}"),
-        }
-    }
 }
