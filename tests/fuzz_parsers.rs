@@ -391,9 +391,18 @@ fn dataset_files() {
     let dir = tempfile::tempdir().unwrap();
     let data = tiny_dataset();
     let npy = write_original(&data, dir.path()).unwrap();
-    let npy_seed = std::fs::read(&npy).unwrap();
+    // Ours, and numpy's own with pickle protocols 2 and 4 (tools/make_npy_fixtures.py).
+    let mut npy_seeds = vec![std::fs::read(&npy).unwrap()];
+    for protocol in [2, 4] {
+        npy_seeds.push(
+            std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(format!(
+                "tests/fixtures/original_tiny_protocol{protocol}/mnist_10color_jitter_var_0.030.npy"
+            )))
+            .unwrap(),
+        );
+    }
     let fuzzed = dir.path().join("mnist_10color_jitter_var_0.020.npy");
-    fuzz("npy", vec![npy_seed], |b| {
+    fuzz("npy", npy_seeds, |b| {
         through_file(&fuzzed, b, |p| {
             let _ = read_original(p);
         })

@@ -201,6 +201,30 @@ mod tests {
         assert_eq!(read_original(&path).unwrap(), tiny());
     }
 
+    /// Files numpy itself wrote (tools/make_npy_fixtures.py), pickled with protocol 2 (the
+    /// authors' Python 2 files) and 4 (numpy 2's `np.save`, whose pickles name
+    /// `numpy._core.multiarray`): the reader sees what numpy put there.
+    #[test]
+    fn reads_files_numpy_wrote() {
+        let pattern = |len: usize, step: usize, offset: usize| -> Vec<u8> {
+            (0..len)
+                .map(|i| ((i * step + offset) % 256) as u8)
+                .collect()
+        };
+        for protocol in [2, 4] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!(
+                "tests/fixtures/original_tiny_protocol{protocol}/mnist_10color_jitter_var_0.030.npy"
+            ));
+            let data = read_original(&path).unwrap();
+            assert_eq!(data.variance, 0.03);
+            assert_eq!(data.train.images, pattern(3 * 2352, 7, 3));
+            assert_eq!(data.train.labels, [0, 9, 4]);
+            assert_eq!(data.test.images, pattern(2 * 2352, 11, 5));
+            assert_eq!(data.test.labels, [7, 1]);
+            assert_eq!(data.test_gray, pattern(2 * 784, 13, 0));
+        }
+    }
+
     #[test]
     fn truncated_or_corrupt_files_are_errors() {
         let dir = tempfile::tempdir().unwrap();

@@ -84,12 +84,32 @@ pub enum Value {
 }
 
 impl Value {
-    /// The bytes of a `Bytes` value or the Latin-1 bytes of a `Str` value (how numpy reads Python 2
-    /// strings that were decoded with `encoding='latin1'`).
+    /// The bytes of a `Bytes` value; the Latin-1 bytes of a `Str` value (how numpy reads Python 2
+    /// strings that were decoded with `encoding='latin1'`); or the bytes of
+    /// `_codecs.encode(text, 'latin1')`, which is how Python 3 pickles `bytes` with protocol 2.
     pub fn as_bytes(&self) -> Option<Vec<u8>> {
         match self {
             Value::Bytes(b) => Some(b.to_vec()),
             Value::Str(s) => s.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect(),
+            Value::Call {
+                callable,
+                args,
+                state: None,
+            } => match (callable.as_ref(), args.as_ref()) {
+                (Value::Global { module, name }, Value::Tuple(args))
+                    if module == "_codecs" && name == "encode" =>
+                {
+                    match args.as_slice() {
+                        [text @ Value::Str(_), Value::Str(codec)]
+                            if matches!(codec.as_str(), "latin1" | "latin-1") =>
+                        {
+                            text.as_bytes()
+                        }
+                        _ => None,
+                    }
+                }
+                _ => None,
+            },
             _ => None,
         }
     }
