@@ -334,6 +334,32 @@ fn fuzz_signed(target: &str, valid: &Path, kind: &str, load: impl Fn(&Path) -> a
     );
 }
 
+fn zip_entry(archive: &[u8], name: &str) -> Vec<u8> {
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(archive)).unwrap();
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut zip.by_name(name).unwrap(), &mut out).unwrap();
+    out
+}
+
+/// `archive` with entry `name` holding `content` instead, the other entries copied as they are.
+fn replace_zip_entry(archive: &[u8], name: &str, content: &[u8]) -> Vec<u8> {
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(archive)).unwrap();
+    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let stored =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for i in 0..zip.len() {
+        let entry = zip.by_index_raw(i).unwrap();
+        if entry.name().is_ok_and(|n| n == name) {
+            drop(entry);
+            out.start_file(name, stored).unwrap();
+            out.write_all(content).unwrap();
+        } else {
+            out.raw_copy_file(entry).unwrap();
+        }
+    }
+    out.finish().unwrap().into_inner()
+}
+
 fn tiny_dataset() -> ColoredMnist {
     let split = |n: usize, k: u8| ColoredSplit {
         images: (0..n * 2352).map(|i| (i % 251) as u8 ^ k).collect(),
@@ -451,6 +477,41 @@ fn run_files() {
     fuzz_signed("checkpoint_signed", &checkpoint, "lntl-checkpoint", |p| {
         let mut c = load_checkpoint(p)?;
         restore(&mut c, &mut Model::new(0), Restore::Everything)
+    });
+
+    // The authors' PyTorch checkpoints: the legacy format's pickles sit in its first kilobytes,
+    // so mutations land there and the storages follow unchanged; the zip format's pickle is
+    // mutated inside the archive, which is then packed again (a byte flip in the archive
+    // itself stops at the entry's CRC).
+    let pth = |name: &str| {
+        std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/pth")
+                .join(name),
+        )
+        .unwrap()
+    };
+    let load_pth = |p: &Path| {
+        if let Ok(mut c) = load_checkpoint(p) {
+            let _ = restore(&mut c, &mut Model::new(0), Restore::Features);
+        }
+    };
+    let legacy = pth("legacy.pth");
+    let head = legacy[..8192].to_vec();
+    let fuzzed_pth = dir.path().join("fuzzed.pth");
+    fuzz("pth_legacy", vec![head], |b| {
+        let mut input = b.to_vec();
+        input.extend_from_slice(&legacy[8192..]);
+        through_file(&fuzzed_pth, &input, load_pth)
+    });
+    let zipped = pth("zip.pth");
+    let data_pkl = zip_entry(&zipped, "zip/data.pkl");
+    fuzz("pth_zip", vec![data_pkl], |b| {
+        through_file(
+            &fuzzed_pth,
+            &replace_zip_entry(&zipped, "zip/data.pkl", b),
+            load_pth,
+        )
     });
 
     let result = std::fs::read(

@@ -241,7 +241,7 @@ pub fn translate(args: &[OsString]) -> Result<Vec<OsString>> {
         "test" => {
             let checkpoint = match (flags.get("checkpoint"), flags.contains_key("exp_name")) {
                 (Some(c), _) => PathBuf::from(c),
-                (None, true) => run_dir,
+                (None, true) => run_dir.clone(),
                 (None, false) => latest_checkpoint(&flag("ckpt_dir", "./checkpoint/"))?,
             };
             out.extend([
@@ -251,6 +251,11 @@ pub fn translate(args: &[OsString]) -> Result<Vec<OsString>> {
                 "--data".into(),
                 data.display().to_string(),
             ]);
+            if flags.contains_key("exp_name") {
+                // The authors' evaluation logs into its experiment's directory, whatever
+                // checkpoint it evaluates.
+                out.extend(["--out".into(), run_dir.join("test").display().to_string()]);
+            }
         }
         other => bail!("--phase must be train or test, not {other}"),
     }
@@ -349,7 +354,7 @@ mod tests {
         );
         assert_eq!(
             test,
-            "lntl test --checkpoint checkpoint/unlearn_0.02/checkpoint_step_0090.pth --data ./dataset/mnist_10color_jitter_var_0.020.npy"
+            "lntl test --checkpoint checkpoint/unlearn_0.02/checkpoint_step_0090.pth --data ./dataset/mnist_10color_jitter_var_0.020.npy --out ./checkpoint/unlearn_0.02/test"
         );
         // Our own command lines are not taken for the originals'.
         assert!(!is_legacy(&words(

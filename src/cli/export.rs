@@ -37,10 +37,10 @@ pub fn run(args: &ExportArgs) -> Result<()> {
         ExportFormat::Pytorch => {
             let state = pytorch_state(&mut model.net, &model.heads);
             write_safetensors(&state, &args.out)?;
-            let heads = if config.method.uses_heads() {
-                "the color heads"
-            } else {
-                "freshly initialized color heads (a run of this method has none)"
+            let heads = match config {
+                Some(c) if c.method.uses_heads() => "the color heads",
+                Some(_) => "freshly initialized color heads (a run of this method has none)",
+                None => "freshly initialized color heads (the authors' checkpoints hold none)",
             };
             println!(
                 "wrote {}: {} tensors, f and g as `net`, {heads} as `pred_net_r/g/b`, in \

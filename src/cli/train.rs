@@ -4,10 +4,11 @@ use super::log;
 use crate::colored::dataset::{parse_variance, variance_tag};
 use crate::colored::jitter::JitterRule;
 use crate::colored::palette::outside_paper_range;
+use crate::methods::batch::ImageMode;
 use crate::train::checkpoint::{Trained, load_checkpoint, load_trained};
 use crate::train::config::{CONFIG_FILE, DatasetChoice, Method, TrainConfig, read_config};
 use crate::train::confusion::write_confusion;
-use crate::train::evaluate::{evaluate, plain_digits_accuracy};
+use crate::train::evaluate::{Evaluation, evaluate, plain_digits_accuracy};
 use crate::train::protocol::{Protocol, cell_dir};
 use crate::train::rerun;
 use crate::train::result::{COMMIT, RESULT_FILE, current_command};
@@ -15,7 +16,7 @@ use crate::train::run::{CHECKPOINT_FILE, RunSummary, image_mode, load_dataset, r
 use crate::train::run_lock::RunLock;
 use crate::util::atomic::write_bytes_atomic;
 use crate::util::digest::file_sha256;
-use anyhow::{Context, Result, ensure};
+use anyhow::{Context, Result, bail, ensure};
 use clap::Args;
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
@@ -523,9 +524,9 @@ pub fn run_train(args: &TrainArgs, cache: &Path) -> Result<()> {
             )
         })?;
         if let Some(protocol) = args.protocol {
-            protocol.check_settings(&checkpoint.config, &path)?;
+            protocol.check_settings(checkpoint.run_config()?, &path)?;
         }
-        args.resumed_config(&checkpoint.config)?
+        args.resumed_config(checkpoint.run_config()?)?
     } else {
         args.new_config(&run_dir)?
     };
@@ -567,13 +568,21 @@ pub fn run_test(args: &TestArgs, cache: &Path) -> Result<()> {
         config,
         mut model,
     } = load_trained(&args.checkpoint)?;
-    let choice = args
-        .data
-        .clone()
-        .map(DatasetChoice::File)
-        .unwrap_or(config.dataset.clone());
+    let choice = match (&args.data, &config) {
+        (Some(file), _) => DatasetChoice::File(file.clone()),
+        (None, Some(config)) => config.dataset.clone(),
+        (None, None) => bail!(
+            "{}: an authors' checkpoint does not say which data it was trained on; pass --data \
+             (their file, e.g. mnist_10color_jitter_var_0.020.npy)",
+            path.display()
+        ),
+    };
     let data = load_dataset(&choice, cache, &log)?;
-    let mode = image_mode(config.method);
+    // The authors' networks take colored images, as every method here but Gray.
+    let mode = config
+        .as_ref()
+        .map_or(ImageMode::Color, |c| image_mode(c.method));
+    let seed = config.as_ref().map_or(0, |c| c.seed);
     let (test, out_name) = if args.plain_digits {
         (Cow::Owned(data.plain_test()), "test_plain")
     } else {
@@ -587,7 +596,7 @@ pub fn run_test(args: &TestArgs, cache: &Path) -> Result<()> {
             &data.test,
             args.leakage_images,
             mode,
-            config.seed,
+            seed,
         )
     });
     let out = args
@@ -620,11 +629,25 @@ pub fn run_test(args: &TestArgs, cache: &Path) -> Result<()> {
         &out,
         &format!(
             "{} ({out_name} of {}): accuracy {:.4}",
-            run_title(&config, variance),
+            config.as_ref().map_or_else(
+                || "the authors' checkpoint".to_string(),
+                |c| run_title(c, variance)
+            ),
             path.display(),
             summary.evaluation.accuracy
         ),
     )?;
     print_summary(&summary);
+    print_authors_line(&summary.evaluation);
     Ok(())
+}
+
+/// The line the authors' `_validate` logs, in their format, so that their scripts' users find
+/// it where they look (`EVALUATION LOSS  %.4f, ACCURACY : %.4f (%d/%d)`).
+fn print_authors_line(e: &Evaluation) {
+    let correct: u32 = (0..e.confusion.len()).map(|k| e.confusion[k][k]).sum();
+    println!(
+        "EVALUATION LOSS  {:.4}, ACCURACY : {:.4} ({correct}/{})",
+        e.loss, e.accuracy, e.images
+    );
 }

@@ -1,4 +1,5 @@
-//! Data sources and formats: MNIST's files, pickles and `.npy`, fetching and caching.
+//! Data sources and formats: MNIST's files, pickles, `.npy` and PyTorch files, fetching and
+//! caching.
 
 pub mod cache;
 pub mod fetch;
@@ -8,3 +9,4 @@ pub mod mnist;
 pub mod numpy;
 pub mod pickle;
 pub mod sources;
+pub mod torch_file;

@@ -1,10 +1,16 @@
-//! A small reader and writer for the subset of Python's pickle format that numpy data uses.
+//! A small reader and writer for the subset of Python's pickle format that numpy data and
+//! PyTorch checkpoints use.
 //!
 //! Why hand-written: the MNIST pickle and the authors' Colored-MNIST `.npy` files hold numpy
-//! arrays, which pickle as calls to `numpy.core.multiarray._reconstruct` followed by `BUILD`.
-//! The pickle crates on crates.io (serde-pickle) reject such globals or replace them by `None`,
-//! which loses the data. The reader below runs the pickle machine for protocols 2–4 but never
-//! calls anything: a call is kept as data ([`Value::Call`]) and interpreted by `numpy.rs`.
+//! arrays, which pickle as calls to `numpy.core.multiarray._reconstruct` followed by `BUILD`;
+//! PyTorch's `.pth` files hold tensors as calls on persistent references to storages. The
+//! pickle crates on crates.io (serde-pickle) reject such globals and persistent references or
+//! replace them by `None`, which loses the data. The reader below runs the pickle machine for
+//! protocols 2–4 but never calls anything: a call is kept as data ([`Value::Call`]) and
+//! interpreted by `numpy.rs` or `torch_file.rs`. One call is read as what it builds:
+//! `collections.OrderedDict()` (every PyTorch state dict) becomes a [`Value::Dict`], which keeps
+//! insertion order; the attributes a `BUILD` then gives it (a state dict's `_metadata`) are
+//! dropped.
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -72,6 +78,9 @@ pub enum Value {
         /// Attribute name, e.g. `_reconstruct`.
         name: String,
     },
+    /// A persistent reference (`BINPERSID`): an object the pickle names but does not hold, such
+    /// as a PyTorch storage, whose bytes live elsewhere in the file.
+    Persistent(Box<Value>),
     /// `callable(*args)`, then `__setstate__(state)` if a `BUILD` followed.
     Call {
         /// What was called.
@@ -406,7 +415,7 @@ impl<'a> Machine<'a> {
         }
     }
 
-    fn run(mut self) -> Result<Value, PickleError> {
+    fn run(mut self) -> Result<(Value, usize), PickleError> {
         loop {
             self.opcode_pos = self.pos;
             let op = self.u8()?;
@@ -434,7 +443,7 @@ impl<'a> Machine<'a> {
                 b'.' => {
                     // STOP
                     let (v, _) = self.pop()?;
-                    return Ok(v);
+                    return Ok((v, self.pos));
                 }
                 b'(' => self.stack.push(Slot::Mark),
                 b'N' => self.push(Value::None)?,
@@ -556,6 +565,10 @@ impl<'a> Machine<'a> {
                 b'R' => {
                     let args = self.pop()?;
                     let callable = self.pop()?;
+                    if is_ordered_dict(&callable.0) && args.0 == Value::Tuple(Vec::new()) {
+                        self.push_container(Vec::new(), |_| Value::Dict(Vec::new()))?;
+                        continue;
+                    }
                     self.push_container(vec![callable, args], |mut parts| {
                         let args = parts.pop().expect("two parts");
                         let callable = parts.pop().expect("two parts");
@@ -574,6 +587,8 @@ impl<'a> Machine<'a> {
                             let [(state, _)] = items;
                             *slot = Some(Box::new(state))
                         }
+                        // An OrderedDict's attributes, which nothing here reads.
+                        Value::Dict(_) => {}
                         _ => return Err(self.malformed("BUILD on an object that cannot take it")),
                     }
                 }
@@ -600,6 +615,13 @@ impl<'a> Machine<'a> {
                 b'0' => {
                     self.pop()?;
                 }
+                b'Q' => {
+                    // BINPERSID
+                    let pid = self.pop()?;
+                    self.push_container(vec![pid], |mut parts| {
+                        Value::Persistent(Box::new(parts.pop().expect("one part")))
+                    })?;
+                }
                 _ => {
                     return Err(PickleError::UnsupportedOpcode {
                         opcode: op,
@@ -611,8 +633,19 @@ impl<'a> Machine<'a> {
     }
 }
 
+/// Whether `v` names `collections.OrderedDict`.
+fn is_ordered_dict(v: &Value) -> bool {
+    matches!(v, Value::Global { module, name } if module == "collections" && name == "OrderedDict")
+}
+
 /// Reads one pickled object from `input`. Bytes after `STOP` are ignored, as Python does.
 pub fn unpickle(input: &[u8]) -> Result<Value, PickleError> {
+    unpickle_prefix(input).map(|(value, _)| value)
+}
+
+/// Reads the pickled object at the start of `input`; returns it and the number of bytes it
+/// took (through its `STOP`), for files that hold several pickles in a row.
+pub fn unpickle_prefix(input: &[u8]) -> Result<(Value, usize), PickleError> {
     Machine {
         input,
         pos: 0,
@@ -693,6 +726,10 @@ fn write_value(out: &mut Vec<u8>, value: &Value) {
             out.push(b'\n');
             out.extend_from_slice(name.as_bytes());
             out.push(b'\n');
+        }
+        Value::Persistent(pid) => {
+            write_value(out, pid);
+            out.push(b'Q');
         }
         Value::Call {
             callable,

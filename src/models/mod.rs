@@ -3,4 +3,5 @@
 pub mod color_heads;
 pub mod convnet;
 pub mod pytorch_export;
+pub mod pytorch_import;
 pub mod pytorch_layout;

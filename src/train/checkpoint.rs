@@ -2,8 +2,14 @@
 //! norms' running statistics, the number of finished epochs and the run's configuration.
 //! The shuffling RNG needs no state of its own: each epoch's order is derived from
 //! (seed, epoch), so resuming at an epoch boundary replays exactly what an uninterrupted run does.
+//!
+//! The authors' PyTorch checkpoints (`.pth`, either of torch.save's formats) load here too, as
+//! f and g with their momentum and the optimizer's next rate, without a run configuration: they
+//! can be evaluated and warm-started from, not resumed.
 
+use crate::data::torch_file::{TorchFile, looks_like_torch_file};
 use crate::engine::param::Param;
+use crate::models::pytorch_import::import_authors_checkpoint;
 use crate::train::config::TrainConfig;
 use crate::train::model::Model;
 use crate::train::run::CHECKPOINT_FILE;
@@ -62,6 +68,18 @@ fn take_stats(
     Ok(())
 }
 
+/// f and g (and the heads, if `with_heads`) as a checkpoint's tensors.
+fn model_tensors(model: &mut Model, with_heads: bool) -> TensorFile {
+    let mut file = TensorFile::new(KIND, VERSION);
+    put_params(&mut file, "net", model.net.params_mut());
+    put_stats(&mut file, "net", model.net.running_stats_mut());
+    if with_heads {
+        put_params(&mut file, "heads", model.heads.params_mut());
+        put_stats(&mut file, "heads", model.heads.running_stats_mut());
+    }
+    file
+}
+
 /// Writes a checkpoint atomically.
 pub fn save_checkpoint(
     path: &Path,
@@ -69,17 +87,11 @@ pub fn save_checkpoint(
     epochs_done: usize,
     config: &TrainConfig,
 ) -> Result<()> {
-    let mut file = TensorFile::new(KIND, VERSION);
+    let mut file = model_tensors(model, config.method.uses_heads());
     file.metadata
         .insert("epochs_done".into(), epochs_done.to_string());
     file.metadata
         .insert("config".into(), serde_json::to_string(config)?);
-    put_params(&mut file, "net", model.net.params_mut());
-    put_stats(&mut file, "net", model.net.running_stats_mut());
-    if config.method.uses_heads() {
-        put_params(&mut file, "heads", model.heads.params_mut());
-        put_stats(&mut file, "heads", model.heads.running_stats_mut());
-    }
     file.write(path)
 }
 
@@ -90,32 +102,82 @@ pub struct Checkpoint {
     pub file: TensorFile,
     /// Finished epochs.
     pub epochs_done: usize,
-    /// The configuration of the run that wrote it.
-    pub config: TrainConfig,
+    /// The configuration of the lntl run that wrote it; `None` for an authors' `.pth`.
+    pub config: Option<TrainConfig>,
+    /// The learning rate its optimizer would use next.
+    next_lr: f32,
 }
 
-/// Reads and checks a checkpoint.
+/// Whether `path` starts like a PyTorch file (a file that cannot be read is left to the
+/// reader that follows to report).
+fn is_torch_file(path: &Path) -> bool {
+    let mut start = [0u8; 15];
+    std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read(&mut f, &mut start))
+        .is_ok_and(|n| looks_like_torch_file(&start[..n]))
+}
+
+/// Reads an authors' `.pth` (docs/PYTORCH.md): f and g with their momentum, as if lntl had
+/// saved them after `step + 1` epochs.
+fn load_authors_checkpoint(path: &Path) -> Result<Checkpoint> {
+    let torch = TorchFile::read(path)?;
+    let mut model = Model::new(0);
+    let imported = import_authors_checkpoint(&torch, &mut model.net).with_context(|| {
+        format!(
+            "{}: not a checkpoint of the authors' trainer",
+            path.display()
+        )
+    })?;
+    let mut file = model_tensors(&mut model, false);
+    file.path = path.to_path_buf();
+    Ok(Checkpoint {
+        file,
+        epochs_done: imported.step + 1,
+        config: None,
+        next_lr: imported.next_lr as f32,
+    })
+}
+
+/// Reads and checks a checkpoint: ours, or an authors' PyTorch `.pth`.
 pub fn load_checkpoint(path: &Path) -> Result<Checkpoint> {
+    if is_torch_file(path) {
+        return load_authors_checkpoint(path);
+    }
     let file = TensorFile::read(path, KIND, VERSION)?;
     let name = path.display();
     let epochs_done = file
         .meta("epochs_done")?
         .parse()
         .with_context(|| format!("{name}: unreadable epoch count"))?;
-    let config = serde_json::from_str(file.meta("config")?)
+    let config: TrainConfig = serde_json::from_str(file.meta("config")?)
         .with_context(|| format!("{name}: unreadable configuration"))?;
     Ok(Checkpoint {
         file,
         epochs_done,
-        config,
+        next_lr: config.sgd.lr_at(epochs_done),
+        config: Some(config),
     })
 }
 
 impl Checkpoint {
     /// The learning rate its optimizer would use next: the schedule's rate after its last
-    /// finished epoch, which is what the authors' optimizer state holds when saved.
+    /// finished epoch, which is what the authors' optimizer state holds when saved (and, for
+    /// their `.pth`, what it holds).
     pub fn last_lr(&self) -> f32 {
-        self.config.sgd.lr_at(self.epochs_done)
+        self.next_lr
+    }
+
+    /// The configuration of the lntl run that wrote it, or an error for an authors' `.pth`,
+    /// which records none.
+    pub fn run_config(&self) -> Result<&TrainConfig> {
+        self.config.as_ref().with_context(|| {
+            format!(
+                "{}: an authors' PyTorch checkpoint records no lntl run, so it cannot be resumed \
+                 or used where a run of ours is needed (evaluate it with lntl test, or warm-start \
+                 from it with --init-from)",
+                self.file.path.display()
+            )
+        })
     }
 }
 
@@ -136,8 +198,8 @@ pub enum Restore {
 pub struct Trained {
     /// The checkpoint file they came from.
     pub path: PathBuf,
-    /// The configuration of the run that wrote it.
-    pub config: TrainConfig,
+    /// The configuration of the run that wrote it; `None` for an authors' `.pth`.
+    pub config: Option<TrainConfig>,
     /// f, g and the heads with their weights and running statistics (no momentum).
     pub model: Model,
 }
@@ -151,7 +213,7 @@ pub fn load_trained(path: &Path) -> Result<Trained> {
         path.to_path_buf()
     };
     let mut checkpoint = load_checkpoint(&path)?;
-    let mut model = Model::new(checkpoint.config.seed);
+    let mut model = Model::new(checkpoint.config.as_ref().map_or(0, |c| c.seed));
     restore(&mut checkpoint, &mut model, Restore::Weights)?;
     Ok(Trained {
         path,
@@ -162,6 +224,10 @@ pub fn load_trained(path: &Path) -> Result<Trained> {
 
 /// Copies the checkpoint's tensors into `model`.
 pub fn restore(checkpoint: &mut Checkpoint, model: &mut Model, what: Restore) -> Result<()> {
+    let needs_heads = match what {
+        Restore::Everything => checkpoint.run_config()?.method.uses_heads(),
+        Restore::Features | Restore::Weights => false,
+    };
     let file = &mut checkpoint.file;
     let momentum = what != Restore::Weights;
     take_params(file, "net", model.net.params_mut(), momentum)?;
@@ -172,7 +238,7 @@ pub fn restore(checkpoint: &mut Checkpoint, model: &mut Model, what: Restore) ->
         take_stats(file, "heads", model.heads.running_stats_mut())?;
     }
     ensure!(
-        what != Restore::Everything || !checkpoint.config.method.uses_heads() || has_heads,
+        !needs_heads || has_heads,
         "{}: the checkpoint lacks the color heads its method needs",
         file.path.display()
     );

@@ -4,6 +4,8 @@
 
 use crate::colored::dataset::{ColoredMnist, ColoredSplit};
 use crate::data::mnist::CLASSES;
+use crate::engine::cross_entropy::cross_entropy;
+use crate::engine::softmax::RowLayout;
 use crate::methods::baseline::predicted_class;
 use crate::methods::batch::{Batch, ImageMode};
 use crate::models::convnet::ConvNet;
@@ -22,6 +24,8 @@ pub struct Evaluation {
     pub images: usize,
     /// Fraction classified correctly.
     pub accuracy: f64,
+    /// Mean cross-entropy of the digit logits (the loss the authors' evaluation prints).
+    pub loss: f64,
     /// Accuracy per true class.
     pub per_class_accuracy: Vec<f64>,
     /// `confusion[true][predicted]` counts.
@@ -42,22 +46,33 @@ fn ratio(num: usize, den: usize) -> f64 {
     }
 }
 
-/// The class predicted for every image of `split` (network in evaluation mode).
+/// The class predicted for every image of `split` (network in evaluation mode), and the mean
+/// cross-entropy of the logits.
 pub fn predict(
     net: &mut ConvNet,
     split: &ColoredSplit,
     mode: ImageMode,
     show_progress: bool,
-) -> Vec<usize> {
+) -> (Vec<usize>, f64) {
     let indices: Vec<usize> = (0..split.len()).collect();
     let mut progress =
         show_progress.then(|| Progress::new("evaluate", indices.len().div_ceil(EVAL_BATCH) as u64));
     let mut predictions = Vec::with_capacity(split.len());
+    let mut loss_sum = 0.0;
     for chunk in indices.chunks(EVAL_BATCH) {
         let batch = Batch::from_split(split, chunk, mode);
         net.forward_features(&batch.x, false);
         let logits = net.forward_classifier();
         predictions.extend(logits.data.chunks_exact(CLASSES).map(predicted_class));
+        let batch_loss = cross_entropy(
+            &logits.data,
+            RowLayout::packed(CLASSES),
+            &batch.labels,
+            None,
+            1.0,
+            None,
+        );
+        loss_sum += f64::from(batch_loss) * chunk.len() as f64;
         if let Some(p) = progress.as_mut() {
             p.step(String::new);
         }
@@ -65,7 +80,12 @@ pub fn predict(
     if let Some(p) = progress {
         p.finish();
     }
-    predictions
+    let mean_loss = if split.is_empty() {
+        0.0
+    } else {
+        loss_sum / split.len() as f64
+    };
+    (predictions, mean_loss)
 }
 
 /// Accuracy of `net` on `data`'s plain test digits (the authors' `test_gray`), the measure the
@@ -82,7 +102,7 @@ pub fn evaluate(
     show_progress: bool,
 ) -> Evaluation {
     let started = Instant::now();
-    let predictions = predict(net, split, mode, show_progress);
+    let (predictions, loss) = predict(net, split, mode, show_progress);
     let inference_seconds = started.elapsed().as_secs_f64();
     let mut confusion = vec![vec![0u32; CLASSES]; CLASSES];
     for (&label, &p) in split.labels.iter().zip(&predictions) {
@@ -115,6 +135,7 @@ pub fn evaluate(
     Evaluation {
         images: split.len(),
         accuracy: ratio(correct, split.len()),
+        loss,
         per_class_accuracy,
         confusion,
         bias_aligned_accuracy: aligned,

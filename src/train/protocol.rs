@@ -200,7 +200,7 @@ impl Protocol {
         config: &TrainConfig,
         path: &Path,
     ) -> Result<()> {
-        let base = &checkpoint.config;
+        let base = checkpoint.run_config()?;
         let name = path.display();
         let wanted = self.settings(
             Method::Baseline,

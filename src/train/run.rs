@@ -172,7 +172,7 @@ pub fn train(
         let mut stored = TrainConfig {
             epochs: config.epochs,
             threads: config.threads,
-            ..checkpoint.config.clone()
+            ..checkpoint.run_config()?.clone()
         };
         if stored.dataset != config.dataset || stored.dataset_sha256.is_some() {
             ensure_same_dataset(&stored, &config.dataset)?;
