@@ -263,3 +263,70 @@ fn a_dataset_without_test_digits_is_an_error_not_accuracy_zero() {
         &dir,
     );
 }
+
+/// A start that fails says what is wrong in terms of what the user has, and leaves no run
+/// directory behind.
+#[test]
+fn failed_starts_explain_themselves_and_leave_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let notes = root.path().join("notes.txt");
+    std::fs::write(&notes, "my notes about training\n").unwrap();
+    let run = root.path().join("runs/new/run");
+    let r = run.to_str().unwrap();
+    let cases: [(Vec<&str>, &str); 3] = [
+        (
+            vec![
+                "train",
+                "--method",
+                "baseline",
+                "--data",
+                notes.to_str().unwrap(),
+                "--run-dir",
+                r,
+            ],
+            "not a safetensors file (this is a text file, starting \"my notes about training\")",
+        ),
+        (
+            vec![
+                "train",
+                "--protocol",
+                "fast",
+                "--method",
+                "lntl",
+                "--var",
+                "0.020",
+                "--run-dir",
+                r,
+            ],
+            "Train it first:\n  lntl train --protocol fast --method baseline --var 0.020 --seed 0 --run-dir",
+        ),
+        (
+            vec!["data", "fetch", "--from", notes.to_str().unwrap()],
+            "not a readable pickle (this is a text file",
+        ),
+    ];
+    // A sweep's grid given where a run directory belongs points at the runs inside.
+    let grid = root.path().join("grid");
+    std::fs::create_dir_all(grid.join("var_0.020/baseline/seed_0")).unwrap();
+    std::fs::write(
+        grid.join("var_0.020/baseline/seed_0/checkpoint.safetensors"),
+        b"",
+    )
+    .unwrap();
+    let out = lntl(&["test", "--checkpoint", grid.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("is not a run directory") && err.contains("var_0.020/baseline/seed_0"),
+        "{err}"
+    );
+    for (args, message) in cases {
+        let out = lntl(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} was accepted");
+        assert!(err.contains(message), "{args:?}: {err}");
+        assert!(
+            !root.path().join("runs").exists(),
+            "{args:?} left a run directory behind"
+        );
+    }
+}

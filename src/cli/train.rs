@@ -58,6 +58,21 @@ impl DataArgs {
         })
     }
 
+    /// These flags as they would be typed.
+    fn flags(&self) -> String {
+        if let Some(path) = &self.data {
+            return format!("--data {}", path.display());
+        }
+        let mut flags = format!("--var {}", variance_tag(self.var.unwrap_or(0.020)));
+        if let Some(seed) = self.data_seed {
+            flags += &format!(" --data-seed {seed}");
+        }
+        if let Some(jitter) = self.jitter {
+            flags += &format!(" --jitter {}", jitter.name());
+        }
+        flags
+    }
+
     fn given(&self) -> bool {
         self.data.is_some()
             || self.var.is_some()
@@ -360,10 +375,10 @@ impl TrainArgs {
                 );
                 let baseline = match &self.init_from {
                     Some(path) => Some(path.clone()),
-                    None => protocol
-                        .warm_starts(method)
-                        .then(|| baseline_beside(run_dir))
-                        .transpose()?,
+                    None if protocol.warm_starts(method) => {
+                        Some(self.baseline_beside(protocol, run_dir)?)
+                    }
+                    None => None,
                 };
                 protocol.config(
                     method,
@@ -447,18 +462,36 @@ impl TrainArgs {
     }
 }
 
-/// The checkpoint of the baseline run beside `run_dir` in a sweep's layout:
-/// `run_dir/../../baseline/<seed dir>/checkpoint.safetensors`.
-fn baseline_beside(run_dir: &Path) -> Result<PathBuf> {
-    let seed_dir = run_dir
-        .file_name()
-        .with_context(|| format!("{}: not a run directory", run_dir.display()))?;
-    let grid = std::path::absolute(run_dir)?
-        .parent()
-        .and_then(Path::parent)
-        .map(Path::to_path_buf)
-        .with_context(|| format!("{}: no baseline run can sit beside it", run_dir.display()))?;
-    Ok(grid.join("baseline").join(seed_dir).join(CHECKPOINT_FILE))
+impl TrainArgs {
+    /// The checkpoint of the baseline run beside `run_dir` in a sweep's layout
+    /// (`run_dir/../../baseline/<seed dir>/checkpoint.safetensors`), which `protocol` warm-starts
+    /// this run from; if it is missing, an error naming the command that trains it.
+    fn baseline_beside(&self, protocol: Protocol, run_dir: &Path) -> Result<PathBuf> {
+        let seed_dir = run_dir
+            .file_name()
+            .with_context(|| format!("{}: not a run directory", run_dir.display()))?;
+        let grid = std::path::absolute(run_dir)?
+            .parent()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+            .with_context(|| format!("{}: no baseline run can sit beside it", run_dir.display()))?;
+        let baseline_dir = grid.join("baseline").join(seed_dir);
+        let checkpoint = baseline_dir.join(CHECKPOINT_FILE);
+        ensure!(
+            checkpoint.is_file(),
+            "--protocol {p} trains {method} from the finished baseline run of the same data and \
+             seed, looked for beside the run directory (as `lntl sweep` lays runs out) at {dir}, \
+             which holds no checkpoint. Train it first:\n  lntl train --protocol {p} --method \
+             baseline {data} --seed {seed} --run-dir {dir}\nor name a finished baseline run's \
+             checkpoint with --init-from",
+            p = protocol.name(),
+            method = self.method().name(),
+            dir = baseline_dir.display(),
+            data = self.data.flags(),
+            seed = self.seed(),
+        );
+        Ok(checkpoint)
+    }
 }
 
 fn print_summary(summary: &RunSummary) {

@@ -10,6 +10,7 @@ use crate::data::numpy::{
 };
 use crate::data::pickle::{Value, pickle, unpickle};
 use crate::util::atomic::write_atomic;
+use crate::util::file_kind::describe;
 use anyhow::{Context, Result, bail, ensure};
 use std::path::{Path, PathBuf};
 
@@ -86,7 +87,8 @@ pub fn read_original(path: &Path) -> Result<ColoredMnist> {
         )
     })?;
     let bytes = std::fs::read(path).with_context(|| format!("{name}: cannot read"))?;
-    let header = parse_npy_header(&bytes).with_context(|| format!("{name}: not a .npy file"))?;
+    let header = parse_npy_header(&bytes)
+        .with_context(|| format!("{name}: not a .npy file (this is {})", describe(&bytes)))?;
     ensure!(
         header.descr == "|O" && header.shape.is_empty(),
         "{name}: expected a pickled dict (dtype |O, shape ()), found dtype {} shape {:?}",

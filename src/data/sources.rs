@@ -7,6 +7,7 @@ use crate::data::mnist::{Digits, Mnist, PIXELS, SIDE};
 use crate::data::numpy::ndarray_from_value;
 use crate::data::pickle::{Value, unpickle};
 use crate::util::digest::sha256_hex;
+use crate::util::file_kind::describe;
 use anyhow::{Context, Result, bail, ensure};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -154,7 +155,12 @@ fn digits_from_pair(pair: &Value, what: &str) -> Result<Digits> {
 /// together are MNIST's 60,000 training digits.
 pub fn read_mnist_pickle(gz_bytes: Vec<u8>, what: &str) -> Result<Mnist> {
     let bytes = maybe_gunzip(gz_bytes).with_context(|| format!("{what}: cannot decompress"))?;
-    let value = unpickle(&bytes).with_context(|| format!("{what}: not a readable pickle"))?;
+    let value = unpickle(&bytes).with_context(|| {
+        format!(
+            "{what}: not a readable pickle (this is {})",
+            describe(&bytes)
+        )
+    })?;
     let Value::Tuple(splits) = value else {
         bail!("{what}: expected a (train, valid, test) tuple");
     };

@@ -208,7 +208,7 @@ pub struct Trained {
 /// model of the run's seed ([`Restore::Weights`]).
 pub fn load_trained(path: &Path) -> Result<Trained> {
     let path = if path.is_dir() {
-        path.join(CHECKPOINT_FILE)
+        run_checkpoint(path)?
     } else {
         path.to_path_buf()
     };
@@ -220,6 +220,57 @@ pub fn load_trained(path: &Path) -> Result<Trained> {
         config: checkpoint.config,
         model,
     })
+}
+
+/// The checkpoint of run directory `dir`; if it has none, an error naming the run directories
+/// below it (a sweep's `var_σ²/METHOD/seed_S`), where the user probably meant to point.
+fn run_checkpoint(dir: &Path) -> Result<PathBuf> {
+    let file = dir.join(CHECKPOINT_FILE);
+    if file.is_file() {
+        return Ok(file);
+    }
+    let mut found = Vec::new();
+    let mut level = vec![dir.to_path_buf()];
+    for _ in 0..4 {
+        let mut next = Vec::new();
+        for d in &level {
+            let Ok(entries) = std::fs::read_dir(d) else {
+                continue;
+            };
+            for entry in entries.flatten().filter(|e| e.path().is_dir()) {
+                if entry.path().join(CHECKPOINT_FILE).is_file() {
+                    found.push(entry.path());
+                }
+                next.push(entry.path());
+            }
+        }
+        level = next;
+    }
+    found.sort();
+    anyhow::ensure!(
+        !found.is_empty(),
+        "{}: no {CHECKPOINT_FILE} here or in the directories below; give a run directory or \
+         a checkpoint file",
+        dir.display()
+    );
+    let mut examples: Vec<String> = found
+        .iter()
+        .take(3)
+        .map(|d| d.display().to_string())
+        .collect();
+    if found.len() > examples.len() {
+        examples.push("…".into());
+    }
+    anyhow::bail!(
+        "{} is not a run directory (it has no {CHECKPOINT_FILE}); {} below it: {}",
+        dir.display(),
+        if found.len() == 1 {
+            "one run directory is".to_string()
+        } else {
+            format!("{} run directories are", found.len())
+        },
+        examples.join(", ")
+    )
 }
 
 /// Copies the checkpoint's tensors into `model`.

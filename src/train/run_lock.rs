@@ -14,10 +14,13 @@ use std::path::{Path, PathBuf};
 /// File name of the lock in a run directory.
 pub const LOCK_FILE: &str = "run.lock";
 
-/// A held lock; dropping it removes the file.
+/// A held lock; dropping it removes the file, and the directories taking it created if they
+/// are still empty (a start that failed before writing anything leaves nothing behind).
 #[derive(Debug)]
 pub struct RunLock {
     path: PathBuf,
+    /// The directories `acquire` created, deepest first.
+    created: Vec<PathBuf>,
 }
 
 /// This machine's name, as the lock records it.
@@ -52,6 +55,11 @@ pub fn live_holder(run_dir: &Path) -> Option<String> {
 impl RunLock {
     /// Takes the lock of `run_dir` (creating the directory), or fails naming the holder.
     pub fn acquire(run_dir: &Path) -> Result<RunLock> {
+        let created: Vec<PathBuf> = run_dir
+            .ancestors()
+            .take_while(|dir| !dir.as_os_str().is_empty() && !dir.exists())
+            .map(Path::to_path_buf)
+            .collect();
         std::fs::create_dir_all(run_dir)
             .with_context(|| format!("{}: cannot create the run directory", run_dir.display()))?;
         let path = run_dir.join(LOCK_FILE);
@@ -64,7 +72,7 @@ impl RunLock {
                         .with_context(|| format!("{}: cannot write the lock", path.display()))?;
                     // Ours alone now: what interrupted writes left behind can go.
                     remove_partial_files(run_dir)?;
-                    return Ok(RunLock { path });
+                    return Ok(RunLock { path, created });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                     let text = std::fs::read_to_string(&path).unwrap_or_default();
@@ -104,12 +112,33 @@ impl Drop for RunLock {
     fn drop(&mut self) {
         // Nothing to do if it is gone already; the next run would take over a stale lock anyway.
         let _ = std::fs::remove_file(&self.path);
+        // remove_dir fails on a directory that is not empty, which ends the walk up.
+        for dir in &self.created {
+            if std::fs::remove_dir(dir).is_err() {
+                break;
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn directories_it_created_go_if_nothing_was_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("a/b/run");
+        drop(RunLock::acquire(&run).unwrap());
+        assert!(!dir.path().join("a").exists(), "empty directories removed");
+        assert!(dir.path().exists(), "what existed before stays");
+
+        let lock = RunLock::acquire(&run).unwrap();
+        std::fs::write(run.join("config.json"), b"{}").unwrap();
+        drop(lock);
+        assert!(run.join("config.json").is_file(), "a run that wrote stays");
+        assert!(!run.join(LOCK_FILE).exists());
+    }
 
     #[test]
     fn second_holder_is_refused_and_a_dead_owner_is_replaced() {

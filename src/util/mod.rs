@@ -3,4 +3,5 @@
 pub mod atomic;
 pub mod cpu;
 pub mod digest;
+pub mod file_kind;
 pub mod tensor_file;

@@ -9,6 +9,7 @@
 //! carry `crc32`, a CRC-32 of the tensor bytes alone, which is still verified when read.
 
 use crate::util::atomic::write_bytes_atomic;
+use crate::util::file_kind::describe;
 use anyhow::{Context, Result, bail, ensure};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use std::collections::{BTreeMap, HashMap};
@@ -178,7 +179,12 @@ impl TensorFile {
     fn parse(bytes: &[u8], path: &Path, kind: &str, version: u32) -> Result<TensorFile> {
         let name = path.display();
         let st = SafeTensors::deserialize(bytes).with_context(|| {
-            format!("{name}: not a valid safetensors file (truncated or corrupt)")
+            let found = describe(bytes);
+            if found == "a safetensors file" {
+                format!("{name}: a safetensors file, but truncated or corrupt")
+            } else {
+                format!("{name}: not a safetensors file (this is {found})")
+            }
         })?;
         let (_, header) = SafeTensors::read_metadata(bytes)
             .with_context(|| format!("{name}: unreadable header"))?;
