@@ -10,8 +10,14 @@ use std::process::ExitCode;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    lntl::util::interrupt::install();
     match lntl::cli::run() {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<lntl::util::interrupt::Interrupted>() => {
+            eprintln!("{e}");
+            // 128 + SIGINT, what a shell reports for a command Ctrl-C stopped.
+            ExitCode::from(130)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

@@ -93,3 +93,44 @@ fn killed_and_resumed_run_equals_an_uninterrupted_one() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
     eprintln!("{kills} kills, final state bit-identical");
 }
+
+/// Ctrl-C stops a run between batches with exit status 130 and one line saying where the run
+/// stands and the command that resumes it; the lock is released, and that command finishes the
+/// run.
+#[test]
+fn ctrl_c_stops_cleanly_with_a_resume_command() {
+    let root = tempfile::tempdir().unwrap();
+    let run = root.path().join("run");
+    let mut child = train(&run).stderr(Stdio::piped()).spawn().unwrap();
+    // Interrupt once the first epoch's checkpoint is written.
+    let metrics = run.join("metrics.jsonl");
+    while std::fs::read_to_string(&metrics).map_or(true, |t| t.lines().count() < 1) {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before Ctrl-C");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("interrupted in epoch ")
+            && last.ends_with(&format!(
+                "resume with: lntl train --resume --run-dir {}",
+                run.display()
+            )),
+        "{stderr}"
+    );
+    assert!(!run.join("run.lock").exists(), "the lock is released");
+    assert!(train(&run).status().unwrap().success(), "the resume finishes");
+    assert_eq!(
+        load_checkpoint(&run.join("checkpoint.safetensors"))
+            .unwrap()
+            .epochs_done,
+        3
+    );
+}

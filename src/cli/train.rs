@@ -16,6 +16,7 @@ use crate::train::run::{CHECKPOINT_FILE, RunSummary, image_mode, load_dataset, r
 use crate::train::run_lock::RunLock;
 use crate::util::atomic::write_bytes_atomic;
 use crate::util::digest::file_sha256;
+use crate::util::interrupt::Interrupted;
 use anyhow::{Context, Result, bail, ensure};
 use clap::Args;
 use std::borrow::Cow;
@@ -563,7 +564,17 @@ pub fn run_train(args: &TrainArgs, cache: &Path) -> Result<()> {
     } else {
         args.new_config(&run_dir)?
     };
-    let summary = train(config, &run_dir, resume, cache, &current_command(), &log)?;
+    let summary = match train(config, &run_dir, resume, cache, &current_command(), &log) {
+        Err(e) if e.is::<Interrupted>() => {
+            let next = if run_dir.join(CHECKPOINT_FILE).is_file() {
+                format!("lntl train --resume --run-dir {}", run_dir.display())
+            } else {
+                "the same command".to_string()
+            };
+            return Err(Interrupted(format!("{e}; resume with: {next}")).into());
+        }
+        result => result?,
+    };
     print_summary(&summary);
     if let Some(verdict) = rerun::finish(&run_dir)? {
         log(&format!("{}: {verdict}", run_dir.display()));

@@ -203,7 +203,14 @@ impl Grid {
 
     /// Epochs `cell` has finished, from its metrics log (cheap enough to poll).
     pub fn epochs_logged(&self, cell: &Cell) -> usize {
-        epoch_records(&self.dir(cell).join("metrics.jsonl")).map_or(0, |r| r.len())
+        self.progress(cell).0
+    }
+
+    /// The epochs `cell` has logged, and the test accuracy after the last of them.
+    pub fn progress(&self, cell: &Cell) -> (usize, Option<f64>) {
+        let records = epoch_records(&self.dir(cell).join("metrics.jsonl")).unwrap_or_default();
+        let accuracy = records.last().and_then(|r| r["test_accuracy"].as_f64());
+        (records.len(), accuracy)
     }
 
     /// Whether `cell`, if it has started, was trained with this grid's protocol as it is now

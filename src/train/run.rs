@@ -23,6 +23,7 @@ use crate::train::result::{read_curves, write_result};
 use crate::train::tensorboard::EventWriter;
 use crate::util::atomic::write_bytes_atomic;
 use crate::util::digest::file_sha256;
+use crate::util::interrupt::{self, Interrupted};
 use anyhow::{Context, Result, bail, ensure};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -405,6 +406,16 @@ fn train_epoch(
         batches.len() as u64,
     );
     for indices in batches {
+        if interrupt::requested() {
+            progress.finish();
+            return Err(Interrupted(format!(
+                "interrupted in epoch {} of {}; {}",
+                epoch + 1,
+                config.epochs,
+                last_good(checkpoint_path)
+            ))
+            .into());
+        }
         let batch = Batch::from_split(train_split, indices, mode);
         let step = train_step(model, config, &batch, rates, epoch);
         if ![step.classifier.loss, step.regularizer, step.color.loss]

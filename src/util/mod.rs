@@ -4,4 +4,5 @@ pub mod atomic;
 pub mod cpu;
 pub mod digest;
 pub mod file_kind;
+pub mod interrupt;
 pub mod tensor_file;
