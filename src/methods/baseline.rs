@@ -58,3 +58,71 @@ pub fn baseline_step(net: &mut ConvNet, batch: &Batch, lr: f32, sgd: &SgdConfig)
     sgd_step(net.params_mut(), lr, sgd);
     ClassifierStep { loss, correct }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::colored::dataset::ColoredSplit;
+    use crate::engine::sgd::SgdConfig;
+    use crate::methods::batch::ImageMode;
+    use rand::{RngExt, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    #[test]
+    fn correct_rows_are_counted_with_ties_to_the_first_class() {
+        let mut logits = Tensor::zeros([3, CLASSES, 1, 1]);
+        logits.data[2] = 1.0; // row 0 predicts 2
+        logits.data[CLASSES + 7] = -1.0; // row 1: all others tie at 0, so 0 wins
+        logits.data[2 * CLASSES + 9] = 5.0; // row 2 predicts 9
+        assert_eq!(count_correct(&logits, &[2, 0, 9]), 3);
+        assert_eq!(count_correct(&logits, &[2, 1, 3]), 1);
+        assert_eq!(predicted_class(&logits.data[CLASSES..2 * CLASSES]), 0);
+    }
+
+    /// The second step's gradient is the gradient of that step alone, as a fresh network with
+    /// the same weights computes it: nothing of the first step's gradient is carried over.
+    #[test]
+    fn each_step_starts_from_a_zero_gradient() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let n = 8;
+        let split = ColoredSplit {
+            images: (0..n * 2352).map(|_| rng.random()).collect(),
+            labels: (0..n).map(|i| (i % CLASSES) as u8).collect(),
+            color_classes: None,
+        };
+        let indices: Vec<usize> = (0..n).collect();
+        let batch = Batch::from_split(&split, &indices, ImageMode::Color);
+        let sgd = SgdConfig {
+            lr: 0.01,
+            momentum: 0.9,
+            weight_decay: 5e-4,
+            decay_rate: 0.1,
+            decay_period: 40,
+        };
+        let mut net = ConvNet::new(&mut ChaCha8Rng::seed_from_u64(0));
+        baseline_step(&mut net, &batch, 0.01, &sgd);
+
+        let mut fresh = ConvNet::new(&mut ChaCha8Rng::seed_from_u64(1));
+        for (to, from) in fresh.params_mut().into_iter().zip(net.params_mut()) {
+            to.value.clone_from(&from.value);
+        }
+        for ((_, to), (_, from)) in fresh
+            .running_stats_mut()
+            .into_iter()
+            .zip(net.running_stats_mut())
+        {
+            to.clone_from(from);
+        }
+        fresh.forward_features(&batch.x, true);
+        let logits = fresh.forward_classifier();
+        let mut dlogits = Tensor::zeros(logits.dims);
+        classification_loss(logits, &batch.labels, &mut dlogits);
+        fresh.backward_classifier(&dlogits);
+        fresh.backward_features();
+
+        baseline_step(&mut net, &batch, 0.01, &sgd);
+        for (a, b) in net.params_mut().into_iter().zip(fresh.params_mut()) {
+            assert_eq!(a.grad, b.grad, "{}", a.name);
+        }
+    }
+}
