@@ -672,12 +672,11 @@ pub fn run_test(args: &TestArgs, cache: &Path) -> Result<()> {
         &summary.evaluation.confusion,
         &out,
         &format!(
-            "{} ({out_name} of {}): accuracy {:.4}",
+            "{} · {out_name}: accuracy {:.4}",
             config.as_ref().map_or_else(
                 || "the authors' checkpoint".to_string(),
                 |c| run_title(c, variance)
             ),
-            path.display(),
             summary.evaluation.accuracy
         ),
     )?;

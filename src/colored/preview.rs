@@ -1,12 +1,9 @@
-//! A PNG contact sheet that shows the bias at a glance: one row per class, the first training
+//! A contact sheet that shows the bias at a glance: one row per class, the first training
 //! digits of that class on the left (all in the class color), test digits on the right (random
-//! colors).
+//! colors). `plot::preview` labels the halves and writes it as a PNG.
 
 use crate::colored::dataset::{ColoredMnist, ColoredSplit};
 use crate::data::mnist::{CLASSES, SIDE};
-use crate::util::atomic::write_atomic;
-use anyhow::Result;
-use std::path::Path;
 
 /// Scale factor of each digit in the sheet.
 const SCALE: usize = 2;
@@ -55,23 +52,4 @@ pub fn render(data: &ColoredMnist, per_class: usize) -> (usize, usize, Vec<u8>) 
         }
     }
     (width, height, pixels)
-}
-
-/// Writes an RGB image as PNG (atomic).
-pub fn write_png(path: &Path, width: usize, height: usize, rgb: &[u8]) -> Result<()> {
-    write_atomic(path, |w| {
-        let mut encoder = png::Encoder::new(w, width as u32, height as u32);
-        encoder.set_color(png::ColorType::Rgb);
-        encoder.set_depth(png::BitDepth::Eight);
-        let mut writer = encoder.write_header()?;
-        writer.write_image_data(rgb)?;
-        writer.finish()?;
-        Ok(())
-    })
-}
-
-/// Renders the preview of `data` and writes it to `path`.
-pub fn write_preview(data: &ColoredMnist, per_class: usize, path: &Path) -> Result<()> {
-    let (w, h, rgb) = render(data, per_class);
-    write_png(path, w, h, &rgb)
 }

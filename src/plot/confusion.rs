@@ -1,6 +1,6 @@
 //! Confusion matrices as the authors' README shows them: rows are true digits, columns
-//! predicted digits, the class mean colors along the top; each cell holds its count and is
-//! shaded by the fraction of its row.
+//! predicted digits, the class mean colors along the top (labeled "class color": the color each digit has in training); each cell
+//! holds its count and is shaded by the fraction of its row.
 
 use crate::colored::palette::PALETTE;
 use crate::data::mnist::CLASSES;
@@ -34,7 +34,7 @@ pub fn draw_confusion(
             .margin(12)
             .margin_top(24)
             .x_label_area_size(44)
-            .y_label_area_size(52)
+            .y_label_area_size(76)
             .build_cartesian_2d(0..n, n..0),
     )?;
     drawing(
@@ -78,6 +78,18 @@ pub fn draw_confusion(
             drawing(area.draw(&Text::new(count.to_string(), middle, style)))?;
         }
     }
+    // The strip above the columns: each digit's training color (the bias).
+    let (strip_left, strip_top) = pixel(&(0, 0));
+    let strip_label =
+        TextStyle::from((FONT, 11).into_font()).pos(plotters::style::text_anchor::Pos::new(
+            plotters::style::text_anchor::HPos::Right,
+            plotters::style::text_anchor::VPos::Center,
+        ));
+    drawing(area.draw(&Text::new(
+        "class color",
+        (strip_left - 6, strip_top - 9),
+        strip_label,
+    )))?;
     // Digit labels on both axes, and the class colors above the columns.
     for k in 0..n {
         let (left, top) = pixel(&(k, 0));

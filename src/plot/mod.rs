@@ -5,9 +5,10 @@
 
 pub mod confusion;
 pub mod curves;
+pub mod preview;
 pub mod variance;
 
-use crate::colored::preview::write_png;
+use crate::util::atomic::write_atomic;
 use anyhow::{Result, anyhow};
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
@@ -17,7 +18,19 @@ use std::sync::Once;
 /// The font family every figure uses.
 pub const FONT: &str = "sans-serif";
 
-fn register_fonts() {
+/// Each method's color, the same in every figure.
+pub fn method_color(method: &str) -> RGBColor {
+    match method {
+        "baseline" => RGBColor(31, 119, 180),
+        "gray" => RGBColor(127, 127, 127),
+        "lntl" => RGBColor(214, 39, 40),
+        "blindeye" => RGBColor(44, 160, 44),
+        "lff" => RGBColor(255, 127, 14),
+        _ => RGBColor(148, 103, 189),
+    }
+}
+
+pub(crate) fn register_fonts() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // The bytes are a valid TrueType font compiled into the binary; registration only
@@ -49,4 +62,17 @@ pub fn write_figure(
 /// Turns a plotters error into ours.
 pub fn drawing<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T> {
     result.map_err(|e| anyhow!("drawing failed: {e}"))
+}
+
+/// Writes an RGB image as PNG (atomic).
+pub fn write_png(path: &Path, width: usize, height: usize, rgb: &[u8]) -> Result<()> {
+    write_atomic(path, |w| {
+        let mut encoder = png::Encoder::new(w, width as u32, height as u32);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header()?;
+        writer.write_image_data(rgb)?;
+        writer.finish()?;
+        Ok(())
+    })
 }

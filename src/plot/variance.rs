@@ -1,7 +1,6 @@
 //! Test accuracy against σ² for each method: our mean over seeds with ±1 standard deviation
 //! error bars (solid), the paper's numbers (dashed, same color).
 
-use crate::plot::curves::SERIES_COLORS;
 use crate::plot::{FONT, drawing, write_figure};
 use anyhow::Result;
 use plotters::prelude::*;
@@ -16,6 +15,8 @@ pub struct MethodLine {
     pub ours: Vec<(f64, f64, f64)>,
     /// (σ², accuracy) of the paper.
     pub paper: Vec<(f64, f64)>,
+    /// The method's color ([`crate::plot::method_color`]).
+    pub color: RGBColor,
 }
 
 /// Writes the plot to `path`.
@@ -54,7 +55,8 @@ pub fn write_accuracy_vs_variance(path: &Path, title: &str, lines: &[MethodLine]
                 .light_line_style(WHITE.mix(0.0))
                 .draw(),
         )?;
-        for (line, color) in lines.iter().zip(SERIES_COLORS.iter().cycle()) {
+        for line in lines {
+            let color = &line.color;
             let solid = color.stroke_width(2);
             let points: Vec<(f64, f64)> = line.ours.iter().map(|&(x, m, _)| (x, m)).collect();
             drawing(chart.draw_series(LineSeries::new(points.clone(), solid)))?

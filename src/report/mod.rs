@@ -7,7 +7,8 @@ pub mod table;
 
 use crate::colored::dataset::variance_tag;
 use crate::plot::confusion::write_confusion_row;
-use crate::plot::curves::{Panel, write_curves};
+use crate::plot::curves::{Panel, Series, write_curves};
+use crate::plot::method_color;
 use crate::plot::variance::{MethodLine, write_accuracy_vs_variance};
 use crate::report::paper::paper_row;
 use crate::report::table::{Group, Report, markdown};
@@ -70,6 +71,7 @@ pub fn write_report(report: &Report, out: &Path) -> Result<Vec<PathBuf>> {
                         })
                         .collect(),
                     paper: paper_row(m),
+                    color: method_color(m),
                 }
             })
             .collect();
@@ -139,28 +141,48 @@ fn write_curve_comparisons(report: &Report, out: &Path) -> Result<Vec<PathBuf>> 
                 None => chosen.push((label, cell)),
             }
         }
+        // A method's color is its own in every figure; runs of a second grid are dashed.
+        let first_grid = chosen
+            .first()
+            .map(|(label, _)| label.split(" · ").next().unwrap_or(""));
         let series = |pick: &dyn Fn(&crate::train::result::RunResult) -> Vec<Option<f64>>| {
             chosen
                 .iter()
-                .map(|(label, cell)| (format!("{label} (seed {})", cell.seed), pick(cell)))
+                .map(|(label, cell)| Series {
+                    name: format!("{label} (seed {})", cell.seed),
+                    values: pick(cell),
+                    color: method_color(&cell.method),
+                    dashed: label.split(" · ").next() != first_grid,
+                })
                 .collect::<Vec<_>>()
         };
-        let panel = |title: &str, series| Panel {
+        let panel = |title: &str, series, reference| Panel {
             title: title.into(),
             y_label: "per epoch".into(),
             series,
             y_range: Some((0.0, 1.0)),
+            reference,
         };
+        let chance = chosen
+            .iter()
+            .find_map(|(_, c)| c.curves.color_leakage_chance)
+            .map(|c| (format!("no color information (majority bin, {c:.3})"), c));
         let panels = [
             panel(
                 "test accuracy",
                 series(&|c| c.curves.test_accuracy.iter().map(|&v| Some(v)).collect()),
+                None,
             ),
             panel(
                 "bias-conflicting test accuracy",
                 series(&|c| c.curves.conflicting_accuracy.clone()),
+                None,
             ),
-            panel("color leakage", series(&|c| c.curves.color_leakage.clone())),
+            panel(
+                "color leakage",
+                series(&|c| c.curves.color_leakage.clone()),
+                chance,
+            ),
         ];
         let png = out.join(format!("curves_var_{}.png", variance_tag(variance)));
         write_curves(

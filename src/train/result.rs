@@ -32,6 +32,17 @@ pub struct Curves {
     pub loss_classification: Vec<f64>,
     /// Training accuracy.
     pub train_accuracy: Vec<f64>,
+    /// LNTL's regularizer (the heads' negative entropy) per epoch; 0 for other methods, empty in
+    /// results recorded before it was kept.
+    #[serde(default)]
+    pub loss_regularizer: Vec<f64>,
+    /// The color heads' training loss per epoch (as `loss_regularizer`).
+    #[serde(default)]
+    pub loss_color: Vec<f64>,
+    /// The color leakage of features that carry no color (each channel's majority bin), when
+    /// measured.
+    #[serde(default)]
+    pub color_leakage_chance: Option<f64>,
 }
 
 /// A finished run.
@@ -115,6 +126,15 @@ pub fn read_curves(run_dir: &Path) -> Result<Curves> {
             .push(number(&r, "loss_classification").unwrap_or(f64::NAN));
         c.train_accuracy
             .push(number(&r, "train_accuracy").unwrap_or(f64::NAN));
+        c.loss_regularizer
+            .push(number(&r, "loss_regularizer").unwrap_or(f64::NAN));
+        // `loss_bias` in logs written before the name changed.
+        c.loss_color.push(
+            number(&r, "loss_color")
+                .or_else(|| number(&r, "loss_bias"))
+                .unwrap_or(f64::NAN),
+        );
+        c.color_leakage_chance = number(&r, "color_leakage_chance").or(c.color_leakage_chance);
     }
     Ok(c)
 }

@@ -2,6 +2,7 @@
 //! atomically after every epoch), `metrics.jsonl` and TensorBoard events (one record, one point
 //! per tag, per epoch), and at the end `evaluation.json`, `confusion.csv` and `confusion.png`.
 
+use crate::colored::bias_labels::majority_bin_accuracy;
 use crate::colored::dataset::{ColoredMnist, ColoredSplit};
 use crate::colored::generate::{VALIDATION_IMAGES, validation_split};
 use crate::colored::locate::{load_or_generate, read_dataset_file};
@@ -477,6 +478,7 @@ fn measure_epoch(
         "aligned_accuracy": test.bias_aligned_accuracy,
         "conflicting_accuracy": test.bias_conflicting_accuracy,
         "color_leakage": leakage,
+        "color_leakage_chance": leakage.map(|_| majority_bin_accuracy(eval_split)),
         "color_head_accuracy": color_accuracy,
     })
 }
@@ -515,6 +517,7 @@ fn log_scalars(
         ("accuracy/test_bias_aligned", "aligned_accuracy"),
         ("accuracy/test_bias_conflicting", "conflicting_accuracy"),
         ("color_leakage/probe_accuracy", "color_leakage"),
+        ("color_leakage/chance", "color_leakage_chance"),
         ("accuracy/color_heads", "color_head_accuracy"),
     ];
     if config.method.uses_heads() {
