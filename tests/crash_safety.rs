@@ -105,7 +105,10 @@ fn ctrl_c_stops_cleanly_with_a_resume_command() {
     // Interrupt once the first epoch's checkpoint is written.
     let metrics = run.join("metrics.jsonl");
     while std::fs::read_to_string(&metrics).map_or(true, |t| t.lines().count() < 1) {
-        assert!(child.try_wait().unwrap().is_none(), "the run ended before Ctrl-C");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before Ctrl-C"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let sent = Command::new("kill")
@@ -126,7 +129,10 @@ fn ctrl_c_stops_cleanly_with_a_resume_command() {
         "{stderr}"
     );
     assert!(!run.join("run.lock").exists(), "the lock is released");
-    assert!(train(&run).status().unwrap().success(), "the resume finishes");
+    assert!(
+        train(&run).status().unwrap().success(),
+        "the resume finishes"
+    );
     assert_eq!(
         load_checkpoint(&run.join("checkpoint.safetensors"))
             .unwrap()

@@ -1,4 +1,4 @@
-//! `lntl data …`: fetch, make, preview, stats.
+//! `lntl data …`: fetch, make, preview, stats, cache.
 
 use super::log;
 use crate::colored::dataset::{ColoredMnist, file_name};
@@ -9,11 +9,11 @@ use crate::colored::original_npy::write_original;
 use crate::colored::palette::{PALETTE, PAPER_VARIANCES, outside_paper_range};
 use crate::colored::stats::class_color_stats;
 use crate::colored::store;
-use crate::data::cache::colored_dir;
+use crate::data::cache::{cache_files, colored_dir};
 use crate::data::fetch::{FetchRequest, fetch};
 use crate::data::mnist::DigitSet;
 use crate::plot::preview::write_preview;
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -78,6 +78,13 @@ pub enum DataCommand {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// List the cache's files (fetched MNIST, generated Colored-MNIST) with their sizes.
+    Cache {
+        /// Delete the generated datasets (they are rebuilt when next needed); the fetched MNIST
+        /// stays.
+        #[arg(long)]
+        clean: bool,
     },
 }
 
@@ -169,7 +176,42 @@ pub fn run(cmd: DataCommand, cache: &Path) -> Result<()> {
             let data = dataset.load(cache)?;
             print_stats(&data, json)
         }
+        DataCommand::Cache { clean } => list_cache(cache, clean),
     }
+}
+
+fn megabytes(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
+}
+
+/// `lntl data cache [--clean]`.
+fn list_cache(cache: &Path, clean: bool) -> Result<()> {
+    let files = cache_files(cache)
+        .with_context(|| format!("{}: cannot list the cache", cache.display()))?;
+    println!("cache: {}", cache.display());
+    for f in &files {
+        let kind = if f.generated { "generated" } else { "fetched" };
+        println!(
+            "{:>10}  {kind:<9}  {}",
+            megabytes(f.bytes),
+            f.path.display()
+        );
+    }
+    let total: u64 = files.iter().map(|f| f.bytes).sum();
+    let generated: u64 = files.iter().filter(|f| f.generated).map(|f| f.bytes).sum();
+    println!(
+        "{:>10}  in all ({} generated, which `lntl data cache --clean` deletes)",
+        megabytes(total),
+        megabytes(generated)
+    );
+    if clean {
+        for f in files.iter().filter(|f| f.generated) {
+            std::fs::remove_file(&f.path)
+                .with_context(|| format!("{}: cannot delete", f.path.display()))?;
+        }
+        println!("deleted {} of generated datasets", megabytes(generated));
+    }
+    Ok(())
 }
 
 fn make(
