@@ -66,8 +66,8 @@ fn a_checkpoint_is_tested_on_the_colored_and_on_the_plain_digits() {
         );
     }
     // The plain digits carry no color: no aligned/conflicting split, no leakage probe.
-    assert!(colored["evaluation"]["bias_aligned_accuracy"].is_number());
-    assert!(plain["evaluation"]["bias_aligned_accuracy"].is_null());
+    assert!(colored["evaluation"]["aligned_accuracy"].is_number());
+    assert!(plain["evaluation"]["aligned_accuracy"].is_null());
     assert!(plain["color_leakage"].is_null());
     assert!(run.join("test_plain/confusion.png").is_file());
     // Other images, other predictions; the digits' labels are the same.
@@ -118,10 +118,11 @@ fn a_checkpoint_is_tested_on_the_colored_and_on_the_plain_digits() {
     let own: serde_json::Value = serde_json::from_slice(&own).unwrap();
     for key in [
         "accuracy",
+        "loss",
         "per_class_accuracy",
         "confusion",
-        "bias_aligned_accuracy",
-        "bias_conflicting_accuracy",
+        "aligned_accuracy",
+        "conflicting_accuracy",
     ] {
         assert_eq!(colored["evaluation"][key], own["evaluation"][key], "{key}");
     }

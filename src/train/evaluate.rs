@@ -30,9 +30,13 @@ pub struct Evaluation {
     pub per_class_accuracy: Vec<f64>,
     /// `confusion[true][predicted]` counts.
     pub confusion: Vec<Vec<u32>>,
-    /// Accuracy on digits colored with their own class's color (when known).
+    /// Accuracy on digits colored with their own class's color (when known). Written as
+    /// `aligned_accuracy`, the name `metrics.jsonl` and `result.json` give it.
+    #[serde(rename = "aligned_accuracy")]
     pub bias_aligned_accuracy: Option<f64>,
-    /// Accuracy on digits colored with another class's color (when known).
+    /// Accuracy on digits colored with another class's color (when known), written as
+    /// `conflicting_accuracy`.
+    #[serde(rename = "conflicting_accuracy")]
     pub bias_conflicting_accuracy: Option<f64>,
     /// Wall time of the predictions (batch assembly and forward passes), seconds.
     pub inference_seconds: f64,
