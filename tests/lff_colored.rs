@@ -1,0 +1,89 @@
+//! LfF's Colored-MNIST built from the real MNIST: the bias-conflicting counts docs/LFF.md gives
+//! for its four ratios, an unbiased test split, each image one truncated product of a noisy
+//! palette color and the gray digit, and the same bytes for the same seed.
+
+use lntl::data::cache::cache_dir;
+use lntl::data::fetch::{FetchRequest, fetch};
+use lntl::data::mnist::{DigitSet, Mnist, PIXELS};
+use lntl::lff_colored::generate::generate;
+use lntl::lff_colored::palette::MEAN_COLORS;
+
+fn mnist() -> Mnist {
+    let request = FetchRequest {
+        cache: cache_dir(None),
+        set: DigitSet::Mnist,
+        from: None,
+        force: false,
+    };
+    fetch(&request, &|_| {}).unwrap()
+}
+
+fn conflicting(labels: &[u8], colors: &[u8]) -> usize {
+    labels.iter().zip(colors).filter(|(l, c)| l != c).count()
+}
+
+#[test]
+fn conflicting_counts_and_an_unbiased_test_split() {
+    let mnist = mnist();
+    for (ratio, expected) in [(0.05, 3000), (0.02, 1199), (0.01, 598), (0.005, 300)] {
+        let data = generate(&mnist, ratio, 4, 0).unwrap();
+        let colors = data.train.color_classes.as_ref().unwrap();
+        assert_eq!(
+            conflicting(&data.train.labels, colors),
+            expected,
+            "r = {ratio}"
+        );
+        // The test split: every (digit, color) pair a tenth of its digit's count.
+        let test_colors = data.test.color_classes.as_ref().unwrap();
+        let mut pairs = [[0usize; 10]; 10];
+        for (&l, &c) in data.test.labels.iter().zip(test_colors) {
+            pairs[usize::from(l)][usize::from(c)] += 1;
+        }
+        for (digit, row) in pairs.iter().enumerate() {
+            let n: usize = row.iter().sum();
+            for &count in row {
+                assert!(count.abs_diff(n / 10) <= 1, "digit {digit}: {row:?}");
+            }
+        }
+        // numpy, running LfF's `make_attr_labels` arithmetic on MNIST's test counts by hand.
+        assert_eq!(conflicting(&data.test.labels, test_colors), 9000);
+    }
+}
+
+#[test]
+fn each_image_is_one_noisy_palette_color_times_the_digit() {
+    let mnist = mnist();
+    let data = generate(&mnist, 0.01, 4, 7).unwrap();
+    let colors = data.train.color_classes.as_ref().unwrap();
+    for i in [0, 1, 2, 12_345, 59_999] {
+        let gray = mnist.train.image(i);
+        let image = data.train.image(i);
+        let mean = MEAN_COLORS[usize::from(colors[i])];
+        for c in 0..3 {
+            // The channel's factor, read back from the brightest pixel, is within a few noise
+            // standard deviations (0.005) of the mean color.
+            let brightest = (0..PIXELS).max_by_key(|&p| gray[p]).unwrap();
+            let factor = f32::from(image[brightest * 3 + c]) / f32::from(gray[brightest]);
+            assert!(
+                (factor - mean[c]).abs() < 0.03,
+                "image {i}, channel {c}: {factor}"
+            );
+            for p in 0..PIXELS {
+                if gray[p] == 0 {
+                    assert_eq!(image[p * 3 + c], 0, "the background stays black");
+                }
+            }
+        }
+    }
+    assert_eq!(
+        generate(&mnist, 0.01, 4, 7).unwrap(),
+        data,
+        "same seed, same bytes"
+    );
+    assert_ne!(
+        generate(&mnist, 0.01, 4, 8).unwrap().train.images,
+        data.train.images
+    );
+    assert!(generate(&mnist, 0.0, 4, 0).is_err());
+    assert!(generate(&mnist, 0.01, 6, 0).is_err());
+}
