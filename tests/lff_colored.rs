@@ -1,11 +1,13 @@
 //! LfF's Colored-MNIST built from the real MNIST: the bias-conflicting counts docs/LFF.md gives
 //! for its four ratios, an unbiased test split, each image one truncated product of a noisy
-//! palette color and the gray digit, and the same bytes for the same seed.
+//! palette color and the gray digit, the same bytes for the same seed, and LfF's on-disk layout
+//! read back as written.
 
 use lntl::data::cache::cache_dir;
 use lntl::data::fetch::{FetchRequest, fetch};
 use lntl::data::mnist::{DigitSet, Mnist, PIXELS};
-use lntl::lff_colored::generate::generate;
+use lntl::lff_colored::generate::{LffColoredMnist, generate};
+use lntl::lff_colored::layout::{read_lff_layout, write_lff_layout};
 use lntl::lff_colored::palette::MEAN_COLORS;
 
 fn mnist() -> Mnist {
@@ -86,4 +88,49 @@ fn each_image_is_one_noisy_palette_color_times_the_digit() {
     );
     assert!(generate(&mnist, 0.0, 4, 0).is_err());
     assert!(generate(&mnist, 0.01, 6, 0).is_err());
+}
+
+#[test]
+fn lffs_layout_round_trips_and_names_bad_files() {
+    let mnist = mnist();
+    let data = generate(&mnist, 0.02, 4, 1).unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let dir = write_lff_layout(&data, root.path()).unwrap();
+    assert!(dir.ends_with("ColoredMNIST-Skewed0.02-Severity4"));
+    let back = read_lff_layout(&dir).unwrap();
+    assert_eq!(back.seed, None, "LfF's files do not record a seed");
+    assert_eq!(back, LffColoredMnist { seed: None, ..data });
+    std::fs::write(dir.join("valid/attrs.npy"), "not numpy").unwrap();
+    let message = format!("{:#}", read_lff_layout(&dir).unwrap_err());
+    assert!(
+        message.contains("valid/attrs.npy") && message.contains("a text file"),
+        "{message}"
+    );
+}
+
+#[test]
+fn data_make_writes_lffs_layout() {
+    let out = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_lntl"))
+        .args([
+            "data",
+            "make",
+            "--benchmark",
+            "lff",
+            "--conflict-ratio",
+            "0.005",
+            "--out",
+        ])
+        .arg(out.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let data = read_lff_layout(&out.path().join("ColoredMNIST-Skewed0.005-Severity4")).unwrap();
+    let colors = data.train.color_classes.as_ref().unwrap();
+    assert_eq!(conflicting(&data.train.labels, colors), 300);
+    // The default seed is 0: the same bytes as the library's generator.
+    assert_eq!(
+        data.train.images,
+        generate(&mnist(), 0.005, 4, 0).unwrap().train.images
+    );
 }

@@ -12,6 +12,9 @@ use crate::colored::store;
 use crate::data::cache::{cache_files, colored_dir};
 use crate::data::fetch::{FetchRequest, fetch};
 use crate::data::mnist::DigitSet;
+use crate::lff_colored::generate::generate as generate_lff;
+use crate::lff_colored::layout::write_lff_layout;
+use crate::lff_colored::palette::USUAL_SEVERITY;
 use crate::plot::preview::write_preview;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
@@ -36,14 +39,25 @@ pub enum DataCommand {
         #[arg(long)]
         force: bool,
     },
-    /// Build Colored-MNIST for one σ² (or the paper's seven).
+    /// Build Colored-MNIST for one σ² (or the paper's seven); with `--benchmark lff`, LfF's
+    /// Colored-MNIST for one bias-conflicting fraction (or its four).
     Make {
+        /// Which benchmark: LNTL's (the paper's) or LfF's (docs/LFF.md).
+        #[arg(long, value_enum, default_value_t = Benchmark::Lntl)]
+        benchmark: Benchmark,
         /// Color jitter variance σ² (≥ 0, in the [0,1] color scale).
-        #[arg(long, required_unless_present = "all")]
+        #[arg(long, required_unless_present_any = ["all", "conflict_ratio"])]
         var: Option<f64>,
-        /// Build the paper's seven variances 0.020…0.050.
-        #[arg(long, conflicts_with = "var")]
+        /// Build the paper's seven variances 0.020…0.050 (LfF: its four fractions).
+        #[arg(long, conflicts_with_all = ["var", "conflict_ratio"])]
         all: bool,
+        /// LfF: the fraction of bias-conflicting training digits (0.05, 0.02, 0.01, 0.005 in
+        /// its paper).
+        #[arg(long, conflicts_with = "var")]
+        conflict_ratio: Option<f64>,
+        /// LfF: the color-noise severity, 1 to 5.
+        #[arg(long, default_value_t = USUAL_SEVERITY)]
+        severity: u8,
         /// Generator seed.
         #[arg(long, default_value_t = 0)]
         seed: u64,
@@ -51,7 +65,7 @@ pub enum DataCommand {
         /// released file shows) or clipped.
         #[arg(long, value_enum, default_value_t = JitterRule::Reflect)]
         jitter: JitterRule,
-        /// Output directory [default: <cache>/colored-mnist].
+        /// Output directory [default: <cache>/colored-mnist; LfF: <cache>/lff-colored-mnist].
         #[arg(long)]
         out: Option<PathBuf>,
         /// File format.
@@ -86,6 +100,16 @@ pub enum DataCommand {
         #[arg(long)]
         clean: bool,
     },
+}
+
+/// The two Colored-MNIST benchmarks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Benchmark {
+    /// LNTL's: one color per class with jitter of variance σ² (docs/SPEC.md §1).
+    Lntl,
+    /// LfF's: a fraction of bias-conflicting training digits (docs/LFF.md), written in LfF's
+    /// layout.
+    Lff,
 }
 
 /// Dataset file formats.
@@ -142,13 +166,36 @@ pub fn run(cmd: DataCommand, cache: &Path) -> Result<()> {
             Ok(())
         }
         DataCommand::Make {
+            benchmark: Benchmark::Lff,
+            var: _,
+            all,
+            conflict_ratio,
+            severity,
+            seed,
+            out,
+            ..
+        } => {
+            let ratios = match (conflict_ratio, all) {
+                (_, true) => LFF_RATIOS.to_vec(),
+                (Some(r), false) => vec![r],
+                (None, false) => bail!("--benchmark lff needs --conflict-ratio R or --all"),
+            };
+            let out = out.unwrap_or_else(|| cache.join("lff-colored-mnist"));
+            make_lff(cache, &ratios, severity, seed, &out)
+        }
+        DataCommand::Make {
             var,
             all,
             seed,
             jitter,
             out,
             format,
+            conflict_ratio,
+            ..
         } => {
+            if conflict_ratio.is_some() {
+                bail!("--conflict-ratio belongs to --benchmark lff");
+            }
             let variances = match (var, all) {
                 (_, true) => PAPER_VARIANCES.to_vec(),
                 (Some(v), false) => {
@@ -246,6 +293,25 @@ fn make(
         variances.len(),
         started.elapsed().as_secs_f64()
     ));
+    Ok(())
+}
+
+/// LfF's four bias-conflicting fractions.
+const LFF_RATIOS: [f64; 4] = [0.05, 0.02, 0.01, 0.005];
+
+fn make_lff(cache: &Path, ratios: &[f64], severity: u8, seed: u64, out: &Path) -> Result<()> {
+    let request = FetchRequest {
+        cache: cache.to_path_buf(),
+        set: DigitSet::Mnist,
+        from: None,
+        force: false,
+    };
+    let mnist = fetch(&request, &log)?;
+    for &ratio in ratios {
+        let data = generate_lff(&mnist, ratio, severity, seed)?;
+        let dir = write_lff_layout(&data, out)?;
+        log(&format!("wrote {}", dir.display()));
+    }
     Ok(())
 }
 

@@ -25,8 +25,8 @@ pub struct LffColoredMnist {
     pub conflict_ratio: f64,
     /// The color-noise severity, 1..=5.
     pub severity: u8,
-    /// The seed of the color noise.
-    pub seed: u64,
+    /// The seed of the color noise (unknown for a dataset read from LfF's files).
+    pub seed: Option<u64>,
     /// 60,000 training digits.
     pub train: ColoredSplit,
     /// 10,000 test digits (LfF's `valid`).
@@ -88,7 +88,7 @@ pub fn generate(
     Ok(LffColoredMnist {
         conflict_ratio,
         severity,
-        seed,
+        seed: Some(seed),
         train,
         test,
     })

@@ -6,4 +6,5 @@
 
 pub mod assignment;
 pub mod generate;
+pub mod layout;
 pub mod palette;
