@@ -2,6 +2,7 @@
 //! a plain forward and a hand-written backward side by side, on contiguous f32 buffers in NHWC
 //! layout (channels last). Matrix products go to the `gemm` crate; parallelism to rayon.
 
+pub mod adam;
 pub mod batch_norm;
 pub mod channel_affine;
 pub mod conv;
