@@ -25,6 +25,7 @@ use lntl::methods::baseline::classification_loss;
 use lntl::methods::head_losses::heads_cross_entropy;
 use lntl::models::color_heads::ColorHeads;
 use lntl::models::convnet::ConvNet;
+use lntl::models::mlp::{MLP_INPUTS, Mlp};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -510,5 +511,35 @@ fn whole_color_heads() {
         let p = &mut probe.params_mut()[k].value;
         p.iter_mut().zip(v).for_each(|(p, v)| *p += d * v);
         loss(&mut probe, &phi)
+    });
+}
+
+#[test]
+fn whole_mlp() {
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let net = Mlp::new(&mut rng);
+    let x = Tensor::from_vec([3, 1, 1, MLP_INPUTS], random(&mut rng, 3 * MLP_INPUTS, 1.0));
+    let labels = vec![2, 7, 0];
+    let loss = |net: &mut Mlp| -> f64 {
+        let logits = net.forward(&x);
+        let mut d = Tensor::zeros(logits.dims);
+        f64::from(classification_loss(logits, &labels, &mut d))
+    };
+    let mut model = net.clone();
+    let logits = model.forward(&x);
+    let mut dlogits = Tensor::zeros(logits.dims);
+    classification_loss(logits, &labels, &mut dlogits);
+    model.backward(&dlogits);
+    let grads = param_grads(model.params_mut());
+    check_params("mlp", &mut rng, &grads, |k, i, d| {
+        let mut probe = net.clone();
+        probe.params_mut()[k].value[i] += d;
+        loss(&mut probe)
+    });
+    check_params_along_signs("mlp", &mut rng, &grads, |k, v, d| {
+        let mut probe = net.clone();
+        let p = &mut probe.params_mut()[k].value;
+        p.iter_mut().zip(v).for_each(|(p, v)| *p += d * v);
+        loss(&mut probe)
     });
 }

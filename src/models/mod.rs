@@ -2,6 +2,7 @@
 
 pub mod color_heads;
 pub mod convnet;
+pub mod mlp;
 pub mod pytorch_export;
 pub mod pytorch_import;
 pub mod pytorch_layout;
