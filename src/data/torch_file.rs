@@ -127,9 +127,8 @@ fn storage_reference(pid: &Value) -> Option<(String, TorchDtype, usize)> {
 fn collect_references(v: &Value, out: &mut Vec<(String, TorchDtype, usize)>) -> Result<()> {
     match v {
         Value::Persistent(pid) => {
-            let reference = storage_reference(pid).with_context(|| {
-                format!("a persistent reference that is not a known storage: {pid:?}")
-            })?;
+            let reference = storage_reference(pid)
+                .context("a persistent reference that is not a storage of a known type")?;
             out.push(reference);
         }
         Value::Tuple(items) | Value::List(items) => {
@@ -196,7 +195,7 @@ impl TorchFile {
         let version = next("format version")?;
         ensure!(
             version == Value::Int(LEGACY_VERSION),
-            "format version {version:?}, expected {LEGACY_VERSION}"
+            "its format version is not {LEGACY_VERSION}, the one PyTorch's legacy files have"
         );
         next("system information")?;
         let root = next("object")?;
@@ -365,6 +364,12 @@ impl TorchFile {
             .iter()
             .try_fold(1usize, |n, &d| n.checked_mul(d))
             .context("the tensor's size overflows")?;
+        // A state dict's tensors never overlap themselves; a size far beyond the storage (stride
+        // 0) would only ask for memory.
+        ensure!(
+            count <= available,
+            "size {shape:?} has {count} elements, more than its storage's {available}"
+        );
         if count > 0 {
             let last = shape
                 .iter()

@@ -110,7 +110,7 @@ pub fn import_authors_checkpoint(file: &TorchFile, net: &mut ConvNet) -> Result<
     let root = &file.root;
     let step = match entry(root, "step", "the checkpoint")? {
         Value::Int(step) => usize::try_from(*step).context("a negative 'step'")?,
-        other => bail!("the checkpoint's 'step' is {other:?}, not an integer"),
+        _ => bail!("the checkpoint's 'step' is not an integer"),
     };
     let state_dict = entry(root, "net_state_dict", "the checkpoint")?;
     let optimizer = entry(root, "optim_state_dict", "the checkpoint")?;
@@ -126,7 +126,7 @@ pub fn import_authors_checkpoint(file: &TorchFile, net: &mut ConvNet) -> Result<
     let next_lr = match entry(group, "lr", "the parameter group")? {
         Value::Float(lr) => *lr,
         Value::Int(lr) => *lr as f64,
-        other => bail!("the parameter group's 'lr' is {other:?}"),
+        _ => bail!("the parameter group's 'lr' is not a number"),
     };
     let Value::List(ids) = entry(group, "params", "the parameter group")? else {
         bail!("the parameter group's 'params' is not a list");
