@@ -21,6 +21,7 @@ use lntl::engine::relu::{relu_backward, relu_forward};
 use lntl::engine::softmax::RowLayout;
 use lntl::engine::tensor::Tensor;
 use lntl::engine::uniform_confusion::uniform_confusion;
+use lntl::engine::weighted_cross_entropy::{gce_weights, weighted_cross_entropy};
 use lntl::methods::baseline::classification_loss;
 use lntl::methods::head_losses::heads_cross_entropy;
 use lntl::models::color_heads::ColorHeads;
@@ -542,4 +543,32 @@ fn whole_mlp() {
         p.iter_mut().zip(v).for_each(|(p, v)| *p += d * v);
         loss(&mut probe)
     });
+}
+
+/// LfF's losses: per-row weights (its relative-difficulty weight, or GCE's q·p_y^q taken at the
+/// current logits and held fixed, as LfF's code detaches it).
+#[test]
+fn weighted_and_generalized_cross_entropy() {
+    let mut rng = ChaCha8Rng::seed_from_u64(12);
+    let logits = random(&mut rng, 4 * 10, 2.0);
+    let labels = [3u8, 0, 9, 3];
+    for weights in [
+        vec![0.2, 1.0, 0.0, 0.7],
+        gce_weights(&logits, &labels, 10, 0.7),
+    ] {
+        let mut d = vec![0.0; logits.len()];
+        weighted_cross_entropy(&logits, &labels, &weights, 10, &mut d);
+        check("weighted cross-entropy", &mut rng, &d, |i, delta| {
+            let mut z = logits.clone();
+            z[i] += delta;
+            let mut scratch = vec![0.0; z.len()];
+            f64::from(weighted_cross_entropy(
+                &z,
+                &labels,
+                &weights,
+                10,
+                &mut scratch,
+            ))
+        });
+    }
 }

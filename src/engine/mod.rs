@@ -23,3 +23,4 @@ pub mod softmax;
 pub mod tensor;
 pub mod unfused;
 pub mod uniform_confusion;
+pub mod weighted_cross_entropy;

@@ -7,6 +7,7 @@ pub mod batch;
 pub mod blindeye;
 pub mod head_losses;
 pub mod lntl;
+pub mod sample_loss_averages;
 
 use crate::engine::param::Param;
 
