@@ -11,7 +11,7 @@ use crate::colored::stats::class_color_stats;
 use crate::colored::store;
 use crate::data::cache::{cache_files, colored_dir};
 use crate::data::fetch::{FetchRequest, fetch};
-use crate::data::mnist::DigitSet;
+use crate::data::mnist::{DigitSet, Mnist};
 use crate::lff_colored::generate::generate as generate_lff;
 use crate::lff_colored::layout::write_lff_layout;
 use crate::lff_colored::palette::USUAL_SEVERITY;
@@ -269,13 +269,7 @@ fn make(
     format: Format,
 ) -> Result<()> {
     let started = Instant::now();
-    let request = FetchRequest {
-        cache: cache.to_path_buf(),
-        set: DigitSet::Mnist,
-        from: None,
-        force: false,
-    };
-    let mnist = fetch(&request, &log)?;
+    let mnist = cached_mnist(cache)?;
     for &variance in variances {
         let data = generate(&mnist, variance, seed, jitter)?;
         let path = match format {
@@ -299,14 +293,19 @@ fn make(
 /// LfF's four bias-conflicting fractions.
 const LFF_RATIOS: [f64; 4] = [0.05, 0.02, 0.01, 0.005];
 
-fn make_lff(cache: &Path, ratios: &[f64], severity: u8, seed: u64, out: &Path) -> Result<()> {
+/// MNIST from the cache, fetched first if it is not there.
+fn cached_mnist(cache: &Path) -> Result<Mnist> {
     let request = FetchRequest {
         cache: cache.to_path_buf(),
         set: DigitSet::Mnist,
         from: None,
         force: false,
     };
-    let mnist = fetch(&request, &log)?;
+    fetch(&request, &log)
+}
+
+fn make_lff(cache: &Path, ratios: &[f64], severity: u8, seed: u64, out: &Path) -> Result<()> {
+    let mnist = cached_mnist(cache)?;
     for &ratio in ratios {
         let data = generate_lff(&mnist, ratio, severity, seed)?;
         let dir = write_lff_layout(&data, out)?;

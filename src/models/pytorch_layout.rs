@@ -57,19 +57,24 @@ pub fn nchw_to_nhwc(x: &[f32], dims_nchw: [usize; 4]) -> Vec<f32> {
 mod tests {
     use super::*;
 
-    /// One weight's two positions worked out by hand: in a 6→4 grouped 3×3 convolution (2 groups
-    /// of 3 inputs and 2 outputs) the weight of group 1, output 0, input 2, row 1, column 2 sits
-    /// at OIHW (((1·2+0)·3+2)·3+1)·3+2 = 77, and in ours at 1·54 + ((1·3+2)·3+2)·2+0 = 88.
-    #[test]
-    fn conv_weight_position_by_hand() {
-        let spec = ConvSpec {
+    /// A 6 → 4 grouped 3×3 convolution: 2 groups of 3 inputs and 2 outputs.
+    fn grouped_3x3() -> ConvSpec {
+        ConvSpec {
             in_channels: 6,
             out_channels: 4,
             kernel: 3,
             stride: 1,
             padding: 1,
             groups: 2,
-        };
+        }
+    }
+
+    /// One weight's two positions worked out by hand: in a 6→4 grouped 3×3 convolution (2 groups
+    /// of 3 inputs and 2 outputs) the weight of group 1, output 0, input 2, row 1, column 2 sits
+    /// at OIHW (((1·2+0)·3+2)·3+1)·3+2 = 77, and in ours at 1·54 + ((1·3+2)·3+2)·2+0 = 88.
+    #[test]
+    fn conv_weight_position_by_hand() {
+        let spec = grouped_3x3();
         let mut oihw = vec![0.0; 108];
         oihw[77] = 1.0;
         let ours = conv_weight_from_oihw(&oihw, &spec);
@@ -79,14 +84,7 @@ mod tests {
 
     #[test]
     fn conv_weight_round_trip() {
-        let spec = ConvSpec {
-            in_channels: 6,
-            out_channels: 4,
-            kernel: 3,
-            stride: 1,
-            padding: 1,
-            groups: 2,
-        };
+        let spec = grouped_3x3();
         let w: Vec<f32> = (0..spec.groups * spec.group_weights())
             .map(|i| i as f32)
             .collect();
