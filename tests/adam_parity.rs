@@ -6,14 +6,9 @@ use lntl::engine::adam::{Adam, AdamConfig};
 use lntl::engine::param::Param;
 use safetensors::SafeTensors;
 
-fn floats(file: &SafeTensors, name: &str) -> Vec<f32> {
-    file.tensor(name)
-        .unwrap()
-        .data()
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-        .collect()
-}
+#[path = "common/fixture_tensors.rs"]
+mod fixture_tensors;
+use fixture_tensors::floats;
 
 #[test]
 fn four_steps_match_pytorch() {

@@ -9,14 +9,9 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use safetensors::SafeTensors;
 
-fn floats(file: &SafeTensors, name: &str) -> Vec<f32> {
-    file.tensor(name)
-        .unwrap()
-        .data()
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-        .collect()
-}
+#[path = "common/fixture_tensors.rs"]
+mod fixture_tensors;
+use fixture_tensors::floats;
 
 fn assert_close(got: &[f32], want: &[f32], what: &str) {
     assert_eq!(got.len(), want.len(), "{what}");

@@ -13,6 +13,10 @@ use lntl::models::pytorch_layout::conv_weight_to_oihw;
 use lntl::train::checkpoint::{Restore, load_checkpoint, restore};
 use lntl::train::model::Model;
 use safetensors::SafeTensors;
+
+#[path = "common/fixture_tensors.rs"]
+mod fixture_tensors;
+use fixture_tensors::floats;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -38,21 +42,15 @@ fn expected() -> Expected {
     let bytes = std::fs::read(fixture("expected.safetensors")).unwrap();
     let file = SafeTensors::deserialize(&bytes).unwrap();
     let raw = |name: &str| file.tensor(name).unwrap().data().to_vec();
-    let floats = |name: &str| -> Vec<f32> {
-        raw(name)
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-            .collect()
-    };
     Expected {
         images: raw("images"),
         labels: raw("labels")
             .chunks_exact(8)
             .map(|c| i64::from_le_bytes(c.try_into().unwrap()) as u8)
             .collect(),
-        logits: floats("logits"),
-        conv1_momentum: floats("conv1_momentum"),
-        fc_momentum: floats("fc_momentum"),
+        logits: floats(&file, "logits"),
+        conv1_momentum: floats(&file, "conv1_momentum"),
+        fc_momentum: floats(&file, "fc_momentum"),
         lr: f64::from_le_bytes(raw("lr").try_into().unwrap()),
     }
 }
