@@ -1,13 +1,15 @@
 //! The training methods of the paper's table, each as one iteration on a batch:
 //! baseline, LNTL (the paper's method), BlindEye (Alvi et al., 2018). Gray is the baseline step on
-//! gray-scale batches.
+//! gray-scale batches. On LfF's Colored-MNIST (docs/LFF.md): vanilla and LfF on its MLP.
 
 pub mod baseline;
 pub mod batch;
 pub mod blindeye;
 pub mod head_losses;
+pub mod lff;
 pub mod lntl;
 pub mod sample_loss_averages;
+pub mod vanilla;
 
 use crate::engine::param::Param;
 

@@ -39,6 +39,11 @@ impl SampleLossAverages {
         }
     }
 
+    /// Every sample's average, 0 before its first visit.
+    pub fn values(&self) -> &[f32] {
+        &self.values
+    }
+
     /// The largest average of each class.
     fn class_max(&self) -> [f32; CLASSES] {
         let mut max = [0.0f32; CLASSES];
