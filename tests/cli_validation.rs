@@ -330,3 +330,69 @@ fn failed_starts_explain_themselves_and_leave_nothing() {
         );
     }
 }
+
+/// Each benchmark's flags and methods are refused on the other one, before anything is written.
+#[test]
+fn the_two_benchmarks_keep_their_own_flags() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("run");
+    let d = dir.to_str().unwrap();
+    for (args, message) in [
+        (
+            vec!["--method", "vanilla"],
+            "--method vanilla belongs to LfF's benchmark: add --benchmark lff",
+        ),
+        (
+            vec!["--conflict-ratio", "0.01"],
+            "--conflict-ratio and --severity belong to LfF's benchmark",
+        ),
+        (
+            vec!["--benchmark", "lff", "--method", "lff"],
+            "--benchmark lff needs --conflict-ratio R",
+        ),
+        (
+            vec![
+                "--benchmark",
+                "lff",
+                "--conflict-ratio",
+                "0.01",
+                "--method",
+                "gray",
+            ],
+            "--method gray is not a method of LfF's benchmark (vanilla or lff)",
+        ),
+        (
+            vec![
+                "--benchmark",
+                "lff",
+                "--conflict-ratio",
+                "0.01",
+                "--var",
+                "0.02",
+                "--momentum",
+                "0.5",
+            ],
+            "--var, --momentum belong(s) to LNTL's benchmark",
+        ),
+        (
+            vec!["--benchmark", "lff", "--conflict-ratio", "1.5"],
+            "must be a fraction in (0, 1), got 1.5",
+        ),
+        (
+            vec![
+                "--benchmark",
+                "lff",
+                "--conflict-ratio",
+                "0.01",
+                "--severity",
+                "6",
+            ],
+            "invalid value '6' for '--severity",
+        ),
+    ] {
+        let mut all = vec!["train"];
+        all.extend(args);
+        all.extend(["--run-dir", d]);
+        refused(&all, message, &dir);
+    }
+}

@@ -3,22 +3,14 @@
 //! palette color and the gray digit, the same bytes for the same seed, and LfF's on-disk layout
 //! read back as written.
 
-use lntl::data::cache::cache_dir;
-use lntl::data::fetch::{FetchRequest, fetch};
-use lntl::data::mnist::{DigitSet, Mnist, PIXELS};
+use lntl::data::mnist::PIXELS;
 use lntl::lff_colored::generate::{LffColoredMnist, generate};
 use lntl::lff_colored::layout::{read_lff_layout, write_lff_layout};
 use lntl::lff_colored::palette::MEAN_COLORS;
 
-fn mnist() -> Mnist {
-    let request = FetchRequest {
-        cache: cache_dir(None),
-        set: DigitSet::Mnist,
-        from: None,
-        force: false,
-    };
-    fetch(&request, &|_| {}).unwrap()
-}
+#[path = "common/real_mnist.rs"]
+mod real_mnist;
+use real_mnist::real_mnist;
 
 fn conflicting(labels: &[u8], colors: &[u8]) -> usize {
     labels.iter().zip(colors).filter(|(l, c)| l != c).count()
@@ -26,7 +18,7 @@ fn conflicting(labels: &[u8], colors: &[u8]) -> usize {
 
 #[test]
 fn conflicting_counts_and_an_unbiased_test_split() {
-    let mnist = mnist();
+    let mnist = real_mnist();
     for (ratio, expected) in [(0.05, 3000), (0.02, 1199), (0.01, 598), (0.005, 300)] {
         let data = generate(&mnist, ratio, 4, 0).unwrap();
         let colors = data.train.color_classes.as_ref().unwrap();
@@ -54,7 +46,7 @@ fn conflicting_counts_and_an_unbiased_test_split() {
 
 #[test]
 fn each_image_is_one_noisy_palette_color_times_the_digit() {
-    let mnist = mnist();
+    let mnist = real_mnist();
     let data = generate(&mnist, 0.01, 4, 7).unwrap();
     let colors = data.train.color_classes.as_ref().unwrap();
     for i in [0, 1, 2, 12_345, 59_999] {
@@ -92,7 +84,7 @@ fn each_image_is_one_noisy_palette_color_times_the_digit() {
 
 #[test]
 fn lffs_layout_round_trips_and_names_bad_files() {
-    let mnist = mnist();
+    let mnist = real_mnist();
     let data = generate(&mnist, 0.02, 4, 1).unwrap();
     let root = tempfile::tempdir().unwrap();
     let dir = write_lff_layout(&data, root.path()).unwrap();
@@ -131,6 +123,6 @@ fn data_make_writes_lffs_layout() {
     // The default seed is 0: the same bytes as the library's generator.
     assert_eq!(
         data.train.images,
-        generate(&mnist(), 0.005, 4, 0).unwrap().train.images
+        generate(&real_mnist(), 0.005, 4, 0).unwrap().train.images
     );
 }

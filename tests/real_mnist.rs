@@ -5,20 +5,11 @@ use lntl::colored::generate::generate;
 use lntl::colored::jitter::JitterRule;
 use lntl::colored::palette::PALETTE;
 use lntl::colored::stats::class_color_stats;
-use lntl::data::cache::cache_dir;
-use lntl::data::fetch::{FetchRequest, fetch};
-use lntl::data::mnist::{DigitSet, Mnist, TEST_LEN, TRAIN_LEN};
+use lntl::data::mnist::{DigitSet, TEST_LEN, TRAIN_LEN};
 
-fn real_mnist() -> Mnist {
-    let request = FetchRequest {
-        cache: cache_dir(None),
-        set: DigitSet::Mnist,
-        from: None,
-        force: false,
-    };
-    fetch(&request, &|line| eprintln!("{line}"))
-        .expect("MNIST must be fetchable (run `lntl data fetch`)")
-}
+#[path = "common/real_mnist.rs"]
+mod real_mnist;
+use real_mnist::real_mnist;
 
 #[test]
 fn colored_mnist_at_0_020_from_real_mnist() {

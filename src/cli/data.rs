@@ -294,7 +294,7 @@ fn make(
 const LFF_RATIOS: [f64; 4] = [0.05, 0.02, 0.01, 0.005];
 
 /// MNIST from the cache, fetched first if it is not there.
-fn cached_mnist(cache: &Path) -> Result<Mnist> {
+pub(crate) fn cached_mnist(cache: &Path) -> Result<Mnist> {
     let request = FetchRequest {
         cache: cache.to_path_buf(),
         set: DigitSet::Mnist,

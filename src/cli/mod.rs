@@ -7,6 +7,7 @@ mod export;
 mod report;
 mod sweep;
 mod train;
+mod train_lff;
 
 use crate::data::cache::cache_dir;
 use anyhow::{Context, Result};
@@ -34,7 +35,8 @@ pub enum Command {
     /// Fetch MNIST, build Colored-MNIST, preview and check it.
     #[command(subcommand)]
     Data(data::DataCommand),
-    /// Train a model (baseline, lntl, gray or blindeye) on Colored-MNIST.
+    /// Train a model on Colored-MNIST: baseline, lntl, gray or blindeye on LNTL's benchmark,
+    /// vanilla or lff on LfF's (--benchmark lff).
     Train(Box<train::TrainArgs>),
     /// Evaluate a checkpoint on the unbiased test set.
     Test(train::TestArgs),

@@ -1,6 +1,8 @@
 //! `lntl train` and `lntl test`.
 
+use super::data::Benchmark;
 use super::log;
+use super::train_lff::run_train_lff;
 use crate::colored::dataset::{parse_variance, variance_tag};
 use crate::colored::jitter::JitterRule;
 use crate::colored::palette::outside_paper_range;
@@ -9,6 +11,7 @@ use crate::train::checkpoint::{Trained, load_checkpoint, load_trained};
 use crate::train::config::{CONFIG_FILE, DatasetChoice, Method, TrainConfig, read_config};
 use crate::train::confusion::write_confusion;
 use crate::train::evaluate::{Evaluation, evaluate, plain_digits_accuracy};
+use crate::train::lff_model::LffMethod;
 use crate::train::protocol::{Protocol, cell_dir};
 use crate::train::rerun;
 use crate::train::result::{COMMIT, RESULT_FILE, current_command};
@@ -126,13 +129,74 @@ pub fn default_run_dir(
     }
 }
 
+/// `--method`: the methods of both benchmarks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MethodName {
+    /// Cross-entropy only (LNTL's benchmark).
+    Baseline,
+    /// Learning Not to Learn.
+    Lntl,
+    /// The baseline on gray-scale images (LNTL's benchmark).
+    Gray,
+    /// BlindEye (LNTL's benchmark).
+    Blindeye,
+    /// Cross-entropy only (LfF's benchmark).
+    Vanilla,
+    /// Learning from Failure (LfF's benchmark).
+    Lff,
+}
+
+impl MethodName {
+    /// The name as typed.
+    pub fn name(self) -> &'static str {
+        match self {
+            MethodName::Baseline => "baseline",
+            MethodName::Lntl => "lntl",
+            MethodName::Gray => "gray",
+            MethodName::Blindeye => "blindeye",
+            MethodName::Vanilla => "vanilla",
+            MethodName::Lff => "lff",
+        }
+    }
+
+    /// The method on LNTL's benchmark, if it is one.
+    pub fn on_lntl_benchmark(self) -> Option<Method> {
+        match self {
+            MethodName::Baseline => Some(Method::Baseline),
+            MethodName::Lntl => Some(Method::Lntl),
+            MethodName::Gray => Some(Method::Gray),
+            MethodName::Blindeye => Some(Method::Blindeye),
+            MethodName::Vanilla | MethodName::Lff => None,
+        }
+    }
+
+    /// The method on LfF's benchmark, if it is one.
+    pub fn on_lff_benchmark(self) -> Option<LffMethod> {
+        match self {
+            MethodName::Vanilla => Some(LffMethod::Vanilla),
+            MethodName::Lff => Some(LffMethod::Lff),
+            _ => None,
+        }
+    }
+}
+
 /// Flags of `lntl train`. Settings left out take the paper's values (docs/SPEC.md §3), or the
-/// protocol's, or on `--resume` the stored run's.
+/// protocol's, or on `--resume` the stored run's; with `--benchmark lff`, LfF's (docs/LFF.md).
 #[derive(Debug, Clone, Args)]
 pub struct TrainArgs {
-    /// Training method [default: lntl].
+    /// The benchmark: LNTL's σ² Colored-MNIST or LfF's.
+    #[arg(long, value_enum, default_value = "lntl")]
+    pub benchmark: Benchmark,
+    /// Training method [default: lntl; LfF's benchmark: lff].
     #[arg(long, value_enum)]
-    pub method: Option<Method>,
+    pub method: Option<MethodName>,
+    /// LfF's benchmark: the fraction of bias-conflicting training digits (0.05, 0.02, 0.01 or
+    /// 0.005 in LfF's table).
+    #[arg(long, value_parser = parse_conflict_ratio)]
+    pub conflict_ratio: Option<f64>,
+    /// LfF's benchmark: the color-noise severity, 1 to 5 [default: 4].
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=5))]
+    pub severity: Option<u8>,
     /// Dataset.
     #[command(flatten)]
     pub data: DataArgs,
@@ -217,6 +281,15 @@ pub struct TrainArgs {
     pub leakage_images: Option<usize>,
 }
 
+fn parse_conflict_ratio(text: &str) -> Result<f64, String> {
+    let v: f64 = text.parse().map_err(|e| format!("{e}"))?;
+    if v > 0.0 && v < 1.0 {
+        Ok(v)
+    } else {
+        Err(format!("must be a fraction in (0, 1), got {text}"))
+    }
+}
+
 fn float_in(text: &str, ok: impl Fn(f32) -> bool, what: &str) -> Result<f32, String> {
     let v: f32 = text.parse().map_err(|e| format!("{e}"))?;
     if v.is_finite() && ok(v) {
@@ -239,8 +312,11 @@ fn unit_interval(text: &str) -> Result<f32, String> {
 }
 
 impl TrainArgs {
+    /// The method on LNTL's benchmark ([`run_train`] refuses LfF's methods before asking).
     fn method(&self) -> Method {
-        self.method.unwrap_or(Method::Lntl)
+        self.method
+            .and_then(MethodName::on_lntl_benchmark)
+            .unwrap_or(Method::Lntl)
     }
 
     fn seed(&self) -> u64 {
@@ -411,7 +487,7 @@ impl TrainArgs {
         if let Some(protocol) = self.protocol {
             wanted.protocol = Some(protocol.name().into());
         }
-        if let Some(method) = self.method {
+        if let Some(method) = self.method.and_then(MethodName::on_lntl_benchmark) {
             wanted.method = method;
         }
         let mut dataset = stored.dataset.clone();
@@ -527,6 +603,19 @@ fn print_summary(summary: &RunSummary) {
 
 /// Runs `lntl train`.
 pub fn run_train(args: &TrainArgs, cache: &Path) -> Result<()> {
+    if args.benchmark == Benchmark::Lff {
+        return run_train_lff(args, cache);
+    }
+    if let Some(method) = args.method.filter(|m| m.on_lntl_benchmark().is_none()) {
+        bail!(
+            "--method {} belongs to LfF's benchmark: add --benchmark lff",
+            method.name()
+        );
+    }
+    ensure!(
+        args.conflict_ratio.is_none() && args.severity.is_none(),
+        "--conflict-ratio and --severity belong to LfF's benchmark: add --benchmark lff"
+    );
     let run_dir = args.run_dir()?;
     // Held until training ends, so that nothing else decides about or writes to the directory.
     let _lock = RunLock::acquire(&run_dir)?;

@@ -44,6 +44,21 @@ impl SampleLossAverages {
         &self.values
     }
 
+    /// Every sample's average and whether it was visited, as a checkpoint stores them.
+    pub fn state(&self) -> (&[f32], &[bool]) {
+        (&self.values, &self.seen)
+    }
+
+    /// Puts back a state from [`SampleLossAverages::state`] (of the same training set).
+    pub fn restore(&mut self, values: Vec<f32>, seen: Vec<bool>) {
+        assert!(
+            values.len() == self.labels.len() && seen.len() == self.labels.len(),
+            "loss averages of another training set"
+        );
+        self.values = values;
+        self.seen = seen;
+    }
+
     /// The largest average of each class.
     fn class_max(&self) -> [f32; CLASSES] {
         let mut max = [0.0f32; CLASSES];

@@ -1,0 +1,141 @@
+//! `lntl train --benchmark lff`: one run on LfF's Colored-MNIST (docs/LFF.md), generated from
+//! the cached MNIST; its flags are the σ² benchmark's where they mean the same thing.
+
+use super::data::cached_mnist;
+use super::log;
+use super::train::TrainArgs;
+use crate::lff_colored::generate::generate;
+use crate::train::lff_model::LffMethod;
+use crate::train::lff_run::{LffConfig, LffResult, train_lff};
+use crate::train::result::{RESULT_FILE, current_command};
+use crate::train::run::CHECKPOINT_FILE;
+use crate::train::run_lock::RunLock;
+use crate::util::interrupt::Interrupted;
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+
+/// The directory of one cell of LfF's grid: `<root>/ratio_<r>/<method>/seed_<seed>`.
+pub fn lff_cell_dir(root: &Path, conflict_ratio: f64, method: LffMethod, seed: u64) -> PathBuf {
+    root.join(format!("ratio_{conflict_ratio}"))
+        .join(method.name())
+        .join(format!("seed_{seed}"))
+}
+
+/// The flags of `lntl train` that only LNTL's benchmark has, when given.
+fn lntl_only_flags(args: &TrainArgs) -> Vec<&'static str> {
+    [
+        (args.protocol.is_some(), "--protocol"),
+        (args.data.data.is_some(), "--data"),
+        (args.data.var.is_some(), "--var"),
+        (args.data.jitter.is_some(), "--jitter"),
+        (args.lr_decay_rate.is_some(), "--lr-decay-rate"),
+        (args.lr_decay_period.is_some(), "--lr-decay-period"),
+        (args.momentum.is_some(), "--momentum"),
+        (args.weight_decay.is_some(), "--weight-decay"),
+        (args.loss_lambda.is_some(), "--loss-lambda"),
+        (args.grl_scale.is_some(), "--grl-scale"),
+        (args.legacy_zero_grad, "--legacy-zero-grad"),
+        (args.heads_warmup_epochs.is_some(), "--heads-warmup-epochs"),
+        (args.init_from.is_some(), "--init-from"),
+        (args.validation, "--validation"),
+        (args.tensorboard_dir.is_some(), "--tensorboard-dir"),
+        (args.ensure_checkpoint, "--ensure-checkpoint"),
+        (args.train_limit.is_some(), "--train-limit"),
+        (args.leakage_images.is_some(), "--leakage-images"),
+    ]
+    .into_iter()
+    .filter_map(|(given, flag)| given.then_some(flag))
+    .collect()
+}
+
+/// The run these flags ask for on LfF's benchmark.
+fn lff_config(args: &TrainArgs) -> Result<LffConfig> {
+    let flags = lntl_only_flags(args);
+    if !flags.is_empty() {
+        bail!(
+            "{} belong(s) to LNTL's benchmark, not to --benchmark lff",
+            flags.join(", ")
+        );
+    }
+    let method = match args.method {
+        None => LffMethod::Lff,
+        Some(name) => name.on_lff_benchmark().with_context(|| {
+            format!(
+                "--method {} is not a method of LfF's benchmark (vanilla or lff)",
+                name.name()
+            )
+        })?,
+    };
+    let ratio = args.conflict_ratio.context(
+        "--benchmark lff needs --conflict-ratio R (LfF's table: 0.05, 0.02, 0.01, 0.005)",
+    )?;
+    let mut config = LffConfig::lff_protocol(method, ratio, args.seed.unwrap_or(0));
+    if let Some(v) = args.severity {
+        config.severity = v;
+    }
+    if let Some(v) = args.data.data_seed {
+        config.data_seed = v;
+    }
+    if let Some(v) = args.epochs {
+        config.epochs = v as usize;
+    }
+    if let Some(v) = args.batch_size {
+        config.batch_size = v as usize;
+    }
+    if let Some(v) = args.lr {
+        config.lr = v;
+    }
+    Ok(config)
+}
+
+/// Trains (or resumes, or leaves finished) one run on LfF's benchmark.
+pub fn run_train_lff(args: &TrainArgs, cache: &Path) -> Result<()> {
+    let config = lff_config(args)?;
+    let run_dir = args.run_dir.clone().unwrap_or_else(|| {
+        lff_cell_dir(
+            &Path::new("runs").join("lff"),
+            config.conflict_ratio,
+            config.method,
+            config.seed,
+        )
+    });
+    let _lock = RunLock::acquire(&run_dir)?;
+    if args.resume_or_start && run_dir.join(RESULT_FILE).is_file() {
+        log(&format!("{} has finished already", run_dir.display()));
+        return Ok(());
+    }
+    let resume = args.resume || (args.resume_or_start && run_dir.join(CHECKPOINT_FILE).is_file());
+    let data = generate(
+        &cached_mnist(cache)?,
+        config.conflict_ratio,
+        config.severity,
+        config.data_seed,
+    )?;
+    let result = match train_lff(&config, &data, &run_dir, resume, &current_command(), &log) {
+        Err(e) if e.is::<Interrupted>() => {
+            return Err(Interrupted(format!(
+                "{e}; resume with the same command and --resume-or-start"
+            ))
+            .into());
+        }
+        result => result?,
+    };
+    print_result(&result);
+    Ok(())
+}
+
+fn print_result(r: &LffResult) {
+    println!(
+        "{} at {} % bias-conflicting, seed {}: unbiased accuracy {:.4} (aligned {:.4}, \
+         conflicting {:.4}) after {} steps; best epoch {} at {:.4}",
+        r.method,
+        r.conflict_ratio * 100.0,
+        r.seed,
+        r.final_accuracy.unbiased_accuracy,
+        r.final_accuracy.aligned_accuracy,
+        r.final_accuracy.conflicting_accuracy,
+        r.steps,
+        r.best_epoch,
+        r.best.unbiased_accuracy
+    );
+}

@@ -1,0 +1,184 @@
+//! What a run on LfF's Colored-MNIST trains, per method, and its checkpoint: every network's
+//! parameters, every Adam's moments and step counts and, for LfF, the per-sample loss averages,
+//! so that a resumed run continues bit for bit.
+
+use crate::engine::adam::{Adam, AdamConfig, AdamMoments};
+use crate::engine::tensor::Tensor;
+use crate::methods::baseline::ClassifierStep;
+use crate::methods::lff::{Lff, LffStep};
+use crate::methods::vanilla::vanilla_step;
+use crate::models::mlp::Mlp;
+use crate::util::tensor_file::TensorFile;
+use anyhow::{Result, ensure};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+const KIND: &str = "lntl-lff-checkpoint";
+const VERSION: u32 = 1;
+
+/// The methods on LfF's benchmark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LffMethod {
+    /// Cross-entropy only.
+    Vanilla,
+    /// Learning from Failure (Nam et al., 2020).
+    Lff,
+}
+
+impl LffMethod {
+    /// The method's name in directories and tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            LffMethod::Vanilla => "vanilla",
+            LffMethod::Lff => "lff",
+        }
+    }
+}
+
+/// The networks and optimizers of one method.
+#[derive(Debug, Clone)]
+pub enum LffModels {
+    /// One MLP and its Adam.
+    Vanilla {
+        /// The classifier.
+        net: Box<Mlp>,
+        /// Its optimizer.
+        adam: Adam,
+    },
+    /// LfF's two MLPs, their Adams and loss averages.
+    Lff(Box<Lff>),
+}
+
+/// What one iteration measured.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LffStepStats {
+    /// A vanilla iteration.
+    Vanilla(ClassifierStep),
+    /// An LfF iteration.
+    Lff(LffStep),
+}
+
+impl LffModels {
+    /// Freshly initialized models for `method` from `seed`, for a training set of classes
+    /// `train_labels`.
+    pub fn new(method: LffMethod, seed: u64, train_labels: &[u8], adam: AdamConfig) -> LffModels {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        match method {
+            LffMethod::Vanilla => LffModels::Vanilla {
+                net: Box::new(Mlp::new(&mut rng)),
+                adam: Adam::new(adam),
+            },
+            LffMethod::Lff => LffModels::Lff(Box::new(Lff::new(train_labels, adam, &mut rng))),
+        }
+    }
+
+    /// One iteration on the training samples `indices` (images `x`, digit labels `labels`).
+    pub fn step(&mut self, x: &Tensor, labels: &[u8], indices: &[usize]) -> LffStepStats {
+        match self {
+            LffModels::Vanilla { net, adam } => {
+                LffStepStats::Vanilla(vanilla_step(net, adam, x, labels))
+            }
+            LffModels::Lff(lff) => LffStepStats::Lff(lff.step(x, labels, indices)),
+        }
+    }
+
+    /// The classifier the method reports (LfF's debiased model).
+    pub fn classifier(&mut self) -> &mut Mlp {
+        match self {
+            LffModels::Vanilla { net, .. } => net,
+            LffModels::Lff(lff) => &mut lff.debiased,
+        }
+    }
+
+    /// Every (name prefix, network, optimizer) of the method.
+    fn parts(&mut self) -> Vec<(&'static str, &mut Mlp, &mut Adam)> {
+        match self {
+            LffModels::Vanilla { net, adam } => vec![("net", net, adam)],
+            LffModels::Lff(lff) => vec![
+                ("biased", &mut lff.biased, &mut lff.biased_adam),
+                ("debiased", &mut lff.debiased, &mut lff.debiased_adam),
+            ],
+        }
+    }
+
+    /// Writes the checkpoint after `steps_done` iterations to `path` (atomically).
+    pub fn save(&mut self, path: &Path, steps_done: usize) -> Result<()> {
+        let mut file = TensorFile::new(KIND, VERSION);
+        file.metadata
+            .insert("steps_done".into(), steps_done.to_string());
+        for (prefix, net, adam) in self.parts() {
+            for (i, p) in net.params_mut().into_iter().enumerate() {
+                let name = format!("{prefix}.{}", p.name);
+                file.put_f32(&name, &p.dims, &p.value);
+                let moments = adam.state.get(i).cloned().unwrap_or_default();
+                file.put_u64(&format!("{name}#adam_step"), &[moments.step]);
+                file.put_f32(&format!("{name}#adam_m"), &[moments.m.len()], &moments.m);
+                file.put_f32(&format!("{name}#adam_v"), &[moments.v.len()], &moments.v);
+            }
+        }
+        if let LffModels::Lff(lff) = self {
+            for (name, averages) in [
+                ("biased_losses", &lff.biased_losses),
+                ("debiased_losses", &lff.debiased_losses),
+            ] {
+                let (values, seen) = averages.state();
+                file.put_f32(name, &[values.len()], values);
+                file.put_u8(
+                    &format!("{name}#seen"),
+                    &[seen.len()],
+                    seen.iter().map(|&s| u8::from(s)).collect(),
+                );
+            }
+        }
+        file.write(path)
+    }
+
+    /// Restores the state saved at `path` into these freshly built models; returns the
+    /// iterations done.
+    pub fn load(&mut self, path: &Path) -> Result<usize> {
+        let mut file = TensorFile::read(path, KIND, VERSION)?;
+        let steps_done: usize = file
+            .meta("steps_done")?
+            .parse()
+            .map_err(|_| anyhow::anyhow!("{}: steps_done is not a whole number", path.display()))?;
+        for (prefix, net, adam) in self.parts() {
+            let mut state = Vec::new();
+            for p in net.params_mut() {
+                let name = format!("{prefix}.{}", p.name);
+                p.value = file.take_f32(&name, &p.dims)?;
+                let step = file.take_u64(&format!("{name}#adam_step"), 1)?[0];
+                let len = if step == 0 { 0 } else { p.value.len() };
+                let m = file.take_f32(&format!("{name}#adam_m"), &[len])?;
+                let v = file.take_f32(&format!("{name}#adam_v"), &[len])?;
+                state.push(AdamMoments { step, m, v });
+            }
+            adam.state = state;
+        }
+        if let LffModels::Lff(lff) = self {
+            for (name, averages) in [
+                ("biased_losses", &mut lff.biased_losses),
+                ("debiased_losses", &mut lff.debiased_losses),
+            ] {
+                let len = averages.state().0.len();
+                let values = file.take_f32(name, &[len])?;
+                let seen = file.take_u8(&format!("{name}#seen"), &[len])?;
+                ensure!(
+                    seen.iter().all(|&s| s <= 1),
+                    "{}: {name}#seen holds a value other than 0 and 1",
+                    path.display()
+                );
+                averages.restore(values, seen.iter().map(|&s| s == 1).collect());
+            }
+        }
+        ensure!(
+            file.tensors.is_empty(),
+            "{}: unexpected tensors {:?} (a checkpoint of another method?)",
+            path.display(),
+            file.tensors.keys().collect::<Vec<_>>()
+        );
+        Ok(steps_done)
+    }
+}

@@ -1,0 +1,130 @@
+//! Runs on LfF's benchmark (docs/LFF.md) on slices of the real MNIST: LfF beats vanilla on the
+//! bias-conflicting digits at 1 %, an interrupted run resumes bit for bit, and the thread count
+//! changes no bit.
+
+use lntl::data::mnist::{Digits, Mnist, PIXELS};
+use lntl::engine::adam::AdamConfig;
+use lntl::lff_colored::generate::{LffColoredMnist, generate};
+use lntl::models::mlp::{MLP_INPUTS, mlp_input};
+use lntl::train::lff_model::{LffMethod, LffModels};
+use lntl::train::lff_run::{LffConfig, LffResult, train_lff};
+use lntl::train::metrics_log::epoch_records;
+use lntl::train::run::CHECKPOINT_FILE;
+use serde_json::Value;
+use std::path::Path;
+
+#[path = "common/real_mnist.rs"]
+mod real_mnist;
+use real_mnist::real_mnist;
+
+fn first(digits: &Digits, n: usize) -> Digits {
+    Digits {
+        images: digits.images[..n * PIXELS].to_vec(),
+        labels: digits.labels[..n].to_vec(),
+    }
+}
+
+/// LfF's benchmark at 1 % built on the first `train` training and `test` test digits.
+fn slice(train: usize, test: usize) -> LffColoredMnist {
+    let mnist = real_mnist();
+    let slice = Mnist {
+        train: first(&mnist.train, train),
+        test: first(&mnist.test, test),
+    };
+    generate(&slice, 0.01, 4, 0).unwrap()
+}
+
+fn config(method: LffMethod, data: &LffColoredMnist, epochs: usize) -> LffConfig {
+    LffConfig {
+        epochs,
+        train_images: data.train.len(),
+        ..LffConfig::lff_protocol(method, 0.01, 0)
+    }
+}
+
+fn run(config: &LffConfig, data: &LffColoredMnist, dir: &Path, resume: bool) -> LffResult {
+    train_lff(config, data, dir, resume, "test", &|_| {}).unwrap()
+}
+
+/// The metrics records without their wall times.
+fn records(dir: &Path) -> Vec<Value> {
+    let mut records = epoch_records(&dir.join("metrics.jsonl")).unwrap();
+    for r in &mut records {
+        r.as_object_mut().unwrap().remove("seconds");
+    }
+    records
+}
+
+/// 1,000 training digits: three batches of 256 and a last one of 232.
+#[test]
+fn a_resumed_run_and_any_thread_count_give_the_same_bits() {
+    let data = slice(1000, 1000);
+    for method in [LffMethod::Vanilla, LffMethod::Lff] {
+        let straight = tempfile::tempdir().unwrap();
+        run(&config(method, &data, 2), &data, straight.path(), false);
+
+        let resumed = tempfile::tempdir().unwrap();
+        run(&config(method, &data, 1), &data, resumed.path(), false);
+        run(&config(method, &data, 2), &data, resumed.path(), true);
+
+        let threaded = tempfile::tempdir().unwrap();
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap()
+            .install(|| run(&config(method, &data, 2), &data, threaded.path(), false));
+
+        let checkpoint = |dir: &Path| std::fs::read(dir.join(CHECKPOINT_FILE)).unwrap();
+        for (other, what) in [(&resumed, "resumed"), (&threaded, "3 threads")] {
+            assert!(
+                checkpoint(straight.path()) == checkpoint(other.path()),
+                "{method:?}: the {what} run's checkpoint differs"
+            );
+            assert_eq!(
+                records(straight.path()),
+                records(other.path()),
+                "{method:?}, {what}"
+            );
+        }
+        assert_eq!(records(straight.path()).len(), 2);
+    }
+}
+
+/// A checkpoint restores everything a later step reads, also in the middle of an epoch (samples
+/// not yet visited keep their first-visit rule): one more step from the restored models equals
+/// one more step from the saved ones.
+#[test]
+fn a_checkpoint_restores_every_state_a_step_reads() {
+    let data = slice(600, 10);
+    let batch = |range: std::ops::Range<usize>| {
+        let indices: Vec<usize> = range.collect();
+        let images = &data.train.images
+            [indices[0] * MLP_INPUTS..(indices[indices.len() - 1] + 1) * MLP_INPUTS];
+        let labels = data.train.labels[indices[0]..=indices[indices.len() - 1]].to_vec();
+        (mlp_input(images), labels, indices)
+    };
+    let adam = AdamConfig::pytorch(1e-3);
+    for method in [LffMethod::Vanilla, LffMethod::Lff] {
+        let mut saved = LffModels::new(method, 7, &data.train.labels, adam);
+        for range in [0..200, 200..400] {
+            let (x, y, i) = batch(range);
+            saved.step(&x, &y, &i);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("checkpoint.safetensors");
+        saved.save(&path, 2).unwrap();
+        let mut restored = LffModels::new(method, 8, &data.train.labels, adam);
+        assert_eq!(restored.load(&path).unwrap(), 2);
+        // Samples 300..400 were seen, 400..500 were not.
+        let (x, y, i) = batch(300..500);
+        saved.step(&x, &y, &i);
+        restored.step(&x, &y, &i);
+        let again = dir.path().join("again.safetensors");
+        restored.save(&again, 3).unwrap();
+        saved.save(&path, 3).unwrap();
+        assert!(
+            std::fs::read(&path).unwrap() == std::fs::read(&again).unwrap(),
+            "{method:?}: the restored models took another step"
+        );
+    }
+}
