@@ -1,30 +1,42 @@
 //! `lntl sweep`.
 
+use super::data::Benchmark;
 use super::log;
+use super::train::MethodName;
 use crate::sweep::grid::{Grid, Stage, parse_variances};
+use crate::sweep::lff_grid::{LFF_RATIOS, LffGrid, parse_ratios};
+use crate::sweep::plan::SweepGrid;
 use crate::sweep::runner::{SweepOptions, run_sweep};
 use crate::train::config::Method;
+use crate::train::lff_model::LffMethod;
 use crate::train::protocol::Protocol;
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 use clap::Args;
 use std::path::{Path, PathBuf};
 
 /// Flags of `lntl sweep`.
 #[derive(Debug, Clone, Args)]
 pub struct SweepArgs {
-    /// σ² values: `all` (the paper's seven) or a comma-separated list.
-    #[arg(long, default_value = "all")]
-    pub vars: String,
-    /// Methods, comma-separated.
-    #[arg(long, value_enum, value_delimiter = ',', default_values_t = Method::ALL)]
-    pub methods: Vec<Method>,
+    /// The benchmark: LNTL's σ² Colored-MNIST or LfF's.
+    #[arg(long, value_enum, default_value = "lntl")]
+    pub benchmark: Benchmark,
+    /// σ² values: `all` (the paper's seven) or a comma-separated list [default: all].
+    #[arg(long)]
+    pub vars: Option<String>,
+    /// LfF's benchmark: bias-conflicting fractions, comma-separated
+    /// [default: 0.005,0.01,0.02,0.05].
+    #[arg(long)]
+    pub ratios: Option<String>,
+    /// Methods, comma-separated [default: every method of the benchmark].
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub methods: Vec<MethodName>,
     /// Training seeds, comma-separated.
     #[arg(long, value_delimiter = ',', default_values_t = [0])]
     pub seeds: Vec<u64>,
-    /// The protocol of every cell.
+    /// The protocol of every cell (LNTL's benchmark; LfF's has LfF's schedule only).
     #[arg(long, value_enum)]
-    pub protocol: Protocol,
-    /// Root of the run directories [default: runs/<protocol>].
+    pub protocol: Option<Protocol>,
+    /// Root of the run directories [default: runs/<protocol>, LfF's benchmark: runs/lff].
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Cells run at once; the cores are split between them.
@@ -43,21 +55,98 @@ pub struct SweepArgs {
     pub stage: Stage,
 }
 
+/// The methods of `--methods` on one benchmark (`on` maps a name to it), or `all` when none
+/// is given.
+fn methods_of<M: Copy>(
+    args: &SweepArgs,
+    all: &[M],
+    on: impl Fn(MethodName) -> Option<M>,
+    benchmark: &str,
+) -> Result<Vec<M>> {
+    if args.methods.is_empty() {
+        return Ok(all.to_vec());
+    }
+    args.methods
+        .iter()
+        .map(|&m| {
+            on(m).with_context(|| format!("--method {} is not a method of {benchmark}", m.name()))
+        })
+        .collect()
+}
+
+fn absolute(out: &Path) -> Result<std::path::PathBuf> {
+    std::path::absolute(out).with_context(|| format!("cannot resolve {}", out.display()))
+}
+
 /// Runs `lntl sweep`; `threads` and `cache` are the global flags as given.
 pub fn run(args: &SweepArgs, threads: Option<usize>, cache: Option<&Path>) -> Result<()> {
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| Path::new("runs").join(args.protocol.name()));
-    let grid = Grid {
-        protocol: args.protocol,
-        out: std::path::absolute(&out)
-            .with_context(|| format!("cannot resolve {}", out.display()))?,
-        variances: parse_variances(&args.vars)?,
-        methods: args.methods.clone(),
-        seeds: args.seeds.clone(),
-        validation: args.validation,
-    };
+    match args.benchmark {
+        Benchmark::Lntl => {
+            ensure!(
+                args.ratios.is_none(),
+                "--ratios belongs to LfF's benchmark: add --benchmark lff"
+            );
+            let protocol = args
+                .protocol
+                .context("LNTL's benchmark needs --protocol (paper, fast or smoke)")?;
+            let out = args
+                .out
+                .clone()
+                .unwrap_or_else(|| Path::new("runs").join(protocol.name()));
+            let grid = Grid {
+                protocol,
+                out: absolute(&out)?,
+                variances: parse_variances(args.vars.as_deref().unwrap_or("all"))?,
+                methods: methods_of(
+                    args,
+                    &Method::ALL,
+                    MethodName::on_lntl_benchmark,
+                    "LNTL's benchmark",
+                )?,
+                seeds: args.seeds.clone(),
+                validation: args.validation,
+            };
+            let cells = grid.cells_for(args.stage);
+            sweep(&grid, &cells, args, threads, cache)
+        }
+        Benchmark::Lff => {
+            ensure!(
+                args.vars.is_none() && args.protocol.is_none() && !args.validation,
+                "--vars, --protocol and --validation belong to LNTL's benchmark"
+            );
+            let out = args.out.clone().unwrap_or_else(|| "runs/lff".into());
+            let grid = LffGrid {
+                out: absolute(&out)?,
+                ratios: match &args.ratios {
+                    Some(text) => parse_ratios(text)?,
+                    None => LFF_RATIOS.to_vec(),
+                },
+                methods: methods_of(
+                    args,
+                    &[LffMethod::Vanilla, LffMethod::Lff],
+                    MethodName::on_lff_benchmark,
+                    "LfF's benchmark",
+                )?,
+                seeds: args.seeds.clone(),
+            };
+            // No cell depends on another.
+            let cells = match args.stage {
+                Stage::Dependent => Vec::new(),
+                Stage::All | Stage::Independent => grid.cells_to_run(),
+            };
+            sweep(&grid, &cells, args, threads, cache)
+        }
+    }
+}
+
+/// Prints the commands of `listed` (with --print-commands) or runs the whole grid.
+fn sweep<G: SweepGrid>(
+    grid: &G,
+    listed: &[G::Cell],
+    args: &SweepArgs,
+    threads: Option<usize>,
+    cache: Option<&Path>,
+) -> Result<()> {
     let exe = std::env::current_exe().context("cannot find the lntl binary")?;
     let mut global = Vec::new();
     if let Some(cache) = cache {
@@ -70,8 +159,7 @@ pub fn run(args: &SweepArgs, threads: Option<usize>, cache: Option<&Path>) -> Re
         if let Some(t) = threads {
             global.extend(["--threads".to_string(), t.to_string()]);
         }
-        let lines: String = grid
-            .cells_to_run(args.stage)
+        let lines: String = listed
             .iter()
             .map(|c| grid.command_line(c, &exe, &global) + "\n")
             .collect();
@@ -82,7 +170,7 @@ pub fn run(args: &SweepArgs, threads: Option<usize>, cache: Option<&Path>) -> Re
     let cores =
         threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     global.extend(["--threads".to_string(), (cores / jobs).max(1).to_string()]);
-    let outcome = run_sweep(&grid, &SweepOptions { jobs, exe, global }, &log)?;
+    let outcome = run_sweep(grid, &SweepOptions { jobs, exe, global }, &log)?;
     log(&format!(
         "sweep done: {} finished now, {} before, {} failed",
         outcome.finished,
@@ -93,7 +181,7 @@ pub fn run(args: &SweepArgs, threads: Option<usize>, cache: Option<&Path>) -> Re
         let list: Vec<String> = outcome
             .failed
             .iter()
-            .map(|(cell, why)| format!("{}: {why}", cell.label()))
+            .map(|(cell, why)| format!("{cell}: {why}"))
             .collect();
         bail!("{} cell(s) failed:\n{}", list.len(), list.join("\n"));
     }

@@ -6,20 +6,13 @@ use super::log;
 use super::train::TrainArgs;
 use crate::lff_colored::generate::generate;
 use crate::train::lff_model::LffMethod;
-use crate::train::lff_run::{LffConfig, LffResult, train_lff};
+use crate::train::lff_run::{LffConfig, LffResult, lff_cell_dir, train_lff};
 use crate::train::result::{RESULT_FILE, current_command};
 use crate::train::run::CHECKPOINT_FILE;
 use crate::train::run_lock::RunLock;
 use crate::util::interrupt::Interrupted;
 use anyhow::{Context, Result, bail};
-use std::path::{Path, PathBuf};
-
-/// The directory of one cell of LfF's grid: `<root>/ratio_<r>/<method>/seed_<seed>`.
-pub fn lff_cell_dir(root: &Path, conflict_ratio: f64, method: LffMethod, seed: u64) -> PathBuf {
-    root.join(format!("ratio_{conflict_ratio}"))
-        .join(method.name())
-        .join(format!("seed_{seed}"))
-}
+use std::path::Path;
 
 /// The flags of `lntl train` that only LNTL's benchmark has, when given.
 fn lntl_only_flags(args: &TrainArgs) -> Vec<&'static str> {

@@ -3,11 +3,12 @@
 //! completion (skip it if finished, resume it if interrupted, start it otherwise).
 
 use crate::colored::dataset::{parse_variance, variance_tag};
+use crate::sweep::plan::{CellState, SweepGrid};
 use crate::train::checkpoint::load_checkpoint;
 use crate::train::config::{CONFIG_FILE, Method, read_config};
 use crate::train::metrics_log::epoch_records;
 use crate::train::protocol::{Protocol, cell_dir};
-use crate::train::result::{RESULT_FILE, read_result, shell_quote};
+use crate::train::result::{RESULT_FILE, read_result};
 use crate::train::run::CHECKPOINT_FILE;
 use crate::train::run_lock::live_holder;
 use anyhow::{Result, ensure};
@@ -78,19 +79,6 @@ pub enum Stage {
     Dependent,
 }
 
-/// Where a cell stands on disk.
-#[derive(Debug, Clone, PartialEq)]
-pub enum CellState {
-    /// Its `result.json` exists.
-    Finished,
-    /// Another process holds its lock.
-    Locked(String),
-    /// It has a checkpoint after this many epochs, but no result.
-    Interrupted(usize),
-    /// Nothing has been trained.
-    New,
-}
-
 impl Grid {
     /// The cells of `stage` in dependency order, σ² by σ² (so that the table fills row by
     /// row): at each σ², the methods that start from scratch, then those that warm-start from
@@ -118,44 +106,6 @@ impl Grid {
             }
         }
         cells
-    }
-
-    /// Checks that every dependent cell's baseline is in the grid or finished on disk.
-    pub fn check_dependencies(&self) -> Result<()> {
-        for cell in self.cells(Stage::Dependent) {
-            let base = cell
-                .baseline(self.protocol)
-                .expect("dependent cells have a baseline");
-            ensure!(
-                self.methods.contains(&Method::Baseline)
-                    || self.state(&base) == CellState::Finished,
-                "{} warm-starts from the baseline cell {}, which is neither finished nor in \
-                 --methods; add baseline to --methods",
-                cell.label(),
-                self.dir(&base).display()
-            );
-        }
-        Ok(())
-    }
-
-    /// The run directory of `cell`.
-    pub fn dir(&self, cell: &Cell) -> PathBuf {
-        cell_dir(&self.out, cell.variance, cell.method, cell.seed)
-    }
-
-    /// Where `cell` stands on disk.
-    pub fn state(&self, cell: &Cell) -> CellState {
-        let dir = self.dir(cell);
-        if dir.join(RESULT_FILE).is_file() {
-            return CellState::Finished;
-        }
-        if let Some(holder) = live_holder(&dir) {
-            return CellState::Locked(holder);
-        }
-        match load_checkpoint(&dir.join(CHECKPOINT_FILE)) {
-            Ok(checkpoint) => CellState::Interrupted(checkpoint.epochs_done),
-            Err(_) => CellState::New,
-        }
     }
 
     /// Whether `base` is a finished baseline cell whose checkpoint is gone (checkpoints are
@@ -188,7 +138,7 @@ impl Grid {
     /// The cells that bring `stage` to completion, in dependency order: [`Grid::cells`], with
     /// the baselines to train again ([`Grid::baselines_without_checkpoint`]) among the
     /// independent cells even when baseline is not in the grid's methods.
-    pub fn cells_to_run(&self, stage: Stage) -> Vec<Cell> {
+    pub fn cells_for(&self, stage: Stage) -> Vec<Cell> {
         let mut cells = self.cells(stage);
         if stage != Stage::Dependent {
             let missing: Vec<Cell> = self
@@ -200,14 +150,75 @@ impl Grid {
         }
         cells
     }
+}
 
-    /// Epochs `cell` has finished, from its metrics log (cheap enough to poll).
-    pub fn epochs_logged(&self, cell: &Cell) -> usize {
-        self.progress(cell).0
+impl SweepGrid for Grid {
+    type Cell = Cell;
+
+    fn cells_to_run(&self) -> Vec<Cell> {
+        self.cells_for(Stage::All)
+    }
+
+    fn label(&self, cell: &Cell) -> String {
+        cell.label()
+    }
+
+    fn epochs(&self, cell: &Cell) -> usize {
+        self.protocol.epochs(cell.method)
+    }
+
+    fn cost(&self, cell: &Cell) -> f64 {
+        self.protocol.cost(cell.method)
+    }
+
+    fn dependency(&self, cell: &Cell) -> Option<Cell> {
+        cell.baseline(self.protocol)
+    }
+
+    fn to_train_again(&self) -> Vec<Cell> {
+        self.baselines_without_checkpoint()
+    }
+
+    /// Checks that every dependent cell's baseline is in the grid or finished on disk.
+    fn check_dependencies(&self) -> Result<()> {
+        for cell in self.cells(Stage::Dependent) {
+            let base = cell
+                .baseline(self.protocol)
+                .expect("dependent cells have a baseline");
+            ensure!(
+                self.methods.contains(&Method::Baseline)
+                    || self.state(&base) == CellState::Finished,
+                "{} warm-starts from the baseline cell {}, which is neither finished nor in \
+                 --methods; add baseline to --methods",
+                cell.label(),
+                self.dir(&base).display()
+            );
+        }
+        Ok(())
+    }
+
+    /// The run directory of `cell`.
+    fn dir(&self, cell: &Cell) -> PathBuf {
+        cell_dir(&self.out, cell.variance, cell.method, cell.seed)
+    }
+
+    /// Where `cell` stands on disk.
+    fn state(&self, cell: &Cell) -> CellState {
+        let dir = self.dir(cell);
+        if dir.join(RESULT_FILE).is_file() {
+            return CellState::Finished;
+        }
+        if let Some(holder) = live_holder(&dir) {
+            return CellState::Locked(holder);
+        }
+        match load_checkpoint(&dir.join(CHECKPOINT_FILE)) {
+            Ok(checkpoint) => CellState::Interrupted(checkpoint.epochs_done),
+            Err(_) => CellState::New,
+        }
     }
 
     /// The epochs `cell` has logged, and the test accuracy after the last of them.
-    pub fn progress(&self, cell: &Cell) -> (usize, Option<f64>) {
+    fn progress(&self, cell: &Cell) -> (usize, Option<f64>) {
         let records = epoch_records(&self.dir(cell).join("metrics.jsonl")).unwrap_or_default();
         let accuracy = records.last().and_then(|r| r["test_accuracy"].as_f64());
         (records.len(), accuracy)
@@ -215,7 +226,7 @@ impl Grid {
 
     /// Whether `cell`, if it has started, was trained with this grid's protocol as it is now
     /// (see [`Protocol::check_settings`]).
-    pub fn check_settings(&self, cell: &Cell) -> Result<()> {
+    fn check_settings(&self, cell: &Cell) -> Result<()> {
         let path = self.dir(cell).join(CONFIG_FILE);
         if !path.is_file() {
             return Ok(());
@@ -224,7 +235,7 @@ impl Grid {
     }
 
     /// Whether `cell`'s finished result is this grid's (its method, σ², seed and protocol).
-    pub fn check_result(&self, cell: &Cell) -> Result<()> {
+    fn check_result(&self, cell: &Cell) -> Result<()> {
         let path = self.dir(cell).join(RESULT_FILE);
         let r = read_result(&path)?;
         ensure!(
@@ -247,7 +258,7 @@ impl Grid {
     /// The command that brings `cell` to completion, as words: `lntl [global flags] train
     /// --protocol P --method M --var σ² --seed S --run-dir DIR --resume-or-start`, with
     /// `--ensure-checkpoint` for a baseline the grid must train again.
-    pub fn command(&self, cell: &Cell, exe: &Path, global: &[String]) -> Vec<String> {
+    fn command(&self, cell: &Cell, exe: &Path, global: &[String]) -> Vec<String> {
         let mut words = vec![exe.display().to_string()];
         words.extend(global.iter().cloned());
         words.extend([
@@ -271,15 +282,6 @@ impl Grid {
             words.push("--ensure-checkpoint".into());
         }
         words
-    }
-
-    /// [`Grid::command`] as one shell line.
-    pub fn command_line(&self, cell: &Cell, exe: &Path, global: &[String]) -> String {
-        self.command(cell, exe, global)
-            .iter()
-            .map(|w| shell_quote(w))
-            .collect::<Vec<_>>()
-            .join(" ")
     }
 }
 

@@ -2,7 +2,7 @@
 //! process (its output in the cell's `train.log`), every dependent cell after its baseline.
 //! Progress: a line when a cell starts or ends, and a status line with the grid's ETA.
 
-use crate::sweep::grid::{Cell, CellState, Grid, Stage};
+use crate::sweep::plan::{CellState, SweepGrid};
 use crate::train::rerun;
 use crate::train::result::{RESULT_FILE, RunResult, read_result};
 use crate::util::interrupt::{self, Interrupted};
@@ -33,40 +33,35 @@ pub struct SweepOutcome {
     pub already_finished: usize,
     /// Cells this sweep finished.
     pub finished: usize,
-    /// Cells that failed, with the reason.
-    pub failed: Vec<(Cell, String)>,
+    /// Cells that failed (their labels), with the reason.
+    pub failed: Vec<(String, String)>,
 }
 
-struct Running {
-    cell: Cell,
+struct Running<C> {
+    cell: C,
     child: Child,
 }
 
-/// A cell's compute, in baseline epochs.
-fn cost(grid: &Grid, cell: &Cell) -> f64 {
-    grid.protocol.cost(cell.method)
-}
-
-/// Work done in `cells` so far, in baseline epochs: what a resume would keep, so that a
+/// Work done in `cells` so far, in units of [`SweepGrid::cost`]: what a resume would keep, so that a
 /// baseline trained again (its old log still on disk until it restarts) counts from zero.
-fn work_done(grid: &Grid, cells: &[Cell]) -> f64 {
+fn work_done<G: SweepGrid>(grid: &G, cells: &[G::Cell]) -> f64 {
     cells
         .iter()
         .map(|c| {
-            let epochs = grid.protocol.epochs(c.method);
+            let epochs = grid.epochs(c);
             let done = match grid.state(c) {
                 CellState::Finished => epochs,
                 CellState::Interrupted(checkpointed) => checkpointed,
                 // A running cell logs each epoch as it ends.
-                CellState::Locked(_) => grid.epochs_logged(c),
+                CellState::Locked(_) => grid.progress(c).0,
                 CellState::New => 0,
             };
-            cost(grid, c) * done.min(epochs) as f64 / epochs as f64
+            grid.cost(c) * done.min(epochs) as f64 / epochs as f64
         })
         .sum()
 }
 
-fn start(grid: &Grid, cell: &Cell, options: &SweepOptions) -> Result<Child> {
+fn start<G: SweepGrid>(grid: &G, cell: &G::Cell, options: &SweepOptions) -> Result<Child> {
     let dir = grid.dir(cell);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let log_path = dir.join("train.log");
@@ -86,9 +81,13 @@ fn start(grid: &Grid, cell: &Cell, options: &SweepOptions) -> Result<Child> {
 }
 
 /// Runs every unfinished cell of `grid`.
-pub fn run_sweep(grid: &Grid, options: &SweepOptions, log: &dyn Fn(&str)) -> Result<SweepOutcome> {
+pub fn run_sweep<G: SweepGrid>(
+    grid: &G,
+    options: &SweepOptions,
+    log: &dyn Fn(&str),
+) -> Result<SweepOutcome> {
     grid.check_dependencies()?;
-    let cells = grid.cells_to_run(Stage::All);
+    let cells = grid.cells_to_run();
     // Every cell on disk is checked before anything is moved or started.
     for cell in &cells {
         grid.check_settings(cell)?;
@@ -98,13 +97,13 @@ pub fn run_sweep(grid: &Grid, options: &SweepOptions, log: &dyn Fn(&str)) -> Res
     }
     // Set aside before any cell starts, so that no dependent cell takes a baseline for ready
     // while it is being trained again.
-    let mut previous_results: Vec<(Cell, RunResult)> = Vec::new();
-    for base in grid.baselines_without_checkpoint() {
+    let mut previous_results: Vec<(G::Cell, RunResult)> = Vec::new();
+    for base in grid.to_train_again() {
         previous_results.push((base, rerun::set_aside(&grid.dir(&base))?));
         log(&format!(
             "{} is finished but has no checkpoint, which the cells that warm-start from it \
              need: training it again (its result kept as {} until the rerun ends)",
-            base.label(),
+            grid.label(&base),
             rerun::PREVIOUS_RESULT_FILE
         ));
     }
@@ -124,11 +123,11 @@ pub fn run_sweep(grid: &Grid, options: &SweepOptions, log: &dyn Fn(&str)) -> Res
         pending.len(),
         options.jobs
     ));
-    let total_work: f64 = cells.iter().map(|c| cost(grid, c)).sum();
+    let total_work: f64 = cells.iter().map(|c| grid.cost(c)).sum();
     let work_at_start = work_done(grid, &cells);
     let started = Instant::now();
     let mut last_status = Instant::now();
-    let mut running: Vec<Running> = Vec::new();
+    let mut running: Vec<Running<G::Cell>> = Vec::new();
     loop {
         // Ctrl-C reached the cells too (one process group): each stops at its next batch,
         // keeping its last epoch's checkpoint.
@@ -136,7 +135,7 @@ pub fn run_sweep(grid: &Grid, options: &SweepOptions, log: &dyn Fn(&str)) -> Res
             for r in &mut running {
                 let _ = r.child.wait();
             }
-            let stopped: Vec<String> = running.iter().map(|r| r.cell.label()).collect();
+            let stopped: Vec<String> = running.iter().map(|r| grid.label(&r.cell)).collect();
             return Err(Interrupted(format!(
                 "sweep interrupted: {} cells finished in this sweep{}; resume with the same command",
                 outcome.finished,
@@ -159,19 +158,19 @@ pub fn run_sweep(grid: &Grid, options: &SweepOptions, log: &dyn Fn(&str)) -> Res
             match grid.state(&cell) {
                 CellState::Finished => {
                     outcome.finished += 1;
-                    log(&format!("finished {}", cell.label()));
+                    log(&format!("finished {}", grid.label(&cell)));
                     if let Some((_, previous)) = previous_results.iter().find(|(c, _)| *c == cell) {
                         let now = read_result(&grid.dir(&cell).join(RESULT_FILE))?;
                         log(&format!(
                             "{}: {}",
-                            cell.label(),
+                            grid.label(&cell),
                             rerun::verdict(previous, &now)
                         ));
                     }
                 }
                 // Another sweep took the cell between our look and our start: it is theirs.
                 CellState::Locked(holder) => {
-                    log(&format!("{} is being run by {holder}", cell.label()));
+                    log(&format!("{} is being run by {holder}", grid.label(&cell)));
                     pending.push(cell);
                 }
                 _ => {
@@ -179,20 +178,21 @@ pub fn run_sweep(grid: &Grid, options: &SweepOptions, log: &dyn Fn(&str)) -> Res
                         "exited with {status}; see {}",
                         grid.dir(&cell).join("train.log").display()
                     );
-                    log(&format!("FAILED {}: {reason}", cell.label()));
-                    outcome.failed.push((cell, reason));
+                    log(&format!("FAILED {}: {reason}", grid.label(&cell)));
+                    outcome.failed.push((grid.label(&cell), reason));
                 }
             }
         }
-        // A dependent cell whose baseline failed cannot run.
+        // A dependent cell whose dependency failed cannot run.
         pending.retain(|cell| {
-            let failed_base = cell
-                .baseline(grid.protocol)
-                .filter(|b| outcome.failed.iter().any(|(f, _)| f == b));
+            let failed_base = grid
+                .dependency(cell)
+                .filter(|b| outcome.failed.iter().any(|(f, _)| *f == grid.label(b)));
             if let Some(base) = failed_base {
-                outcome
-                    .failed
-                    .push((*cell, format!("its baseline {} failed", base.label())));
+                outcome.failed.push((
+                    grid.label(cell),
+                    format!("its baseline {} failed", grid.label(&base)),
+                ));
                 return false;
             }
             true
@@ -201,8 +201,8 @@ pub fn run_sweep(grid: &Grid, options: &SweepOptions, log: &dyn Fn(&str)) -> Res
         while running.len() < options.jobs {
             let ready = pending.iter().position(|cell| {
                 let state = grid.state(cell);
-                let base_ready = cell
-                    .baseline(grid.protocol)
+                let base_ready = grid
+                    .dependency(cell)
                     .is_none_or(|b| grid.state(&b) == CellState::Finished);
                 matches!(
                     state,
@@ -214,14 +214,14 @@ pub fn run_sweep(grid: &Grid, options: &SweepOptions, log: &dyn Fn(&str)) -> Res
             match grid.state(&cell) {
                 CellState::Finished => {
                     grid.check_result(&cell)?;
-                    log(&format!("{} was finished elsewhere", cell.label()));
+                    log(&format!("{} was finished elsewhere", grid.label(&cell)));
                 }
                 state => {
                     let how = match state {
                         CellState::Interrupted(epochs) => format!("resuming after epoch {epochs}"),
                         _ => "starting".to_string(),
                     };
-                    log(&format!("{how}: {}", cell.label()));
+                    log(&format!("{how}: {}", grid.label(&cell)));
                     let child = start(grid, &cell, options)?;
                     running.push(Running { cell, child });
                 }
@@ -248,10 +248,10 @@ pub fn run_sweep(grid: &Grid, options: &SweepOptions, log: &dyn Fn(&str)) -> Res
 
 /// `[12/28 done] running: lntl σ²=0.020 seed 0 (epoch 31/100, test accuracy 0.8123), …; ETA 2 h
 /// 05 min`.
-fn status_line(
-    grid: &Grid,
-    cells: &[Cell],
-    running: &[Running],
+fn status_line<G: SweepGrid>(
+    grid: &G,
+    cells: &[G::Cell],
+    running: &[Running<G::Cell>],
     total_work: f64,
     work_at_start: f64,
     started: Instant,
@@ -267,8 +267,8 @@ fn status_line(
             let accuracy = accuracy.map_or(String::new(), |a| format!(", test accuracy {a:.4}"));
             format!(
                 "{} (epoch {epochs}/{}{accuracy})",
-                r.cell.label(),
-                grid.protocol.epochs(r.cell.method)
+                grid.label(&r.cell),
+                grid.epochs(&r.cell)
             )
         })
         .collect();
@@ -294,6 +294,7 @@ fn status_line(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sweep::grid::{Grid, Stage};
     use crate::train::config::Method;
     use crate::train::protocol::Protocol;
     use crate::train::run_lock::RunLock;
@@ -314,16 +315,16 @@ mod tests {
         let cells = grid.cells(Stage::All);
         let dir = grid.dir(&cells[0]);
         std::fs::create_dir_all(&dir).unwrap();
-        let epochs = grid.protocol.epochs(Method::Baseline);
+        let epochs = grid.epochs(&cells[0]);
         let log: String = (1..=epochs)
             .map(|e| format!("{{\"epoch\":{e},\"test_accuracy\":0.5}}\n"))
             .collect();
         std::fs::write(dir.join("metrics.jsonl"), log).unwrap();
         assert_eq!(work_done(&grid, &cells), 0.0, "set aside, not running");
         let lock = RunLock::acquire(&dir).unwrap();
-        assert_eq!(work_done(&grid, &cells), cost(&grid, &cells[0]), "running");
+        assert_eq!(work_done(&grid, &cells), grid.cost(&cells[0]), "running");
         drop(lock);
         std::fs::write(dir.join(RESULT_FILE), "{}").unwrap();
-        assert_eq!(work_done(&grid, &cells), cost(&grid, &cells[0]), "finished");
+        assert_eq!(work_done(&grid, &cells), grid.cost(&cells[0]), "finished");
     }
 }

@@ -18,6 +18,17 @@ use std::path::Path;
 const KIND: &str = "lntl-lff-checkpoint";
 const VERSION: u32 = 1;
 
+/// The iterations done by the LfF checkpoint at `path` (the whole file is verified).
+pub fn checkpoint_steps(path: &Path) -> Result<usize> {
+    steps_done(&TensorFile::read(path, KIND, VERSION)?, path)
+}
+
+fn steps_done(file: &TensorFile, path: &Path) -> Result<usize> {
+    file.meta("steps_done")?
+        .parse()
+        .map_err(|_| anyhow::anyhow!("{}: steps_done is not a whole number", path.display()))
+}
+
 /// The methods on LfF's benchmark.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]

@@ -22,7 +22,7 @@ use crate::util::interrupt::{self, Interrupted};
 use anyhow::{Context, Result, bail, ensure};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// The settings of one run on LfF's benchmark, saved as `config.json`.
@@ -68,6 +68,13 @@ impl LffConfig {
     pub fn steps_per_epoch(&self) -> usize {
         self.train_images.div_ceil(self.batch_size)
     }
+}
+
+/// The directory of one cell of LfF's grid: `<root>/ratio_<r>/<method>/seed_<seed>`.
+pub fn lff_cell_dir(root: &Path, conflict_ratio: f64, method: LffMethod, seed: u64) -> PathBuf {
+    root.join(format!("ratio_{conflict_ratio}"))
+        .join(method.name())
+        .join(format!("seed_{seed}"))
 }
 
 /// What a finished run wrote to `result.json`.
