@@ -2,9 +2,14 @@
 //! written as `result.json` files, give the mean and sample standard deviation of the test
 //! accuracy, the means of the bias-conflicting accuracy, the color leakage and the accuracy
 //! after epoch 91 (the authors' test.sh), the summed training time, and no plain-digits mean
-//! when one seed lacks it; seeds that stopped before epoch 91 give no test.sh mean.
+//! when one seed lacks it; seeds that stopped before epoch 91 give no test.sh mean. Runs on
+//! LfF's benchmark go to LfF's table, aggregated likewise.
 
-use lntl::report::table::build_report;
+use lntl::report::lff_table::{build_lff_report, lff_markdown};
+use lntl::report::table::{build_report, find_results};
+use lntl::train::group_accuracy::GroupAccuracy;
+use lntl::train::lff_model::LffMethod;
+use lntl::train::lff_run::{LffResult, lff_cell_dir};
 use lntl::train::result::{Curves, RunResult};
 use std::path::Path;
 
@@ -94,4 +99,95 @@ fn runs_short_of_epoch_91_give_no_test_sh_mean() {
     // Both seeds measured the plain digits (0.5 each): a mean, with a zero spread.
     assert_eq!(report.groups[0].plain_digits_mean, Some(0.5));
     assert_eq!(report.groups[0].plain_digits_std, Some(0.0));
+}
+
+/// A finished LfF run (docs/LFF.md) whose final unbiased accuracy is `unbiased`.
+fn lff_result(method: &str, ratio: f64, seed: u64, unbiased: f64) -> LffResult {
+    let accuracy = GroupAccuracy {
+        unbiased_accuracy: unbiased,
+        aligned_accuracy: 0.9,
+        conflicting_accuracy: unbiased - 0.01,
+    };
+    LffResult {
+        benchmark: "lff".into(),
+        method: method.into(),
+        conflict_ratio: ratio,
+        severity: 4,
+        seed,
+        data_seed: 0,
+        epochs: 100,
+        steps: 23_500,
+        final_accuracy: accuracy,
+        best: GroupAccuracy {
+            unbiased_accuracy: unbiased + 0.02,
+            ..accuracy
+        },
+        best_epoch: 50,
+        seconds: 10.0,
+        cpu: "x".into(),
+        command: "lntl train --benchmark lff".into(),
+        commit: "0".into(),
+    }
+}
+
+/// LfF's runs beside a σ² run: each report takes its own, LfF's groups by ratio and method
+/// with the mean and sample standard deviation worked out by hand, the paper's (unverified)
+/// number beside them, and the seed one group lacks listed as missing.
+#[test]
+fn lff_runs_aggregate_in_their_own_table() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), &result(0, 0.80, 100, 0.1));
+    let runs = [
+        lff_result("lff", 0.01, 0, 0.70),
+        lff_result("lff", 0.01, 1, 0.74),
+        lff_result("vanilla", 0.01, 0, 0.44),
+    ];
+    for r in &runs {
+        let cell = lff_cell_dir(
+            &dir.path().join("lff"),
+            r.conflict_ratio,
+            if r.method == "lff" {
+                LffMethod::Lff
+            } else {
+                LffMethod::Vanilla
+            },
+            r.seed,
+        );
+        std::fs::create_dir_all(&cell).unwrap();
+        std::fs::write(cell.join("result.json"), serde_json::to_string(r).unwrap()).unwrap();
+    }
+    let (lntl_files, lff_files) = find_results(&[dir.path().to_path_buf()]).unwrap();
+    assert_eq!((lntl_files.len(), lff_files.len()), (1, 3));
+    assert_eq!(
+        build_report(&[dir.path().to_path_buf()])
+            .unwrap()
+            .cells
+            .len(),
+        1
+    );
+
+    let report = build_lff_report(&lff_files).unwrap();
+    let methods: Vec<&str> = report.groups.iter().map(|g| g.method.as_str()).collect();
+    assert_eq!(methods, ["vanilla", "lff"], "LfF's row order");
+    let lff = &report.groups[1];
+    assert_eq!(lff.seeds, [0, 1]);
+    assert!(close(lff.unbiased_mean, 0.72));
+    // Sample standard deviation of 0.70 and 0.74: √((0.02² + 0.02²) / 1).
+    assert!(close(lff.unbiased_std, (0.0008f64).sqrt()));
+    assert!(close(lff.conflicting_mean, 0.71));
+    assert!(close(lff.best_mean, 0.74));
+    assert!(close(lff.seconds, 20.0));
+    assert_eq!(lff.paper_unverified, Some(0.74));
+    assert_eq!(report.groups[0].paper_unverified, Some(0.503));
+    assert_eq!(report.missing.len(), 1);
+    assert_eq!(
+        (report.missing[0].method.as_str(), report.missing[0].seed),
+        ("vanilla", 1)
+    );
+    let md = lff_markdown(&report);
+    assert!(
+        md.contains("| lff | 0.7200 ± 0.0283 (LfF: 0.740*) |"),
+        "{md}"
+    );
+    assert!(md.contains("not verified"), "{md}");
 }

@@ -1,8 +1,10 @@
 //! `lntl report`.
 
 use super::log;
-use crate::report::table::{build_report, markdown};
+use crate::report::lff_table::{build_lff_report, lff_markdown};
+use crate::report::table::{build_report, find_results, markdown};
 use crate::report::write_report;
+use crate::util::atomic::write_bytes_atomic;
 use anyhow::{Result, ensure};
 use clap::Args;
 use std::path::PathBuf;
@@ -16,16 +18,18 @@ pub struct ReportArgs {
     /// Print the report as JSON (every cell) instead of Markdown.
     #[arg(long)]
     pub json: bool,
-    /// Where to write report.md, report.json and the figures [default: the first directory].
+    /// Where to write report.md, report.json and the figures (LfF's benchmark:
+    /// lff_report.md and lff_report.json) [default: the first directory].
     #[arg(long)]
     pub out: Option<PathBuf>,
 }
 
-/// Runs `lntl report`.
+/// Runs `lntl report`: LNTL's σ² table for the runs on its benchmark, LfF's table for the runs
+/// on LfF's.
 pub fn run(args: &ReportArgs) -> Result<()> {
-    let report = build_report(&args.dirs)?;
+    let (lntl_files, lff_files) = find_results(&args.dirs)?;
     ensure!(
-        !report.cells.is_empty(),
+        !lntl_files.is_empty() || !lff_files.is_empty(),
         "no finished run (result.json) under {}",
         args.dirs
             .iter()
@@ -34,13 +38,47 @@ pub fn run(args: &ReportArgs) -> Result<()> {
             .join(", ")
     );
     let out = args.out.clone().unwrap_or_else(|| args.dirs[0].clone());
-    for file in write_report(&report, &out)? {
-        log(&format!("wrote {}", file.display()));
+    // With --json and both benchmarks: one object with a member per benchmark.
+    let mut json = serde_json::Map::new();
+    if !lntl_files.is_empty() {
+        let report = build_report(&args.dirs)?;
+        for file in write_report(&report, &out)? {
+            log(&format!("wrote {}", file.display()));
+        }
+        if args.json {
+            json.insert("lntl".into(), serde_json::to_value(&report)?);
+        } else {
+            print!("{}", markdown(&report));
+        }
+    }
+    if !lff_files.is_empty() {
+        let report = build_lff_report(&lff_files)?;
+        std::fs::create_dir_all(&out)?;
+        let md = out.join("lff_report.md");
+        write_bytes_atomic(&md, lff_markdown(&report).as_bytes())?;
+        let json_path = out.join("lff_report.json");
+        let value = serde_json::to_value(&report)?;
+        write_bytes_atomic(
+            &json_path,
+            (serde_json::to_string_pretty(&value)? + "\n").as_bytes(),
+        )?;
+        log(&format!(
+            "wrote {}\nwrote {}",
+            md.display(),
+            json_path.display()
+        ));
+        if args.json {
+            json.insert("lff".into(), value);
+        } else {
+            print!("{}", lff_markdown(&report));
+        }
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", markdown(&report));
+        let value = match json.len() {
+            1 => json.into_iter().next().expect("one member").1,
+            _ => serde_json::Value::Object(json),
+        };
+        println!("{}", serde_json::to_string_pretty(&value)?);
     }
     Ok(())
 }

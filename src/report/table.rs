@@ -2,6 +2,7 @@
 //! grouped by (protocol, method, σ²) into mean ± standard deviation over seeds, beside the
 //! paper's number, with the cells of the grid that have no result listed as missing.
 
+use crate::report::lff_table::is_lff_result;
 use crate::report::paper::{paper_accuracy, paper_measures_plain_digits};
 use crate::train::result::{RESULT_FILE, RunResult, read_result};
 use anyhow::{Context, Result};
@@ -133,12 +134,27 @@ fn mean_of(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
     mean_std_of(values).map(|(mean, _)| mean)
 }
 
-/// Reads every result under `dirs` and aggregates them.
-pub fn build_report(dirs: &[PathBuf]) -> Result<Report> {
+/// Every result file under `dirs`, split into runs on LNTL's benchmark and runs on LfF's.
+pub fn find_results(dirs: &[PathBuf]) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
     let mut files = Vec::new();
     for dir in dirs {
         result_files(dir, &mut files)?;
     }
+    let mut lff = Vec::new();
+    let mut lntl = Vec::new();
+    for file in files {
+        if is_lff_result(&file)? {
+            lff.push(file);
+        } else {
+            lntl.push(file);
+        }
+    }
+    Ok((lntl, lff))
+}
+
+/// Reads every result of LNTL's benchmark under `dirs` and aggregates them.
+pub fn build_report(dirs: &[PathBuf]) -> Result<Report> {
+    let files = find_results(dirs)?.0;
     let cells: Vec<RunResult> = files
         .iter()
         .map(|f| read_result(f))
@@ -267,7 +283,7 @@ fn cpu_counts<'a>(cells: impl Iterator<Item = &'a RunResult>) -> Vec<String> {
 }
 
 /// `0.8123 ± 0.0100`, or `0.8123` for a single seed.
-fn mean_pm(mean: f64, std: f64, n: usize) -> String {
+pub(crate) fn mean_pm(mean: f64, std: f64, n: usize) -> String {
     if n > 1 {
         format!("{mean:.4} ± {std:.4}")
     } else {
