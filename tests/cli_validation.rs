@@ -344,7 +344,7 @@ fn the_two_benchmarks_keep_their_own_flags() {
         ),
         (
             vec!["--conflict-ratio", "0.01"],
-            "--conflict-ratio and --severity belong to LfF's benchmark",
+            "--conflict-ratio, --severity and --dro-step-size belong to LfF's benchmark",
         ),
         (
             vec!["--benchmark", "lff", "--method", "lff"],
@@ -359,7 +359,7 @@ fn the_two_benchmarks_keep_their_own_flags() {
                 "--method",
                 "gray",
             ],
-            "--method gray is not a method of LfF's benchmark (vanilla or lff)",
+            "--method gray is not a method of LfF's benchmark (vanilla, lff or groupdro)",
         ),
         (
             vec![

@@ -59,7 +59,7 @@ fn records(dir: &Path) -> Vec<Value> {
 #[test]
 fn a_resumed_run_and_any_thread_count_give_the_same_bits() {
     let data = slice(1000, 1000);
-    for method in [LffMethod::Vanilla, LffMethod::Lff] {
+    for method in [LffMethod::Vanilla, LffMethod::Lff, LffMethod::GroupDro] {
         let straight = tempfile::tempdir().unwrap();
         run(&config(method, &data, 2), &data, straight.path(), false);
 
@@ -101,24 +101,27 @@ fn a_checkpoint_restores_every_state_a_step_reads() {
         let images = &data.train.images
             [indices[0] * MLP_INPUTS..(indices[indices.len() - 1] + 1) * MLP_INPUTS];
         let labels = data.train.labels[indices[0]..=indices[indices.len() - 1]].to_vec();
-        (mlp_input(images), labels, indices)
+        let colors = data.train.color_classes.as_ref().unwrap()
+            [indices[0]..=indices[indices.len() - 1]]
+            .to_vec();
+        (mlp_input(images), labels, colors, indices)
     };
     let adam = AdamConfig::pytorch(1e-3);
-    for method in [LffMethod::Vanilla, LffMethod::Lff] {
-        let mut saved = LffModels::new(method, 7, &data.train.labels, adam);
+    for method in [LffMethod::Vanilla, LffMethod::Lff, LffMethod::GroupDro] {
+        let mut saved = LffModels::new(method, 7, &data.train.labels, adam, 0.01);
         for range in [0..200, 200..400] {
-            let (x, y, i) = batch(range);
-            saved.step(&x, &y, &i);
+            let (x, y, c, i) = batch(range);
+            saved.step(&x, &y, &c, &i);
         }
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("checkpoint.safetensors");
         saved.save(&path, 2).unwrap();
-        let mut restored = LffModels::new(method, 8, &data.train.labels, adam);
+        let mut restored = LffModels::new(method, 8, &data.train.labels, adam, 0.01);
         assert_eq!(restored.load(&path).unwrap(), 2);
         // Samples 300..400 were seen, 400..500 were not.
-        let (x, y, i) = batch(300..500);
-        saved.step(&x, &y, &i);
-        restored.step(&x, &y, &i);
+        let (x, y, c, i) = batch(300..500);
+        saved.step(&x, &y, &c, &i);
+        restored.step(&x, &y, &c, &i);
         let again = dir.path().join("again.safetensors");
         restored.save(&again, 3).unwrap();
         saved.save(&path, 3).unwrap();

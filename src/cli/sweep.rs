@@ -123,7 +123,7 @@ pub fn run(args: &SweepArgs, threads: Option<usize>, cache: Option<&Path>) -> Re
                 },
                 methods: methods_of(
                     args,
-                    &[LffMethod::Vanilla, LffMethod::Lff],
+                    &[LffMethod::Vanilla, LffMethod::GroupDro, LffMethod::Lff],
                     MethodName::on_lff_benchmark,
                     "LfF's benchmark",
                 )?,

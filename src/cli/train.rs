@@ -144,6 +144,9 @@ pub enum MethodName {
     Vanilla,
     /// Learning from Failure (LfF's benchmark).
     Lff,
+    /// Online Group DRO over the (digit, color) groups (LfF's benchmark).
+    #[value(name = "groupdro")]
+    GroupDro,
 }
 
 impl MethodName {
@@ -156,6 +159,7 @@ impl MethodName {
             MethodName::Blindeye => "blindeye",
             MethodName::Vanilla => "vanilla",
             MethodName::Lff => "lff",
+            MethodName::GroupDro => "groupdro",
         }
     }
 
@@ -166,7 +170,7 @@ impl MethodName {
             MethodName::Lntl => Some(Method::Lntl),
             MethodName::Gray => Some(Method::Gray),
             MethodName::Blindeye => Some(Method::Blindeye),
-            MethodName::Vanilla | MethodName::Lff => None,
+            MethodName::Vanilla | MethodName::Lff | MethodName::GroupDro => None,
         }
     }
 
@@ -175,6 +179,7 @@ impl MethodName {
         match self {
             MethodName::Vanilla => Some(LffMethod::Vanilla),
             MethodName::Lff => Some(LffMethod::Lff),
+            MethodName::GroupDro => Some(LffMethod::GroupDro),
             _ => None,
         }
     }
@@ -197,6 +202,9 @@ pub struct TrainArgs {
     /// LfF's benchmark: the color-noise severity, 1 to 5 [default: 4].
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=5))]
     pub severity: Option<u8>,
+    /// Group DRO: the step size η of the group weights [default: 0.01].
+    #[arg(long, value_parser = positive)]
+    pub dro_step_size: Option<f32>,
     /// Dataset.
     #[command(flatten)]
     pub data: DataArgs,
@@ -613,8 +621,9 @@ pub fn run_train(args: &TrainArgs, cache: &Path) -> Result<()> {
         );
     }
     ensure!(
-        args.conflict_ratio.is_none() && args.severity.is_none(),
-        "--conflict-ratio and --severity belong to LfF's benchmark: add --benchmark lff"
+        args.conflict_ratio.is_none() && args.severity.is_none() && args.dro_step_size.is_none(),
+        "--conflict-ratio, --severity and --dro-step-size belong to LfF's benchmark: add \
+         --benchmark lff"
     );
     let run_dir = args.run_dir()?;
     // Held until training ends, so that nothing else decides about or writes to the directory.

@@ -11,7 +11,7 @@ use crate::train::result::{RESULT_FILE, current_command};
 use crate::train::run::CHECKPOINT_FILE;
 use crate::train::run_lock::RunLock;
 use crate::util::interrupt::Interrupted;
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 use std::path::Path;
 
 /// The flags of `lntl train` that only LNTL's benchmark has, when given.
@@ -54,7 +54,7 @@ fn lff_config(args: &TrainArgs) -> Result<LffConfig> {
         None => LffMethod::Lff,
         Some(name) => name.on_lff_benchmark().with_context(|| {
             format!(
-                "--method {} is not a method of LfF's benchmark (vanilla or lff)",
+                "--method {} is not a method of LfF's benchmark (vanilla, lff or groupdro)",
                 name.name()
             )
         })?,
@@ -77,6 +77,13 @@ fn lff_config(args: &TrainArgs) -> Result<LffConfig> {
     }
     if let Some(v) = args.lr {
         config.lr = v;
+    }
+    if let Some(v) = args.dro_step_size {
+        ensure!(
+            method == LffMethod::GroupDro,
+            "--dro-step-size belongs to --method groupdro"
+        );
+        config.dro_step_size = Some(v);
     }
     Ok(config)
 }

@@ -1,10 +1,11 @@
 //! The training methods of the paper's table, each as one iteration on a batch:
 //! baseline, LNTL (the paper's method), BlindEye (Alvi et al., 2018). Gray is the baseline step on
-//! gray-scale batches. On LfF's Colored-MNIST (docs/LFF.md): vanilla and LfF on its MLP.
+//! gray-scale batches. On LfF's Colored-MNIST (docs/LFF.md): vanilla, LfF and Group DRO on its MLP.
 
 pub mod baseline;
 pub mod batch;
 pub mod blindeye;
+pub mod group_dro;
 pub mod head_losses;
 pub mod lff;
 pub mod lntl;

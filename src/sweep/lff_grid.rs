@@ -126,10 +126,10 @@ impl SweepGrid for LffGrid {
         cell.config().epochs
     }
 
-    /// LfF trains two networks, vanilla one.
+    /// LfF trains two networks, the others one.
     fn cost(&self, cell: &LffCell) -> f64 {
         match cell.method {
-            LffMethod::Vanilla => 1.0,
+            LffMethod::Vanilla | LffMethod::GroupDro => 1.0,
             LffMethod::Lff => 2.0,
         }
     }
@@ -236,7 +236,8 @@ mod tests {
         assert_eq!(grid.state(&cell), CellState::New);
         let dir = grid.dir(&cell);
         std::fs::create_dir_all(&dir).unwrap();
-        let mut models = LffModels::new(LffMethod::Lff, 0, &[0, 1], AdamConfig::pytorch(1e-3));
+        let mut models =
+            LffModels::new(LffMethod::Lff, 0, &[0, 1], AdamConfig::pytorch(1e-3), 0.01);
         models.save(&dir.join(CHECKPOINT_FILE), 2 * 235).unwrap();
         assert_eq!(grid.state(&cell), CellState::Interrupted(2));
         let result = |seed: u64| {

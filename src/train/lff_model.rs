@@ -1,10 +1,11 @@
 //! What a run on LfF's Colored-MNIST trains, per method, and its checkpoint: every network's
-//! parameters, every Adam's moments and step counts and, for LfF, the per-sample loss averages,
-//! so that a resumed run continues bit for bit.
+//! parameters, every Adam's moments and step counts, LfF's per-sample loss averages and Group
+//! DRO's group weights, so that a resumed run continues bit for bit.
 
 use crate::engine::adam::{Adam, AdamConfig, AdamMoments};
 use crate::engine::tensor::Tensor;
 use crate::methods::baseline::ClassifierStep;
+use crate::methods::group_dro::{GROUPS, GroupWeights, group_dro_step};
 use crate::methods::lff::{Lff, LffStep};
 use crate::methods::vanilla::vanilla_step;
 use crate::models::mlp::Mlp;
@@ -17,6 +18,7 @@ use std::path::Path;
 
 const KIND: &str = "lntl-lff-checkpoint";
 const VERSION: u32 = 1;
+const GROUP_WEIGHTS: &str = "group_weights";
 
 /// The iterations done by the LfF checkpoint at `path` (the whole file is verified).
 pub fn checkpoint_steps(path: &Path) -> Result<usize> {
@@ -37,6 +39,11 @@ pub enum LffMethod {
     Vanilla,
     /// Learning from Failure (Nam et al., 2020).
     Lff,
+    /// Online Group DRO over the (digit, color) groups (Sagawa et al., 2020): uses the color
+    /// labels.
+    #[serde(rename = "groupdro")]
+    #[value(name = "groupdro")]
+    GroupDro,
 }
 
 impl LffMethod {
@@ -45,6 +52,7 @@ impl LffMethod {
         match self {
             LffMethod::Vanilla => "vanilla",
             LffMethod::Lff => "lff",
+            LffMethod::GroupDro => "groupdro",
         }
     }
 }
@@ -61,21 +69,36 @@ pub enum LffModels {
     },
     /// LfF's two MLPs, their Adams and loss averages.
     Lff(Box<Lff>),
+    /// One MLP, its Adam and the group weights.
+    GroupDro {
+        /// The classifier.
+        net: Box<Mlp>,
+        /// Its optimizer.
+        adam: Adam,
+        /// The weights of the (digit, color) groups.
+        weights: GroupWeights,
+    },
 }
 
 /// What one iteration measured.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum LffStepStats {
-    /// A vanilla iteration.
-    Vanilla(ClassifierStep),
+    /// A vanilla or Group DRO iteration.
+    Classifier(ClassifierStep),
     /// An LfF iteration.
     Lff(LffStep),
 }
 
 impl LffModels {
     /// Freshly initialized models for `method` from `seed`, for a training set of classes
-    /// `train_labels`.
-    pub fn new(method: LffMethod, seed: u64, train_labels: &[u8], adam: AdamConfig) -> LffModels {
+    /// `train_labels`; Group DRO's weights move by `dro_step_size`.
+    pub fn new(
+        method: LffMethod,
+        seed: u64,
+        train_labels: &[u8],
+        adam: AdamConfig,
+        dro_step_size: f32,
+    ) -> LffModels {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         match method {
             LffMethod::Vanilla => LffModels::Vanilla {
@@ -83,23 +106,38 @@ impl LffModels {
                 adam: Adam::new(adam),
             },
             LffMethod::Lff => LffModels::Lff(Box::new(Lff::new(train_labels, adam, &mut rng))),
+            LffMethod::GroupDro => LffModels::GroupDro {
+                net: Box::new(Mlp::new(&mut rng)),
+                adam: Adam::new(adam),
+                weights: GroupWeights::new(dro_step_size),
+            },
         }
     }
 
-    /// One iteration on the training samples `indices` (images `x`, digit labels `labels`).
-    pub fn step(&mut self, x: &Tensor, labels: &[u8], indices: &[usize]) -> LffStepStats {
+    /// One iteration on the training samples `indices` (images `x`, digit labels `labels`,
+    /// color indices `colors`, which only Group DRO reads).
+    pub fn step(
+        &mut self,
+        x: &Tensor,
+        labels: &[u8],
+        colors: &[u8],
+        indices: &[usize],
+    ) -> LffStepStats {
         match self {
             LffModels::Vanilla { net, adam } => {
-                LffStepStats::Vanilla(vanilla_step(net, adam, x, labels))
+                LffStepStats::Classifier(vanilla_step(net, adam, x, labels))
             }
             LffModels::Lff(lff) => LffStepStats::Lff(lff.step(x, labels, indices)),
+            LffModels::GroupDro { net, adam, weights } => {
+                LffStepStats::Classifier(group_dro_step(net, adam, weights, x, labels, colors))
+            }
         }
     }
 
     /// The classifier the method reports (LfF's debiased model).
     pub fn classifier(&mut self) -> &mut Mlp {
         match self {
-            LffModels::Vanilla { net, .. } => net,
+            LffModels::Vanilla { net, .. } | LffModels::GroupDro { net, .. } => net,
             LffModels::Lff(lff) => &mut lff.debiased,
         }
     }
@@ -107,7 +145,9 @@ impl LffModels {
     /// Every (name prefix, network, optimizer) of the method.
     fn parts(&mut self) -> Vec<(&'static str, &mut Mlp, &mut Adam)> {
         match self {
-            LffModels::Vanilla { net, adam } => vec![("net", net, adam)],
+            LffModels::Vanilla { net, adam } | LffModels::GroupDro { net, adam, .. } => {
+                vec![("net", net, adam)]
+            }
             LffModels::Lff(lff) => vec![
                 ("biased", &mut lff.biased, &mut lff.biased_adam),
                 ("debiased", &mut lff.debiased, &mut lff.debiased_adam),
@@ -143,6 +183,9 @@ impl LffModels {
                     seen.iter().map(|&s| u8::from(s)).collect(),
                 );
             }
+        }
+        if let LffModels::GroupDro { weights, .. } = self {
+            file.put_f32(GROUP_WEIGHTS, &[GROUPS], &weights.q);
         }
         file.write(path)
     }
@@ -183,6 +226,9 @@ impl LffModels {
                 );
                 averages.restore(values, seen.iter().map(|&s| s == 1).collect());
             }
+        }
+        if let LffModels::GroupDro { weights, .. } = self {
+            weights.q = file.take_f32(GROUP_WEIGHTS, &[GROUPS])?;
         }
         ensure!(
             file.tensors.is_empty(),

@@ -25,6 +25,9 @@ use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+/// Group DRO's default step size for the group weights (Sagawa et al.'s default).
+pub const DRO_STEP_SIZE: f32 = 0.01;
+
 /// The settings of one run on LfF's benchmark, saved as `config.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LffConfig {
@@ -46,6 +49,9 @@ pub struct LffConfig {
     pub lr: f32,
     /// Training digits (60,000 but in tests on a slice).
     pub train_images: usize,
+    /// Group DRO's step size η for the group weights (Group DRO only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dro_step_size: Option<f32>,
 }
 
 impl LffConfig {
@@ -61,6 +67,7 @@ impl LffConfig {
             batch_size: 256,
             lr: 1e-3,
             train_images: 60_000,
+            dro_step_size: (method == LffMethod::GroupDro).then_some(DRO_STEP_SIZE),
         }
     }
 
@@ -142,7 +149,7 @@ struct EpochSums {
 impl EpochSums {
     fn add(&mut self, stats: LffStepStats, images: usize) -> Result<()> {
         let (loss, correct) = match stats {
-            LffStepStats::Vanilla(s) => (s.loss, s.correct),
+            LffStepStats::Classifier(s) => (s.loss, s.correct),
             LffStepStats::Lff(s) => {
                 ensure!(
                     s.biased_loss.is_finite(),
@@ -189,7 +196,17 @@ pub fn train_lff(
     let metrics_path = run_dir.join("metrics.jsonl");
     let steps_per_epoch = config.steps_per_epoch();
     let adam = AdamConfig::pytorch(config.lr);
-    let mut models = LffModels::new(config.method, config.seed, &train.labels, adam);
+    let colors = train
+        .color_classes
+        .as_ref()
+        .context("the training split does not record each image's color")?;
+    let mut models = LffModels::new(
+        config.method,
+        config.seed,
+        &train.labels,
+        adam,
+        config.dro_step_size.unwrap_or(DRO_STEP_SIZE),
+    );
     let mut epochs_done = 0;
     let mut seconds = 0.0;
     let mut metrics = if resume {
@@ -242,6 +259,7 @@ pub fn train_lff(
 
     let mut images = Vec::with_capacity(config.batch_size * MLP_INPUTS);
     let mut labels = Vec::with_capacity(config.batch_size);
+    let mut batch_colors = Vec::with_capacity(config.batch_size);
     for epoch in epochs_done..config.epochs {
         let started = Instant::now();
         let order = epoch_order(config.seed, epoch, train.len());
@@ -257,11 +275,13 @@ pub fn train_lff(
             }
             images.clear();
             labels.clear();
+            batch_colors.clear();
             for &i in indices {
                 images.extend_from_slice(&train.images[i * MLP_INPUTS..(i + 1) * MLP_INPUTS]);
                 labels.push(train.labels[i]);
+                batch_colors.push(colors[i]);
             }
-            let stats = models.step(&mlp_input(&images), &labels, indices);
+            let stats = models.step(&mlp_input(&images), &labels, &batch_colors, indices);
             sums.add(stats, indices.len()).with_context(|| {
                 format!(
                     "epoch {}: training stopped; the last good checkpoint is {}",

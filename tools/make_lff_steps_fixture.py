@@ -1,19 +1,22 @@
 #!/usr/bin/env python3
-"""Writes tests/fixtures/lff_step.safetensors, the reference of tests/lff_step_parity.rs, by hand
+"""Writes tests/fixtures/lff_steps.safetensors, the reference of tests/lff_steps_parity.rs, by hand
 (never by CI), after `pip install torch safetensors`:
 
-    python3 tools/make_lff_step_fixture.py
+    python3 tools/make_lff_steps_fixture.py
 
-Two iterations of LfF's vanilla step (the mean cross-entropy, LfF's `train_vanilla.py`) and
-two of its LfF step (docs/LFF.md §3, written after LfF's `train.py`, `util.py`'s EMA and
-`module/loss.py`'s GeneralizedCELoss), in float64, each model with Adam at 1e-3: a training set
-of 10 random uint8 images, the batches of samples 0..5 and then 4..9 (samples 4 and 5 are seen
-twice). Stored as float32: the images and labels; the three models' parameters after the two
-steps (each first layer at every 11th flat index, with its sum); both per-sample loss
-averages; each step's losses and LfF's weights. The initial weights are not stored: the t-th
-tensor of `named_parameters()` holds 0.05·sin(0.37·k + t) at flat index k for f_B and the
-vanilla model, 0.05·sin(0.37·k + t + 10) for f_D, rounded to float32; the test computes them
-the same way.
+Two iterations of each method on LfF's benchmark, in float64, each model with Adam at 1e-3:
+vanilla (the mean cross-entropy, LfF's `train_vanilla.py`); Group DRO (written after
+`LossComputer.compute_robust_loss` and `compute_group_avg` in kohpangwei/group_DRO's loss.py,
+without the adjustment, step size 0.01, over 100 (digit, color) groups of random colors); and
+the LfF step (docs/LFF.md §3, written after LfF's `train.py`, `util.py`'s EMA and
+`module/loss.py`'s GeneralizedCELoss). The training set: 10 random uint8 images, the batches of
+samples 0..5 and then 4..9 (samples 4 and 5 are seen twice). Stored as float32: the images,
+labels and colors; the four models' parameters after the two steps (each first layer at every
+11th flat index, with its sum); both per-sample loss averages; each step's losses, LfF's
+weights and Group DRO's group weights. The initial weights are not stored: the t-th tensor of
+`named_parameters()` holds 0.05·sin(0.37·k + t) at flat index k for f_B and the vanilla and
+Group DRO models, 0.05·sin(0.37·k + t + 10) for f_D, rounded to float32; the test computes
+them the same way.
 """
 import os
 
@@ -111,7 +114,26 @@ for step, index in enumerate([torch.arange(0, 6), torch.arange(4, 10)], start=1)
     loss.backward()
     optimizer.step()
     out[f"vanilla.step{step}.loss"] = loss.detach().float().reshape(1)
-for prefix, net in [("biased", model_b), ("debiased", model_d), ("vanilla", vanilla)]:
+colors = torch.randint(0, 10, (10,))
+dro = make_model(0)
+optimizer = torch.optim.Adam(dro.parameters(), lr=1e-3)
+adv_probs = torch.ones(100) / 100
+for step, index in enumerate([torch.arange(0, 6), torch.arange(4, 10)], start=1):
+    losses = F.cross_entropy(dro(x_all[index]), labels[index], reduction="none")
+    group_idx = labels[index] * 10 + colors[index]
+    group_map = (group_idx == torch.arange(100).unsqueeze(1)).double()
+    group_count = group_map.sum(1)
+    group_loss = (group_map @ losses) / (group_count + (group_count == 0).double())
+    adv_probs = adv_probs * torch.exp(0.01 * group_loss.detach())
+    adv_probs = adv_probs / adv_probs.sum()
+    robust_loss = group_loss @ adv_probs
+    optimizer.zero_grad()
+    robust_loss.backward()
+    optimizer.step()
+    out[f"group_dro.step{step}.loss"] = robust_loss.detach().float().reshape(1)
+    out[f"group_dro.step{step}.q"] = adv_probs.float()
+out["colors"] = colors.to(torch.uint8)
+for prefix, net in [("biased", model_b), ("debiased", model_d), ("vanilla", vanilla), ("group_dro", dro)]:
     for name, p in net.named_parameters():
         # The first layer (235,200 weights) is kept at every 11th flat index, with its sum, so
         # that the fixture stays small.
@@ -121,6 +143,6 @@ for prefix, net in [("biased", model_b), ("debiased", model_d), ("vanilla", vani
             out[f"{prefix}.{name}.sum"] = flat.sum().float().reshape(1)
         else:
             out[f"{prefix}.{name}"] = flat.float()
-path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "lff_step.safetensors")
+path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "lff_steps.safetensors")
 save_file({k: v.contiguous() for k, v in out.items()}, path)
 print(path, os.path.getsize(path), "bytes; torch", torch.__version__)

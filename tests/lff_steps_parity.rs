@@ -1,11 +1,13 @@
-//! LfF's vanilla and LfF iterations against PyTorch (`tools/make_lff_step_fixture.py`, float64,
-//! run by hand with PyTorch 2.15, written after LfF's `train.py`): two iterations each, the
-//! second revisiting two samples, so that the per-sample loss averages' first and later visits,
-//! their class-wise normalization, the weights, the generalized cross-entropy and both Adams'
-//! first and second steps are all held to the reference.
+//! The methods on LfF's benchmark against PyTorch (`tools/make_lff_steps_fixture.py`, float64,
+//! run by hand with PyTorch 2.15, written after LfF's `train.py` and Group DRO's `loss.py`): two
+//! iterations each, the second revisiting two samples, so that LfF's per-sample loss averages'
+//! first and later visits, their class-wise normalization, the weights, the generalized
+//! cross-entropy, Group DRO's group weights and every Adam's first and second steps are all held
+//! to the reference.
 
 use lntl::engine::adam::{Adam, AdamConfig};
 use lntl::engine::tensor::Tensor;
+use lntl::methods::group_dro::{GroupWeights, group_dro_step};
 use lntl::methods::lff::Lff;
 use lntl::methods::sample_loss_averages::relative_difficulty;
 use lntl::methods::vanilla::vanilla_step;
@@ -76,7 +78,7 @@ impl Fixture {
     fn load() -> Fixture {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/lff_step.safetensors"
+            "/tests/fixtures/lff_steps.safetensors"
         );
         Fixture {
             bytes: std::fs::read(path).unwrap(),
@@ -96,6 +98,29 @@ fn batch(file: &SafeTensors, range: std::ops::Range<usize>) -> (Tensor, Vec<u8>)
         mlp_input(&images[range.start * MLP_INPUTS..range.end * MLP_INPUTS]),
         labels[range].to_vec(),
     )
+}
+
+#[test]
+fn two_group_dro_iterations_match_pytorch() {
+    let fixture = Fixture::load();
+    let file = fixture.file();
+    let colors = file.tensor("colors").unwrap().data().to_vec();
+    let mut net = sine_mlp(0.0);
+    let mut adam = Adam::new(AdamConfig::pytorch(1e-3));
+    let mut weights = GroupWeights::new(0.01);
+    for (step, range) in BATCHES.into_iter().enumerate() {
+        let (x, y) = batch(&file, range.clone());
+        let measured = group_dro_step(&mut net, &mut adam, &mut weights, &x, &y, &colors[range]);
+        let name = |what: &str| format!("group_dro.step{}.{what}", step + 1);
+        assert_close(
+            &[measured.loss],
+            &floats(&file, &name("loss")),
+            1e-5,
+            &name("loss"),
+        );
+        assert_close(&weights.q, &floats(&file, &name("q")), 1e-6, &name("q"));
+    }
+    assert_params_match(&mut net, &file, "group_dro");
 }
 
 #[test]
