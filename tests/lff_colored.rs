@@ -126,3 +126,70 @@ fn data_make_writes_lffs_layout() {
         generate(&real_mnist(), 0.005, 4, 0).unwrap().train.images
     );
 }
+
+/// `lntl data stats` and `preview` on LfF's benchmark: the conflicting counts, each color's
+/// images around its palette color, and a sheet of ten rows.
+#[test]
+fn stats_and_preview_on_lff_data() {
+    let lntl = env!("CARGO_BIN_EXE_lntl");
+    let out = std::process::Command::new(lntl)
+        .args([
+            "data",
+            "stats",
+            "--benchmark",
+            "lff",
+            "--conflict-ratio",
+            "0.01",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stats: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(stats["train"]["conflicting"], 598);
+    assert_eq!(stats["test"]["conflicting"], 9000);
+    for (k, color) in stats["train"]["colors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+    {
+        for c in 0..3 {
+            let mean = color["mean"][c].as_f64().unwrap();
+            let palette = f64::from(MEAN_COLORS[k][c]);
+            // The brightest pixel, truncated to a byte, sits up to 1/255 below k·255.
+            assert!(
+                mean <= palette + 1e-3 && mean > palette - 0.006,
+                "color {k} channel {c}: {mean} against {palette}"
+            );
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let png = dir.path().join("preview.png");
+    let out = std::process::Command::new(lntl)
+        .args([
+            "data",
+            "preview",
+            "--benchmark",
+            "lff",
+            "--conflict-ratio",
+            "0.01",
+            "--out",
+        ])
+        .arg(&png)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&png).unwrap()));
+    let info = decoder.read_info().unwrap().info().clone();
+    // Ten rows of 56-pixel digits under a 30-pixel header.
+    assert_eq!(info.height, 10 * 56 + 30);
+}

@@ -1,7 +1,7 @@
 //! `lntl data …`: fetch, make, preview, stats, cache.
 
 use super::log;
-use crate::colored::dataset::{ColoredMnist, file_name};
+use crate::colored::dataset::{ColoredMnist, ColoredSplit, file_name};
 use crate::colored::generate::generate;
 use crate::colored::jitter::JitterRule;
 use crate::colored::locate::{load_or_generate, read_dataset_file};
@@ -12,9 +12,9 @@ use crate::colored::store;
 use crate::data::cache::{cache_files, colored_dir};
 use crate::data::fetch::{FetchRequest, fetch};
 use crate::data::mnist::{DigitSet, Mnist};
-use crate::lff_colored::generate::generate as generate_lff;
-use crate::lff_colored::layout::write_lff_layout;
-use crate::lff_colored::palette::USUAL_SEVERITY;
+use crate::lff_colored::generate::{LffColoredMnist, generate as generate_lff};
+use crate::lff_colored::layout::{read_lff_layout, write_lff_layout};
+use crate::lff_colored::palette::{MEAN_COLORS, USUAL_SEVERITY, severity_std};
 use crate::plot::preview::write_preview;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
@@ -121,12 +121,24 @@ pub enum Format {
     OriginalNpy,
 }
 
-/// Selects a dataset: a file, or (σ², seed) in the cache.
+/// Selects a dataset: a file, or (σ², seed) in the cache; with `--benchmark lff`, LfF's
+/// Colored-MNIST for one bias-conflicting fraction, built from the cached MNIST, or read from
+/// LfF's layout (`--file DIR`).
 #[derive(Debug, Args)]
 pub struct DatasetArgs {
-    /// A dataset file: ours (.safetensors) or the authors' (.npy).
-    #[arg(long, conflicts_with = "var")]
+    /// Which benchmark: LNTL's (the paper's) or LfF's (docs/LFF.md).
+    #[arg(long, value_enum, default_value_t = Benchmark::Lntl)]
+    pub benchmark: Benchmark,
+    /// A dataset file: ours (.safetensors) or the authors' (.npy); LfF: a directory in LfF's
+    /// layout (ColoredMNIST-Skewed…).
+    #[arg(long, conflicts_with_all = ["var", "conflict_ratio"])]
     pub file: Option<PathBuf>,
+    /// LfF: the fraction of bias-conflicting training digits.
+    #[arg(long)]
+    pub conflict_ratio: Option<f64>,
+    /// LfF: the color-noise severity, 1 to 5.
+    #[arg(long, default_value_t = USUAL_SEVERITY)]
+    pub severity: u8,
     /// σ² of the cached dataset (generated if missing).
     #[arg(long, default_value_t = 0.020)]
     pub var: f64,
@@ -139,11 +151,27 @@ pub struct DatasetArgs {
 }
 
 impl DatasetArgs {
-    /// Loads the selected dataset.
+    /// Loads the selected dataset of LNTL's benchmark.
     pub fn load(&self, cache: &Path) -> Result<ColoredMnist> {
+        if self.conflict_ratio.is_some() {
+            bail!("--conflict-ratio belongs to --benchmark lff");
+        }
         match &self.file {
             Some(path) => read_dataset_file(path),
             None => load_or_generate(cache, self.var, self.seed, self.jitter, &log),
+        }
+    }
+
+    /// Loads the selected dataset of LfF's benchmark.
+    pub fn load_lff(&self, cache: &Path) -> Result<LffColoredMnist> {
+        match &self.file {
+            Some(dir) => read_lff_layout(dir),
+            None => {
+                let ratio = self
+                    .conflict_ratio
+                    .context("--benchmark lff needs --conflict-ratio R or --file DIR")?;
+                generate_lff(&cached_mnist(cache)?, ratio, self.severity, self.seed)
+            }
         }
     }
 }
@@ -214,15 +242,39 @@ pub fn run(cmd: DataCommand, cache: &Path) -> Result<()> {
             out,
             per_class,
         } => {
-            let data = dataset.load(cache)?;
-            write_preview(&data, per_class, &out)?;
+            match dataset.benchmark {
+                Benchmark::Lntl => {
+                    let data = dataset.load(cache)?;
+                    write_preview(
+                        &data.train,
+                        &data.test,
+                        ["training: colored by class", "test: random colors"],
+                        per_class,
+                        &out,
+                    )?;
+                }
+                Benchmark::Lff => {
+                    let data = dataset.load_lff(cache)?;
+                    let train = format!(
+                        "training: {} % bias-conflicting",
+                        data.conflict_ratio * 100.0
+                    );
+                    write_preview(
+                        &data.train,
+                        &data.test,
+                        [&train, "test: each color a tenth"],
+                        per_class,
+                        &out,
+                    )?;
+                }
+            }
             log(&format!("wrote {}", out.display()));
             Ok(())
         }
-        DataCommand::Stats { dataset, json } => {
-            let data = dataset.load(cache)?;
-            print_stats(&data, json)
-        }
+        DataCommand::Stats { dataset, json } => match dataset.benchmark {
+            Benchmark::Lntl => print_stats(&dataset.load(cache)?, json),
+            Benchmark::Lff => print_lff_stats(&dataset.load_lff(cache)?, json),
+        },
         DataCommand::Cache { clean } => list_cache(cache, clean),
     }
 }
@@ -311,6 +363,68 @@ fn make_lff(cache: &Path, ratios: &[f64], severity: u8, seed: u64, out: &Path) -
         let dir = write_lff_layout(&data, out)?;
         log(&format!("wrote {}", dir.display()));
     }
+    Ok(())
+}
+
+/// Per color: images, the color's mean and standard deviation beside the palette's and the
+/// severity's; per split: the bias-conflicting digits.
+fn print_lff_stats(data: &LffColoredMnist, json: bool) -> Result<()> {
+    let std = f64::from(severity_std(data.severity).unwrap_or(0.0));
+    let mut out = String::new();
+    let splits = [("train", &data.train), ("test", &data.test)];
+    let conflicting = |split: &ColoredSplit| {
+        split.color_classes.as_ref().map_or(0, |colors| {
+            colors
+                .iter()
+                .zip(&split.labels)
+                .filter(|(c, l)| c != l)
+                .count()
+        })
+    };
+    if json {
+        let mut value = serde_json::json!({
+            "conflict_ratio": data.conflict_ratio,
+            "severity": data.severity,
+            "seed": data.seed,
+        });
+        for (name, split) in splits {
+            value[name] = serde_json::json!({
+                "images": split.len(),
+                "conflicting": conflicting(split),
+                "colors": class_color_stats(split),
+            });
+        }
+        out = serde_json::to_string_pretty(&value)? + "\n";
+    } else {
+        writeln!(
+            out,
+            "LfF's Colored-MNIST: {} % bias-conflicting, severity {} (color noise σ = {std:.3}); \
+             colors in [0,1], each digit's brightest pixel (a byte, truncated: a little below \
+             its color); 'expected' is the palette color",
+            data.conflict_ratio * 100.0,
+            data.severity
+        )?;
+        for (name, split) in splits {
+            writeln!(
+                out,
+                "\n{name}: {} digits, {} bias-conflicting\ncolor images  mean R,G,B (expected)                       std R,G,B (expected)",
+                split.len(),
+                conflicting(split)
+            )?;
+            for s in class_color_stats(split) {
+                write!(out, "{:>5} {:>6} ", s.class, s.images)?;
+                for c in 0..3 {
+                    write!(out, " {:.3} ({:.3})", s.mean[c], MEAN_COLORS[s.class][c])?;
+                }
+                write!(out, "  ")?;
+                for c in 0..3 {
+                    write!(out, " {:.3} ({std:.3})", s.std[c])?;
+                }
+                writeln!(out)?;
+            }
+        }
+    }
+    std::io::stdout().write_all(out.as_bytes())?;
     Ok(())
 }
 
