@@ -5,6 +5,7 @@
 //! when one seed lacks it; seeds that stopped before epoch 91 give no test.sh mean. Runs on
 //! LfF's benchmark go to LfF's table, aggregated likewise.
 
+use lntl::report::lff_figures::write_lff_curves;
 use lntl::report::lff_table::{build_lff_report, lff_markdown};
 use lntl::report::table::{build_report, find_results};
 use lntl::train::group_accuracy::GroupAccuracy;

@@ -1,6 +1,7 @@
 //! `lntl report`.
 
 use super::log;
+use crate::report::lff_figures::write_lff_curves;
 use crate::report::lff_table::{build_lff_report, lff_markdown};
 use crate::report::table::{build_report, find_results, markdown};
 use crate::report::write_report;
@@ -67,6 +68,9 @@ pub fn run(args: &ReportArgs) -> Result<()> {
             md.display(),
             json_path.display()
         ));
+        for png in write_lff_curves(&report, &lff_files, &out)? {
+            log(&format!("wrote {}", png.display()));
+        }
         if args.json {
             json.insert("lff".into(), value);
         } else {

@@ -21,11 +21,12 @@ pub const FONT: &str = "sans-serif";
 /// Each method's color, the same in every figure.
 pub fn method_color(method: &str) -> RGBColor {
     match method {
-        "baseline" => RGBColor(31, 119, 180),
+        "baseline" | "vanilla" => RGBColor(31, 119, 180),
         "gray" => RGBColor(127, 127, 127),
         "lntl" => RGBColor(214, 39, 40),
         "blindeye" => RGBColor(44, 160, 44),
         "lff" => RGBColor(255, 127, 14),
+        "groupdro" => RGBColor(140, 86, 75),
         _ => RGBColor(148, 103, 189),
     }
 }
