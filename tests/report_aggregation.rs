@@ -191,4 +191,7 @@ fn lff_runs_aggregate_in_their_own_table() {
         "{md}"
     );
     assert!(md.contains("not verified"), "{md}");
+    let figures = write_lff_curves(&report, &lff_files, dir.path()).unwrap();
+    assert_eq!(figures, [dir.path().join("lff_curves_ratio_0.01.png")]);
+    assert!(figures[0].is_file());
 }
