@@ -15,7 +15,7 @@ use crate::train::lff_model::{LffMethod, LffModels, LffStepStats};
 use crate::train::metrics_log::{MetricsLog, epoch_records};
 use crate::train::progress::Progress;
 use crate::train::result::{COMMIT, RESULT_FILE};
-use crate::train::run::{CHECKPOINT_FILE, epoch_order};
+use crate::train::run::{CHECKPOINT_FILE, epoch_order, last_good};
 use crate::util::atomic::write_bytes_atomic;
 use crate::util::cpu::cpu_description;
 use crate::util::interrupt::{self, Interrupted};
@@ -122,15 +122,11 @@ pub struct LffResult {
 }
 
 fn interrupted(epoch: usize, config: &LffConfig, checkpoint: &Path) -> anyhow::Error {
-    let last = if checkpoint.exists() {
-        format!("the last good checkpoint is {}", checkpoint.display())
-    } else {
-        "no checkpoint had been written yet".to_string()
-    };
     Interrupted(format!(
-        "interrupted in epoch {} of {}; {last}",
+        "interrupted in epoch {} of {}; {}",
         epoch + 1,
-        config.epochs
+        config.epochs,
+        last_good(checkpoint)
     ))
     .into()
 }
@@ -232,8 +228,10 @@ pub fn train_lff(
         );
         epochs_done = steps / steps_per_epoch;
         let records = epoch_records(&metrics_path)?;
-        seconds = records
-            .get(epochs_done.wrapping_sub(1))
+        // The time up to the checkpoint's epoch, as its record logged it.
+        seconds = epochs_done
+            .checked_sub(1)
+            .and_then(|last| records.get(last))
             .and_then(|r| r["seconds"].as_f64())
             .unwrap_or(0.0);
         log(&format!(

@@ -379,7 +379,7 @@ fn ensure_finite_weights(model: &mut Model, epoch: usize, checkpoint_path: &Path
 }
 
 /// What a stopped run leaves: the last good checkpoint, if one was written.
-fn last_good(checkpoint_path: &Path) -> String {
+pub(crate) fn last_good(checkpoint_path: &Path) -> String {
     if checkpoint_path.exists() {
         format!("the last good checkpoint is {}", checkpoint_path.display())
     } else {
