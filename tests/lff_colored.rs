@@ -4,7 +4,7 @@
 //! read back as written.
 
 use lntl::data::mnist::PIXELS;
-use lntl::lff_colored::generate::{LffColoredMnist, generate};
+use lntl::lff_colored::generate::{LffColoredMnist, generate, generate_validation};
 use lntl::lff_colored::layout::{read_lff_layout, write_lff_layout};
 use lntl::lff_colored::palette::MEAN_COLORS;
 
@@ -192,4 +192,29 @@ fn stats_and_preview_on_lff_data() {
     let info = decoder.read_info().unwrap().info().clone();
     // Ten rows of 56-pixel digits under a 30-pixel header.
     assert_eq!(info.height, 10 * 56 + 30);
+}
+
+/// `--validation` on LfF's benchmark: the construction on the first 50,000 training digits,
+/// the last 10,000 training digits colored like the test split; the two never share a digit.
+#[test]
+fn validation_holds_out_the_last_training_digits() {
+    let mnist = real_mnist();
+    let data = generate_validation(&mnist, 0.01, 4, 0).unwrap();
+    assert_eq!((data.train.len(), data.test.len()), (50_000, 10_000));
+    assert_eq!(data.train.labels[..], mnist.train.labels[..50_000]);
+    assert_eq!(data.test.labels[..], mnist.train.labels[50_000..]);
+    let train_colors = data.train.color_classes.as_ref().unwrap();
+    let test_colors = data.test.color_classes.as_ref().unwrap();
+    let train_conflicting = conflicting(&data.train.labels, train_colors);
+    let test_conflicting = conflicting(&data.test.labels, test_colors);
+    eprintln!("{train_conflicting} {test_conflicting}");
+    // 1 % of 50,000 within the rule's rounding per class and color; nine tenths of 10,000.
+    assert!(
+        (480..=520).contains(&train_conflicting),
+        "{train_conflicting}"
+    );
+    assert!(
+        (8_990..=9_010).contains(&test_conflicting),
+        "{test_conflicting}"
+    );
 }

@@ -152,3 +152,37 @@ fn lff_beats_vanilla_on_the_conflicting_digits() {
         "LfF {lff} against vanilla {vanilla} on the conflicting digits"
     );
 }
+
+/// `lntl train --benchmark lff --validation` trains on the first 50,000 training digits and
+/// says that it measured on validation digits.
+#[test]
+fn validation_runs_say_what_they_measured_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lntl"))
+        .args([
+            "train",
+            "--benchmark",
+            "lff",
+            "--method",
+            "vanilla",
+            "--conflict-ratio",
+            "0.01",
+        ])
+        .args(["--validation", "--epochs", "1", "--run-dir"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read = |name: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(run.join(name)).unwrap()).unwrap()
+    };
+    assert_eq!(read("config.json")["train_images"], 50_000);
+    assert_eq!(read("config.json")["validation"], true);
+    assert_eq!(read("result.json")["evaluated_on"], "validation");
+    assert_eq!(read("result.json")["steps"], 196);
+}

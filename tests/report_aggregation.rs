@@ -128,6 +128,7 @@ fn lff_result(method: &str, ratio: f64, seed: u64, unbiased: f64) -> LffResult {
         cpu: "x".into(),
         command: "lntl train --benchmark lff".into(),
         commit: "0".into(),
+        evaluated_on: "test".into(),
     }
 }
 

@@ -4,7 +4,7 @@
 use super::data::cached_mnist;
 use super::log;
 use super::train::TrainArgs;
-use crate::lff_colored::generate::generate;
+use crate::lff_colored::generate::{VALIDATION_DIGITS, generate, generate_validation};
 use crate::train::lff_model::LffMethod;
 use crate::train::lff_run::{LffConfig, LffResult, lff_cell_dir, train_lff};
 use crate::train::result::{RESULT_FILE, current_command};
@@ -30,7 +30,6 @@ fn lntl_only_flags(args: &TrainArgs) -> Vec<&'static str> {
         (args.legacy_zero_grad, "--legacy-zero-grad"),
         (args.heads_warmup_epochs.is_some(), "--heads-warmup-epochs"),
         (args.init_from.is_some(), "--init-from"),
-        (args.validation, "--validation"),
         (args.tensorboard_dir.is_some(), "--tensorboard-dir"),
         (args.ensure_checkpoint, "--ensure-checkpoint"),
         (args.train_limit.is_some(), "--train-limit"),
@@ -78,6 +77,10 @@ fn lff_config(args: &TrainArgs) -> Result<LffConfig> {
     if let Some(v) = args.lr {
         config.lr = v;
     }
+    if args.validation {
+        config.validation = true;
+        config.train_images -= VALIDATION_DIGITS;
+    }
     if let Some(v) = args.dro_step_size {
         ensure!(
             method == LffMethod::GroupDro,
@@ -105,7 +108,12 @@ pub fn run_train_lff(args: &TrainArgs, cache: &Path) -> Result<()> {
         return Ok(());
     }
     let resume = args.resume || (args.resume_or_start && run_dir.join(CHECKPOINT_FILE).is_file());
-    let data = generate(
+    let build = if config.validation {
+        generate_validation
+    } else {
+        generate
+    };
+    let data = build(
         &cached_mnist(cache)?,
         config.conflict_ratio,
         config.severity,

@@ -94,6 +94,34 @@ pub fn generate(
     })
 }
 
+/// Training digits held out by [`generate_validation`].
+pub const VALIDATION_DIGITS: usize = 10_000;
+
+/// The benchmark for tuning without the test split: its construction ([`generate`]) on the first
+/// 50,000 training digits, with the last [`VALIDATION_DIGITS`] training digits in the role of
+/// the test split (colored as the test split is: every color a tenth of each class).
+pub fn generate_validation(
+    mnist: &Mnist,
+    conflict_ratio: f64,
+    severity: u8,
+    seed: u64,
+) -> Result<LffColoredMnist> {
+    let n = mnist.train.len();
+    ensure!(
+        n > VALIDATION_DIGITS,
+        "validation holds out {VALIDATION_DIGITS} training digits; there are {n}"
+    );
+    let part = |range: std::ops::Range<usize>| Digits {
+        images: mnist.train.images[range.start * PIXELS..range.end * PIXELS].to_vec(),
+        labels: mnist.train.labels[range].to_vec(),
+    };
+    let held_out = Mnist {
+        train: part(0..n - VALIDATION_DIGITS),
+        test: part(n - VALIDATION_DIGITS..n),
+    };
+    generate(&held_out, conflict_ratio, severity, seed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

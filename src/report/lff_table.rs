@@ -122,7 +122,8 @@ pub fn build_lff_report(files: &[PathBuf]) -> Result<LffReport> {
             let mut seeds: Vec<u64> = runs.iter().map(|r| r.seed).collect();
             seeds.sort_unstable();
             LffGroup {
-                paper_unverified: lff_paper_unverified(&k.2, conflict_ratio),
+                paper_unverified: lff_paper_unverified(&k.2, conflict_ratio)
+                    .filter(|_| runs[0].evaluated_on == "test"),
                 conflict_ratio,
                 method: k.2,
                 seeds,

@@ -52,6 +52,10 @@ pub struct LffConfig {
     /// Group DRO's step size η for the group weights (Group DRO only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dro_step_size: Option<f32>,
+    /// Trained on the first 50,000 training digits and measured on the last 10,000, colored
+    /// like the test split, for tuning without the test split.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub validation: bool,
 }
 
 impl LffConfig {
@@ -68,6 +72,16 @@ impl LffConfig {
             lr: 1e-3,
             train_images: 60_000,
             dro_step_size: (method == LffMethod::GroupDro).then_some(DRO_STEP_SIZE),
+            validation: false,
+        }
+    }
+
+    /// What the accuracies are measured on: "test", or "validation".
+    pub fn evaluated_on(&self) -> &'static str {
+        if self.validation {
+            "validation"
+        } else {
+            "test"
         }
     }
 
@@ -119,6 +133,14 @@ pub struct LffResult {
     pub command: String,
     /// The commit of the binary.
     pub commit: String,
+    /// What the accuracies were measured on: "test", or "validation" (held-out training
+    /// digits).
+    #[serde(default = "on_test")]
+    pub evaluated_on: String,
+}
+
+fn on_test() -> String {
+    "test".into()
 }
 
 fn interrupted(epoch: usize, config: &LffConfig, checkpoint: &Path) -> anyhow::Error {
@@ -371,5 +393,6 @@ fn lff_result(
         cpu: cpu_description(),
         command: command.into(),
         commit: COMMIT.into(),
+        evaluated_on: config.evaluated_on().into(),
     })
 }
