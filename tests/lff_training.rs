@@ -186,3 +186,49 @@ fn validation_runs_say_what_they_measured_on() {
     assert_eq!(read("result.json")["evaluated_on"], "validation");
     assert_eq!(read("result.json")["steps"], 196);
 }
+
+/// `--resume --run-dir DIR` continues with the stored settings, `--epochs` extending the run;
+/// a flag that changes another setting is refused.
+#[test]
+fn a_resume_takes_the_stored_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let lntl = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_lntl"))
+            .args(["train", "--benchmark", "lff"])
+            .args(args)
+            .arg("--run-dir")
+            .arg(&run)
+            .output()
+            .unwrap()
+    };
+    let first = lntl(&[
+        "--method",
+        "vanilla",
+        "--conflict-ratio",
+        "0.01",
+        "--epochs",
+        "1",
+    ]);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let changed = lntl(&["--resume", "--conflict-ratio", "0.05", "--epochs", "2"]);
+    assert!(!changed.status.success());
+    assert!(String::from_utf8_lossy(&changed.stderr).contains("other settings"));
+    let resumed = lntl(&["--resume", "--epochs", "2"]);
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    let result: Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("result.json")).unwrap()).unwrap();
+    assert_eq!(
+        (result["method"].as_str(), result["epochs"].as_u64()),
+        (Some("vanilla"), Some(2))
+    );
+    assert_eq!(records(&run).len(), 2);
+}

@@ -6,6 +6,7 @@
 //! epoch (an interrupted run resumes bit for bit) and `result.json` with the final and the best
 //! epoch's accuracies; LfF's table is the final one.
 
+use crate::data::mnist::TRAIN_LEN;
 use crate::engine::adam::AdamConfig;
 use crate::lff_colored::generate::LffColoredMnist;
 use crate::models::mlp::{MLP_INPUTS, mlp_input};
@@ -70,7 +71,7 @@ impl LffConfig {
             epochs: 100,
             batch_size: 256,
             lr: 1e-3,
-            train_images: 60_000,
+            train_images: TRAIN_LEN,
             dro_step_size: (method == LffMethod::GroupDro).then_some(DRO_STEP_SIZE),
             validation: false,
         }
