@@ -42,8 +42,8 @@ struct Running<C> {
     child: Child,
 }
 
-/// Work done in `cells` so far, in units of [`SweepGrid::cost`]: what a resume would keep, so that a
-/// baseline trained again (its old log still on disk until it restarts) counts from zero.
+/// Work done in `cells` so far, in units of [`SweepGrid::cost`]: what a resume would keep, so
+/// that a baseline trained again (its old log still on disk until it restarts) counts from zero.
 fn work_done<G: SweepGrid>(grid: &G, cells: &[G::Cell]) -> f64 {
     cells
         .iter()

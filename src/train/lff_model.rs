@@ -194,10 +194,7 @@ impl LffModels {
     /// iterations done.
     pub fn load(&mut self, path: &Path) -> Result<usize> {
         let mut file = TensorFile::read(path, KIND, VERSION)?;
-        let steps_done: usize = file
-            .meta("steps_done")?
-            .parse()
-            .map_err(|_| anyhow::anyhow!("{}: steps_done is not a whole number", path.display()))?;
+        let steps_done = steps_done(&file, path)?;
         for (prefix, net, adam) in self.parts() {
             let mut state = Vec::new();
             for p in net.params_mut() {
