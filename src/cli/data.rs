@@ -12,7 +12,7 @@ use crate::colored::store;
 use crate::data::cache::{cache_files, colored_dir};
 use crate::data::fetch::{FetchRequest, fetch};
 use crate::data::mnist::{DigitSet, Mnist};
-use crate::lff_colored::generate::{LffColoredMnist, generate as generate_lff};
+use crate::lff_colored::generate::{CONFLICT_RATIOS, LffColoredMnist, generate as generate_lff};
 use crate::lff_colored::layout::{read_lff_layout, write_lff_layout};
 use crate::lff_colored::palette::{MEAN_COLORS, USUAL_SEVERITY, severity_std};
 use crate::plot::preview::write_preview;
@@ -204,7 +204,7 @@ pub fn run(cmd: DataCommand, cache: &Path) -> Result<()> {
             ..
         } => {
             let ratios = match (conflict_ratio, all) {
-                (_, true) => LFF_RATIOS.to_vec(),
+                (_, true) => CONFLICT_RATIOS.to_vec(),
                 (Some(r), false) => vec![r],
                 (None, false) => bail!("--benchmark lff needs --conflict-ratio R or --all"),
             };
@@ -341,9 +341,6 @@ fn make(
     ));
     Ok(())
 }
-
-/// LfF's four bias-conflicting fractions.
-const LFF_RATIOS: [f64; 4] = [0.05, 0.02, 0.01, 0.005];
 
 /// MNIST from the cache, fetched first if it is not there.
 pub(crate) fn cached_mnist(cache: &Path) -> Result<Mnist> {

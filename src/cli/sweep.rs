@@ -3,8 +3,9 @@
 use super::data::Benchmark;
 use super::log;
 use super::train::MethodName;
+use crate::lff_colored::generate::CONFLICT_RATIOS;
 use crate::sweep::grid::{Grid, Stage, parse_variances};
-use crate::sweep::lff_grid::{LFF_RATIOS, LffGrid, parse_ratios};
+use crate::sweep::lff_grid::{LffGrid, parse_ratios};
 use crate::sweep::plan::SweepGrid;
 use crate::sweep::runner::{SweepOptions, run_sweep};
 use crate::train::config::Method;
@@ -119,7 +120,7 @@ pub fn run(args: &SweepArgs, threads: Option<usize>, cache: Option<&Path>) -> Re
                 out: absolute(&out)?,
                 ratios: match &args.ratios {
                     Some(text) => parse_ratios(text)?,
-                    None => LFF_RATIOS.to_vec(),
+                    None => CONFLICT_RATIOS.to_vec(),
                 },
                 methods: methods_of(
                     args,

@@ -13,6 +13,9 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 
+/// LfF's four fractions of bias-conflicting training digits, as its table lists them.
+pub const CONFLICT_RATIOS: [f64; 4] = [0.005, 0.01, 0.02, 0.05];
+
 /// The fraction of each class's test digits in its own color: one tenth, i.e. every color
 /// equally often (LfF's `valid` split, which is what it evaluates on).
 pub const TEST_ALIGNED: f64 = 0.1;

@@ -3,6 +3,7 @@
 //! the final model's accuracies, beside LfF's published numbers, with the grid's cells that have
 //! no result listed as missing.
 
+use crate::lff_colored::generate::CONFLICT_RATIOS;
 use crate::report::table::{mean_pm, mean_std};
 use crate::train::lff_run::LffResult;
 use anyhow::{Context, Result};
@@ -11,18 +12,18 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-/// LfF's Table (unbiased accuracy, %, at 0.5 / 1 / 2 / 5 % bias-conflicting) as recalled in
-/// docs/LFF.md: not verified against the paper, and labeled so wherever it is shown.
+/// LfF's Table (unbiased accuracy, %, at each of [`CONFLICT_RATIOS`]: 0.5 / 1 / 2 / 5 %
+/// bias-conflicting) as recalled in docs/LFF.md: not verified against the paper, and labeled so
+/// wherever it is shown.
 const LFF_PAPER_UNVERIFIED: [(&str, [f64; 4]); 3] = [
     ("vanilla", [35.3, 50.3, 62.3, 77.6]),
     ("groupdro", [59.7, 71.3, 76.3, 84.5]),
     ("lff", [63.4, 74.0, 80.5, 85.4]),
 ];
-const PAPER_RATIOS: [f64; 4] = [0.005, 0.01, 0.02, 0.05];
 
 /// LfF's published unbiased accuracy (a fraction) for `method` at `conflict_ratio`, unverified.
 pub fn lff_paper_unverified(method: &str, conflict_ratio: f64) -> Option<f64> {
-    let column = PAPER_RATIOS.iter().position(|&r| r == conflict_ratio)?;
+    let column = CONFLICT_RATIOS.iter().position(|&r| r == conflict_ratio)?;
     LFF_PAPER_UNVERIFIED
         .iter()
         .find(|(m, _)| *m == method)

@@ -12,9 +12,6 @@ use crate::train::run_lock::live_holder;
 use anyhow::{Context, Result, ensure};
 use std::path::{Path, PathBuf};
 
-/// LfF's four bias-conflicting fractions, as its table lists them.
-pub const LFF_RATIOS: [f64; 4] = [0.005, 0.01, 0.02, 0.05];
-
 /// One run of LfF's grid.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LffCell {
