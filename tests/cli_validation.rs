@@ -359,7 +359,7 @@ fn the_two_benchmarks_keep_their_own_flags() {
                 "--method",
                 "gray",
             ],
-            "--method gray is not a method of LfF's benchmark (vanilla, lff or groupdro)",
+            "--method gray is not a method of LfF's benchmark (vanilla, lff, groupdro or lntl)",
         ),
         (
             vec![
@@ -373,6 +373,19 @@ fn the_two_benchmarks_keep_their_own_flags() {
                 "0.5",
             ],
             "--var, --momentum belong(s) to LNTL's benchmark",
+        ),
+        (
+            vec![
+                "--benchmark",
+                "lff",
+                "--conflict-ratio",
+                "0.01",
+                "--method",
+                "lff",
+                "--grl-scale",
+                "1",
+            ],
+            "--grl-scale belongs to --method lntl",
         ),
         (
             vec!["--benchmark", "lff", "--conflict-ratio", "1.5"],

@@ -6,9 +6,11 @@
 //! to the reference.
 
 use lntl::engine::adam::{Adam, AdamConfig};
+use lntl::engine::param::Param;
 use lntl::engine::tensor::Tensor;
 use lntl::methods::group_dro::{GroupWeights, group_dro_step};
 use lntl::methods::lff::Lff;
+use lntl::methods::mlp_lntl::MlpLntl;
 use lntl::methods::sample_loss_averages::relative_difficulty;
 use lntl::methods::vanilla::vanilla_step;
 use lntl::models::mlp::{MLP_INPUTS, Mlp, mlp_input};
@@ -34,14 +36,19 @@ fn assert_close(got: &[f32], want: &[f32], tolerance: f32, what: &str) {
     }
 }
 
+/// Sets the t-th of `params` to scale·sin(0.37·k + t + offset) at flat index k.
+fn set_sines(params: Vec<&mut Param>, scale: f64, offset: f64) {
+    for (t, p) in params.into_iter().enumerate() {
+        for (k, v) in p.value.iter_mut().enumerate() {
+            *v = (scale * (0.37 * k as f64 + t as f64 + offset).sin()) as f32;
+        }
+    }
+}
+
 /// An MLP whose t-th parameter holds 0.05·sin(0.37·k + t + offset) at flat index k.
 fn sine_mlp(offset: f64) -> Mlp {
     let mut net = Mlp::new(&mut ChaCha8Rng::seed_from_u64(0));
-    for (t, p) in net.params_mut().into_iter().enumerate() {
-        for (k, v) in p.value.iter_mut().enumerate() {
-            *v = (0.05 * (0.37 * k as f64 + t as f64 + offset).sin()) as f32;
-        }
-    }
+    set_sines(net.params_mut(), 0.05, offset);
     net
 }
 
@@ -191,4 +198,37 @@ fn two_vanilla_iterations_match_pytorch() {
         assert_close(&[measured.loss], &floats(&file, &name), 1e-5, &name);
     }
     assert_params_match(&mut net, &file, "vanilla");
+}
+
+#[test]
+fn two_lntl_iterations_on_the_mlp_match_pytorch() {
+    let fixture = Fixture::load();
+    let file = fixture.file();
+    let colors = file.tensor("colors").unwrap().data().to_vec();
+    // The fixture's strengths, larger than the paper's so that each term moves every weight.
+    let mut lntl = MlpLntl::new(
+        AdamConfig::pytorch(1e-3),
+        1.0,
+        0.5,
+        &mut ChaCha8Rng::seed_from_u64(0),
+    );
+    lntl.net = sine_mlp(0.0);
+    set_sines(lntl.head_params_mut(), 0.5, 20.0);
+    for (step, range) in BATCHES.into_iter().enumerate() {
+        let (x, y) = batch(&file, range.clone());
+        let measured = lntl.step(&x, &y, &colors[range]);
+        for (what, got) in [
+            ("loss", measured.classifier.loss),
+            ("regularizer", measured.regularizer),
+            ("color_loss", measured.color_loss),
+        ] {
+            let name = format!("lntl.step{}.{what}", step + 1);
+            assert_close(&[got], &floats(&file, &name), 1e-5, &name);
+        }
+    }
+    assert_params_match(&mut lntl.net, &file, "lntl");
+    for p in lntl.head_params_mut() {
+        let what = format!("lntl.{}", p.name);
+        assert_close(&p.value, &floats(&file, &what), 1e-5, &what);
+    }
 }

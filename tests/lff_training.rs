@@ -2,11 +2,12 @@
 //! bias-conflicting digits at 1 %, an interrupted run resumes bit for bit, and the thread count
 //! changes no bit.
 
+use clap::ValueEnum;
 use lntl::data::mnist::{Digits, Mnist, PIXELS};
 use lntl::engine::adam::AdamConfig;
 use lntl::lff_colored::generate::{LffColoredMnist, generate};
 use lntl::models::mlp::{MLP_INPUTS, mlp_input};
-use lntl::train::lff_model::{LffMethod, LffModels};
+use lntl::train::lff_model::{LffMethod, LffModels, MethodSettings};
 use lntl::train::lff_run::{LffConfig, LffResult, train_lff};
 use lntl::train::metrics_log::epoch_records;
 use lntl::train::run::CHECKPOINT_FILE;
@@ -59,7 +60,7 @@ fn records(dir: &Path) -> Vec<Value> {
 #[test]
 fn a_resumed_run_and_any_thread_count_give_the_same_bits() {
     let data = slice(1000, 1000);
-    for method in [LffMethod::Vanilla, LffMethod::Lff, LffMethod::GroupDro] {
+    for &method in LffMethod::value_variants() {
         let straight = tempfile::tempdir().unwrap();
         run(&config(method, &data, 2), &data, straight.path(), false);
 
@@ -107,8 +108,9 @@ fn a_checkpoint_restores_every_state_a_step_reads() {
         (mlp_input(images), labels, colors, indices)
     };
     let adam = AdamConfig::pytorch(1e-3);
-    for method in [LffMethod::Vanilla, LffMethod::Lff, LffMethod::GroupDro] {
-        let mut saved = LffModels::new(method, 7, &data.train.labels, adam, 0.01);
+    let settings = MethodSettings::DEFAULT;
+    for &method in LffMethod::value_variants() {
+        let mut saved = LffModels::new(method, 7, &data.train.labels, adam, settings);
         for range in [0..200, 200..400] {
             let (x, y, c, i) = batch(range);
             saved.step(&x, &y, &c, &i);
@@ -116,7 +118,7 @@ fn a_checkpoint_restores_every_state_a_step_reads() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("checkpoint.safetensors");
         saved.save(&path, 2).unwrap();
-        let mut restored = LffModels::new(method, 8, &data.train.labels, adam, 0.01);
+        let mut restored = LffModels::new(method, 8, &data.train.labels, adam, settings);
         assert_eq!(restored.load(&path).unwrap(), 2);
         // Samples 300..400 were seen, 400..500 were not.
         let (x, y, c, i) = batch(300..500);

@@ -9,14 +9,19 @@ vanilla (the mean cross-entropy, LfF's `train_vanilla.py`); Group DRO (written a
 `LossComputer.compute_robust_loss` and `compute_group_avg` in kohpangwei/group_DRO's loss.py,
 without the adjustment, step size 0.01, over 100 (digit, color) groups of random colors); and
 the LfF step (docs/LFF.md §3, written after LfF's `train.py`, `util.py`'s EMA and
-`module/loss.py`'s GeneralizedCELoss). The training set: 10 random uint8 images, the batches of
+`module/loss.py`'s GeneralizedCELoss); and LNTL with an image-level color head on the MLP
+(docs/LFF.md: phase 1 the digit loss plus λ × the head's mean negative entropy, an Adam step on
+the MLP; phase 2 the head's color cross-entropy through a gradient reversal of μ, a second step
+of the MLP's Adam, where the classifier has no gradient, and one of the head's; λ = 1 and
+μ = 0.5). The training set: 10 random uint8 images, the batches of
 samples 0..5 and then 4..9 (samples 4 and 5 are seen twice). Stored as float32: the images,
 labels and colors; the four models' parameters after the two steps (each first layer at every
 11th flat index, with its sum); both per-sample loss averages; each step's losses, LfF's
-weights and Group DRO's group weights. The initial weights are not stored: the t-th tensor of
-`named_parameters()` holds 0.05·sin(0.37·k + t) at flat index k for f_B and the vanilla and
-Group DRO models, 0.05·sin(0.37·k + t + 10) for f_D, rounded to float32; the test computes
-them the same way.
+weights, Group DRO's group weights and LNTL's three losses. The initial weights are not stored:
+the t-th tensor of `named_parameters()` holds 0.05·sin(0.37·k + t) at flat index k for f_B and
+the vanilla, Group DRO and LNTL models, 0.05·sin(0.37·k + t + 10) for f_D and
+0.5·sin(0.37·k + t + 20) for LNTL's color head, rounded to float32; the test computes them the
+same way.
 """
 import os
 
@@ -28,6 +33,9 @@ from torch import nn
 torch.manual_seed(0)
 torch.set_default_dtype(torch.float64)
 Q, ALPHA = 0.7, 0.7
+# LNTL's λ and μ: stronger than the paper's 0.01 and 0.1 so that both terms move every weight by
+# more than the test's tolerance.
+LAMBDA, MU = 1.0, 0.5
 
 
 class MLP(nn.Module):
@@ -133,7 +141,48 @@ for step, index in enumerate([torch.arange(0, 6), torch.arange(4, 10)], start=1)
     out[f"group_dro.step{step}.loss"] = robust_loss.detach().float().reshape(1)
     out[f"group_dro.step{step}.q"] = adv_probs.float()
 out["colors"] = colors.to(torch.uint8)
-for prefix, net in [("biased", model_b), ("debiased", model_d), ("vanilla", vanilla), ("group_dro", dro)]:
+
+
+class GradReverse(torch.autograd.Function):  # identity forward, −μ × the gradient backward
+    @staticmethod
+    def forward(ctx, x):
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return -MU * grad
+
+
+lntl = make_model(0)
+head = nn.Linear(100, 10)
+with torch.no_grad():
+    for t, p in enumerate(head.parameters()):
+        k = torch.arange(p.numel(), dtype=torch.float64)
+        p.copy_((0.5 * torch.sin(0.37 * k + t + 20)).float().double().view_as(p))
+optimizer = torch.optim.Adam(lntl.parameters(), lr=1e-3)
+optimizer_head = torch.optim.Adam(head.parameters(), lr=1e-3)
+for step, index in enumerate([torch.arange(0, 6), torch.arange(4, 10)], start=1):
+    x = x_all[index].view(len(index), -1) / 255
+    optimizer.zero_grad()
+    optimizer_head.zero_grad()
+    phi = lntl.feature(x)
+    head_logits = head(phi)
+    neg_entropy = (F.softmax(head_logits, 1) * F.log_softmax(head_logits, 1)).sum(1).mean()
+    loss = F.cross_entropy(lntl.classifier(phi), labels[index])
+    (loss + LAMBDA * neg_entropy).backward()
+    optimizer.step()
+    optimizer.zero_grad()
+    optimizer_head.zero_grad()
+    color_loss = F.cross_entropy(head(GradReverse.apply(lntl.feature(x))), colors[index])
+    color_loss.backward()
+    optimizer.step()
+    optimizer_head.step()
+    out[f"lntl.step{step}.loss"] = loss.detach().float().reshape(1)
+    out[f"lntl.step{step}.regularizer"] = neg_entropy.detach().float().reshape(1)
+    out[f"lntl.step{step}.color_loss"] = color_loss.detach().float().reshape(1)
+for name, p in head.named_parameters():
+    out[f"lntl.color_head.{name}"] = p.detach().flatten().float()
+for prefix, net in [("biased", model_b), ("debiased", model_d), ("vanilla", vanilla), ("group_dro", dro), ("lntl", lntl)]:
     for name, p in net.named_parameters():
         # The first layer (235,200 weights) is kept at every 11th flat index, with its sum, so
         # that the fixture stays small.

@@ -124,7 +124,12 @@ pub fn run(args: &SweepArgs, threads: Option<usize>, cache: Option<&Path>) -> Re
                 },
                 methods: methods_of(
                     args,
-                    &[LffMethod::Vanilla, LffMethod::GroupDro, LffMethod::Lff],
+                    &[
+                        LffMethod::Vanilla,
+                        LffMethod::GroupDro,
+                        LffMethod::Lff,
+                        LffMethod::Lntl,
+                    ],
                     MethodName::on_lff_benchmark,
                     "LfF's benchmark",
                 )?,

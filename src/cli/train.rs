@@ -180,7 +180,8 @@ impl MethodName {
             MethodName::Vanilla => Some(LffMethod::Vanilla),
             MethodName::Lff => Some(LffMethod::Lff),
             MethodName::GroupDro => Some(LffMethod::GroupDro),
-            _ => None,
+            MethodName::Lntl => Some(LffMethod::Lntl),
+            MethodName::Baseline | MethodName::Gray | MethodName::Blindeye => None,
         }
     }
 }

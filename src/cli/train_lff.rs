@@ -27,8 +27,6 @@ fn lntl_only_flags(args: &TrainArgs) -> Vec<&'static str> {
         (args.lr_decay_period.is_some(), "--lr-decay-period"),
         (args.momentum.is_some(), "--momentum"),
         (args.weight_decay.is_some(), "--weight-decay"),
-        (args.loss_lambda.is_some(), "--loss-lambda"),
-        (args.grl_scale.is_some(), "--grl-scale"),
         (args.legacy_zero_grad, "--legacy-zero-grad"),
         (args.heads_warmup_epochs.is_some(), "--heads-warmup-epochs"),
         (args.init_from.is_some(), "--init-from"),
@@ -48,7 +46,7 @@ fn lff_method(args: &TrainArgs) -> Result<LffMethod> {
         None => Ok(LffMethod::Lff),
         Some(name) => name.on_lff_benchmark().with_context(|| {
             format!(
-                "--method {} is not a method of LfF's benchmark (vanilla, lff or groupdro)",
+                "--method {} is not a method of LfF's benchmark (vanilla, lff, groupdro or lntl)",
                 name.name()
             )
         }),
@@ -124,6 +122,18 @@ fn apply(args: &TrainArgs, config: &mut LffConfig) -> Result<()> {
             "--dro-step-size belongs to --method groupdro"
         );
         config.dro_step_size = Some(v);
+    }
+    for (value, flag, setting) in [
+        (args.loss_lambda, "--loss-lambda", &mut config.loss_lambda),
+        (args.grl_scale, "--grl-scale", &mut config.grl_scale),
+    ] {
+        if let Some(v) = value {
+            ensure!(
+                config.method == LffMethod::Lntl,
+                "{flag} belongs to --method lntl"
+            );
+            *setting = Some(v);
+        }
     }
     Ok(())
 }

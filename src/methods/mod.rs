@@ -1,6 +1,7 @@
 //! The training methods of the paper's table, each as one iteration on a batch:
 //! baseline, LNTL (the paper's method), BlindEye (Alvi et al., 2018). Gray is the baseline step on
-//! gray-scale batches. On LfF's Colored-MNIST (docs/LFF.md): vanilla, LfF and Group DRO on its MLP.
+//! gray-scale batches. On LfF's Colored-MNIST (docs/LFF.md): vanilla, LfF, Group DRO and LNTL
+//! with an image-level color head on its MLP.
 
 pub mod baseline;
 pub mod batch;
@@ -9,6 +10,7 @@ pub mod group_dro;
 pub mod head_losses;
 pub mod lff;
 pub mod lntl;
+pub mod mlp_lntl;
 pub mod sample_loss_averages;
 pub mod vanilla;
 

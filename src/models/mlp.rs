@@ -10,6 +10,7 @@ use crate::engine::linear::Linear;
 use crate::engine::param::Param;
 use crate::engine::relu::{relu_backward, relu_forward};
 use crate::engine::tensor::Tensor;
+use crate::lff_colored::palette::MEAN_COLORS;
 use rand_chacha::ChaCha8Rng;
 
 /// Inputs per image: 3 × 28 × 28.
@@ -18,6 +19,8 @@ pub const MLP_INPUTS: usize = 3 * PIXELS;
 pub const MLP_HIDDEN: usize = 100;
 /// Classes.
 pub const MLP_CLASSES: usize = 10;
+/// Outputs of the color head: the colors of LfF's palette.
+pub const MLP_COLORS: usize = MEAN_COLORS.len();
 
 /// The network's input from HWC color images: channel-first, each byte v as (v / 255) / 255 in
 /// float32.
@@ -70,6 +73,12 @@ impl Mlp {
 
     /// The logits of `x` (N×1×1×2352, from [`mlp_input`]).
     pub fn forward(&mut self, x: &Tensor) -> &Tensor {
+        self.forward_features(x);
+        self.forward_classifier()
+    }
+
+    /// f, the three hidden layers: the features φ of `x` (N×1×1×100, after the last ReLU).
+    pub fn forward_features(&mut self, x: &Tensor) -> &Tensor {
         self.activations.clear();
         self.activations.push(x.clone());
         let mut h = x.clone();
@@ -78,13 +87,34 @@ impl Mlp {
             relu_forward(&mut h);
             self.activations.push(h.clone());
         }
-        self.logits = self.layers[3].forward(&h);
+        self.features()
+    }
+
+    /// φ from the last [`Mlp::forward_features`].
+    pub fn features(&self) -> &Tensor {
+        &self.activations[3]
+    }
+
+    /// g, the classifier: the logits of the last forward pass's φ.
+    pub fn forward_classifier(&mut self) -> &Tensor {
+        self.logits = self.layers[3].forward(&self.activations[3]);
         &self.logits
     }
 
     /// Adds the gradients of the last forward pass's loss, given d(loss)/d(logits).
     pub fn backward(&mut self, dlogits: &Tensor) {
-        let mut d = self.layers[3].backward(dlogits, self.activations[3].dims);
+        let dphi = self.backward_classifier(dlogits);
+        self.backward_features(dphi);
+    }
+
+    /// Adds g's gradients given d(loss)/d(logits); returns d(loss)/dφ.
+    pub fn backward_classifier(&mut self, dlogits: &Tensor) -> Tensor {
+        self.layers[3].backward(dlogits, self.activations[3].dims)
+    }
+
+    /// Adds f's gradients given d(loss)/dφ.
+    pub fn backward_features(&mut self, dphi: Tensor) {
+        let mut d = dphi;
         for k in (0..3).rev() {
             relu_backward(&self.activations[k + 1], &mut d);
             d = self.layers[k].backward(&d, self.activations[k].dims);
@@ -98,6 +128,15 @@ impl Mlp {
             .flat_map(|l| [&mut l.weight, &mut l.bias])
             .collect()
     }
+}
+
+/// An image-level color head on the MLP's features (LNTL on LfF's benchmark, docs/LFF.md):
+/// `color_head`, Linear(100 → 10) over the palette's colors, with PyTorch's default
+/// initialization.
+pub fn mlp_color_head(rng: &mut ChaCha8Rng) -> Linear {
+    let weight = pytorch_default_uniform(rng, MLP_HIDDEN * MLP_COLORS, MLP_HIDDEN);
+    let bias = pytorch_default_uniform(rng, MLP_COLORS, MLP_HIDDEN);
+    Linear::new("color_head", MLP_HIDDEN, MLP_COLORS, weight, bias)
 }
 
 #[cfg(test)]

@@ -123,11 +123,12 @@ impl SweepGrid for LffGrid {
         cell.config().epochs
     }
 
-    /// LfF trains two networks, the others one.
+    /// LfF trains two networks and LNTL passes through its MLP twice per iteration; the
+    /// others train one network once.
     fn cost(&self, cell: &LffCell) -> f64 {
         match cell.method {
             LffMethod::Vanilla | LffMethod::GroupDro => 1.0,
-            LffMethod::Lff => 2.0,
+            LffMethod::Lff | LffMethod::Lntl => 2.0,
         }
     }
 
@@ -221,7 +222,7 @@ mod tests {
     #[test]
     fn cell_states_follow_the_files() {
         use crate::engine::adam::AdamConfig;
-        use crate::train::lff_model::LffModels;
+        use crate::train::lff_model::{LffModels, MethodSettings};
         let out = tempfile::tempdir().unwrap();
         let grid = LffGrid {
             out: out.path().to_path_buf(),
@@ -233,8 +234,13 @@ mod tests {
         assert_eq!(grid.state(&cell), CellState::New);
         let dir = grid.dir(&cell);
         std::fs::create_dir_all(&dir).unwrap();
-        let mut models =
-            LffModels::new(LffMethod::Lff, 0, &[0, 1], AdamConfig::pytorch(1e-3), 0.01);
+        let mut models = LffModels::new(
+            LffMethod::Lff,
+            0,
+            &[0, 1],
+            AdamConfig::pytorch(1e-3),
+            MethodSettings::DEFAULT,
+        );
         models.save(&dir.join(CHECKPOINT_FILE), 2 * 235).unwrap();
         assert_eq!(grid.state(&cell), CellState::Interrupted(2));
         let result = |seed: u64| {

@@ -1,12 +1,16 @@
 //! What a run on LfF's Colored-MNIST trains, per method, and its checkpoint: every network's
 //! parameters, every Adam's moments and step counts, LfF's per-sample loss averages and Group
-//! DRO's group weights, so that a resumed run continues bit for bit.
+//! DRO's group weights (LNTL's color head and its Adam among the rest), so that a resumed run
+//! continues bit for bit.
 
 use crate::engine::adam::{Adam, AdamConfig, AdamMoments};
+use crate::engine::param::Param;
 use crate::engine::tensor::Tensor;
 use crate::methods::baseline::ClassifierStep;
 use crate::methods::group_dro::{GROUPS, GroupWeights, group_dro_step};
 use crate::methods::lff::{Lff, LffStep};
+use crate::methods::lntl::LntlConfig;
+use crate::methods::mlp_lntl::{MlpLntl, MlpLntlStep};
 use crate::methods::vanilla::vanilla_step;
 use crate::models::mlp::Mlp;
 use crate::util::tensor_file::TensorFile;
@@ -31,6 +35,26 @@ fn steps_done(file: &TensorFile, path: &Path) -> Result<usize> {
         .map_err(|_| anyhow::anyhow!("{}: steps_done is not a whole number", path.display()))
 }
 
+/// The settings that only some methods read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MethodSettings {
+    /// Group DRO's step size η for the group weights.
+    pub dro_step_size: f32,
+    /// LNTL's λ, the weight of the negative-entropy term.
+    pub loss_lambda: f32,
+    /// LNTL's μ, the gradient reversal scale.
+    pub grl_scale: f32,
+}
+
+impl MethodSettings {
+    /// Sagawa et al.'s default η and the paper's λ and μ (docs/SPEC.md §3).
+    pub const DEFAULT: MethodSettings = MethodSettings {
+        dro_step_size: 0.01,
+        loss_lambda: LntlConfig::PAPER.lambda,
+        grl_scale: LntlConfig::PAPER.grl_scale,
+    };
+}
+
 /// The methods on LfF's benchmark.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -44,6 +68,9 @@ pub enum LffMethod {
     #[serde(rename = "groupdro")]
     #[value(name = "groupdro")]
     GroupDro,
+    /// Learning Not to Learn with an image-level color head on the MLP (docs/LFF.md): uses the
+    /// color labels.
+    Lntl,
 }
 
 impl LffMethod {
@@ -53,6 +80,7 @@ impl LffMethod {
             LffMethod::Vanilla => "vanilla",
             LffMethod::Lff => "lff",
             LffMethod::GroupDro => "groupdro",
+            LffMethod::Lntl => "lntl",
         }
     }
 }
@@ -78,6 +106,8 @@ pub enum LffModels {
         /// The weights of the (digit, color) groups.
         weights: GroupWeights,
     },
+    /// The MLP, its color head and their Adams.
+    Lntl(Box<MlpLntl>),
 }
 
 /// What one iteration measured.
@@ -87,17 +117,19 @@ pub enum LffStepStats {
     Classifier(ClassifierStep),
     /// An LfF iteration.
     Lff(LffStep),
+    /// An LNTL iteration.
+    Lntl(MlpLntlStep),
 }
 
 impl LffModels {
     /// Freshly initialized models for `method` from `seed`, for a training set of classes
-    /// `train_labels`; Group DRO's weights move by `dro_step_size`.
+    /// `train_labels`, with the method's own `settings`.
     pub fn new(
         method: LffMethod,
         seed: u64,
         train_labels: &[u8],
         adam: AdamConfig,
-        dro_step_size: f32,
+        settings: MethodSettings,
     ) -> LffModels {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         match method {
@@ -109,13 +141,19 @@ impl LffModels {
             LffMethod::GroupDro => LffModels::GroupDro {
                 net: Box::new(Mlp::new(&mut rng)),
                 adam: Adam::new(adam),
-                weights: GroupWeights::new(dro_step_size),
+                weights: GroupWeights::new(settings.dro_step_size),
             },
+            LffMethod::Lntl => LffModels::Lntl(Box::new(MlpLntl::new(
+                adam,
+                settings.loss_lambda,
+                settings.grl_scale,
+                &mut rng,
+            ))),
         }
     }
 
     /// One iteration on the training samples `indices` (images `x`, digit labels `labels`,
-    /// color indices `colors`, which only Group DRO reads).
+    /// color indices `colors`, which only Group DRO and LNTL read).
     pub fn step(
         &mut self,
         x: &Tensor,
@@ -131,6 +169,7 @@ impl LffModels {
             LffModels::GroupDro { net, adam, weights } => {
                 LffStepStats::Classifier(group_dro_step(net, adam, weights, x, labels, colors))
             }
+            LffModels::Lntl(lntl) => LffStepStats::Lntl(lntl.step(x, labels, colors)),
         }
     }
 
@@ -139,19 +178,37 @@ impl LffModels {
         match self {
             LffModels::Vanilla { net, .. } | LffModels::GroupDro { net, .. } => net,
             LffModels::Lff(lff) => &mut lff.debiased,
+            LffModels::Lntl(lntl) => &mut lntl.net,
         }
     }
 
-    /// Every (name prefix, network, optimizer) of the method.
-    fn parts(&mut self) -> Vec<(&'static str, &mut Mlp, &mut Adam)> {
+    /// Every (name prefix, parameters, their optimizer) of the method.
+    fn parts(&mut self) -> Vec<(&'static str, Vec<&mut Param>, &mut Adam)> {
         match self {
             LffModels::Vanilla { net, adam } | LffModels::GroupDro { net, adam, .. } => {
-                vec![("net", net, adam)]
+                vec![("net", net.params_mut(), adam)]
             }
             LffModels::Lff(lff) => vec![
-                ("biased", &mut lff.biased, &mut lff.biased_adam),
-                ("debiased", &mut lff.debiased, &mut lff.debiased_adam),
+                ("biased", lff.biased.params_mut(), &mut lff.biased_adam),
+                (
+                    "debiased",
+                    lff.debiased.params_mut(),
+                    &mut lff.debiased_adam,
+                ),
             ],
+            LffModels::Lntl(lntl) => {
+                let MlpLntl {
+                    net,
+                    head,
+                    net_adam,
+                    head_adam,
+                    ..
+                } = &mut **lntl;
+                vec![
+                    ("net", net.params_mut(), net_adam),
+                    ("head", vec![&mut head.weight, &mut head.bias], head_adam),
+                ]
+            }
         }
     }
 
@@ -160,8 +217,8 @@ impl LffModels {
         let mut file = TensorFile::new(KIND, VERSION);
         file.metadata
             .insert("steps_done".into(), steps_done.to_string());
-        for (prefix, net, adam) in self.parts() {
-            for (i, p) in net.params_mut().into_iter().enumerate() {
+        for (prefix, params, adam) in self.parts() {
+            for (i, p) in params.into_iter().enumerate() {
                 let name = format!("{prefix}.{}", p.name);
                 file.put_f32(&name, &p.dims, &p.value);
                 let moments = adam.state.get(i).cloned().unwrap_or_default();
@@ -195,9 +252,9 @@ impl LffModels {
     pub fn load(&mut self, path: &Path) -> Result<usize> {
         let mut file = TensorFile::read(path, KIND, VERSION)?;
         let steps_done = steps_done(&file, path)?;
-        for (prefix, net, adam) in self.parts() {
+        for (prefix, params, adam) in self.parts() {
             let mut state = Vec::new();
-            for p in net.params_mut() {
+            for p in params {
                 let name = format!("{prefix}.{}", p.name);
                 p.value = file.take_f32(&name, &p.dims)?;
                 let step = file.take_u64(&format!("{name}#adam_step"), 1)?[0];

@@ -12,7 +12,7 @@ use crate::lff_colored::generate::LffColoredMnist;
 use crate::models::mlp::{MLP_INPUTS, mlp_input};
 use crate::train::config::CONFIG_FILE;
 use crate::train::group_accuracy::{GroupAccuracy, group_counts};
-use crate::train::lff_model::{LffMethod, LffModels, LffStepStats};
+use crate::train::lff_model::{LffMethod, LffModels, LffStepStats, MethodSettings};
 use crate::train::metrics_log::{MetricsLog, epoch_records};
 use crate::train::progress::Progress;
 use crate::train::result::{COMMIT, RESULT_FILE};
@@ -25,9 +25,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-
-/// Group DRO's default step size for the group weights (Sagawa et al.'s default).
-pub const DRO_STEP_SIZE: f32 = 0.01;
 
 /// The settings of one run on LfF's benchmark, saved as `config.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,6 +50,12 @@ pub struct LffConfig {
     /// Group DRO's step size η for the group weights (Group DRO only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dro_step_size: Option<f32>,
+    /// LNTL's λ, the weight of the negative-entropy term (LNTL only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_lambda: Option<f32>,
+    /// LNTL's μ, the gradient reversal scale (LNTL only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grl_scale: Option<f32>,
     /// Trained on the first 50,000 training digits and measured on the last 10,000, colored
     /// like the test split, for tuning without the test split.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -72,7 +75,10 @@ impl LffConfig {
             batch_size: 256,
             lr: 1e-3,
             train_images: TRAIN_LEN,
-            dro_step_size: (method == LffMethod::GroupDro).then_some(DRO_STEP_SIZE),
+            dro_step_size: (method == LffMethod::GroupDro)
+                .then_some(MethodSettings::DEFAULT.dro_step_size),
+            loss_lambda: (method == LffMethod::Lntl).then_some(MethodSettings::DEFAULT.loss_lambda),
+            grl_scale: (method == LffMethod::Lntl).then_some(MethodSettings::DEFAULT.grl_scale),
             validation: false,
         }
     }
@@ -83,6 +89,16 @@ impl LffConfig {
             "validation"
         } else {
             "test"
+        }
+    }
+
+    /// The method's own settings, the defaults where the configuration has none.
+    pub fn method_settings(&self) -> MethodSettings {
+        let default = MethodSettings::DEFAULT;
+        MethodSettings {
+            dro_step_size: self.dro_step_size.unwrap_or(default.dro_step_size),
+            loss_lambda: self.loss_lambda.unwrap_or(default.loss_lambda),
+            grl_scale: self.grl_scale.unwrap_or(default.grl_scale),
         }
     }
 
@@ -160,6 +176,9 @@ struct EpochSums {
     loss: f64,
     biased_loss: f64,
     mean_weight: f64,
+    regularizer: f64,
+    color_loss: f64,
+    color_correct: usize,
     correct: usize,
     images: usize,
     steps: usize,
@@ -177,6 +196,16 @@ impl EpochSums {
                 self.biased_loss += f64::from(s.biased_loss);
                 self.mean_weight += f64::from(s.mean_weight);
                 (s.debiased_loss, s.correct)
+            }
+            LffStepStats::Lntl(s) => {
+                ensure!(
+                    s.regularizer.is_finite() && s.color_loss.is_finite(),
+                    "the color head's loss is not finite"
+                );
+                self.regularizer += f64::from(s.regularizer);
+                self.color_loss += f64::from(s.color_loss);
+                self.color_correct += s.color_correct;
+                (s.classifier.loss, s.classifier.correct)
             }
         };
         ensure!(loss.is_finite(), "the loss is not finite");
@@ -224,7 +253,7 @@ pub fn train_lff(
         config.seed,
         &train.labels,
         adam,
-        config.dro_step_size.unwrap_or(DRO_STEP_SIZE),
+        config.method_settings(),
     );
     let mut epochs_done = 0;
     let mut seconds = 0.0;
@@ -332,6 +361,11 @@ pub fn train_lff(
             record["mean_weight"] = json!(sums.mean_weight / steps);
             record["biased_unbiased_accuracy"] = json!(biased.unbiased_accuracy);
             record["biased_conflicting_accuracy"] = json!(biased.conflicting_accuracy);
+        }
+        if let LffModels::Lntl(_) = models {
+            record["regularizer"] = json!(sums.regularizer / steps);
+            record["color_loss"] = json!(sums.color_loss / steps);
+            record["color_accuracy"] = json!(sums.color_correct as f64 / sums.images as f64);
         }
         metrics.write(&record)?;
         models.save(&checkpoint_path, (epoch + 1) * steps_per_epoch)?;
