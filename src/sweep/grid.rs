@@ -3,14 +3,12 @@
 //! completion (skip it if finished, resume it if interrupted, start it otherwise).
 
 use crate::colored::dataset::{parse_variance, variance_tag};
-use crate::sweep::plan::{CellState, SweepGrid};
+use crate::sweep::plan::{CellState, SweepGrid, run_dir_progress, run_dir_state};
 use crate::train::checkpoint::load_checkpoint;
 use crate::train::config::{CONFIG_FILE, Method, read_config};
-use crate::train::metrics_log::epoch_records;
 use crate::train::protocol::{Protocol, cell_dir};
 use crate::train::result::{RESULT_FILE, read_result};
 use crate::train::run::CHECKPOINT_FILE;
-use crate::train::run_lock::live_holder;
 use anyhow::{Result, ensure};
 use std::path::{Path, PathBuf};
 
@@ -204,24 +202,14 @@ impl SweepGrid for Grid {
 
     /// Where `cell` stands on disk.
     fn state(&self, cell: &Cell) -> CellState {
-        let dir = self.dir(cell);
-        if dir.join(RESULT_FILE).is_file() {
-            return CellState::Finished;
-        }
-        if let Some(holder) = live_holder(&dir) {
-            return CellState::Locked(holder);
-        }
-        match load_checkpoint(&dir.join(CHECKPOINT_FILE)) {
-            Ok(checkpoint) => CellState::Interrupted(checkpoint.epochs_done),
-            Err(_) => CellState::New,
-        }
+        run_dir_state(&self.dir(cell), |path| {
+            Ok(load_checkpoint(path)?.epochs_done)
+        })
     }
 
     /// The epochs `cell` has logged, and the test accuracy after the last of them.
     fn progress(&self, cell: &Cell) -> (usize, Option<f64>) {
-        let records = epoch_records(&self.dir(cell).join("metrics.jsonl")).unwrap_or_default();
-        let accuracy = records.last().and_then(|r| r["test_accuracy"].as_f64());
-        (records.len(), accuracy)
+        run_dir_progress(&self.dir(cell), "test_accuracy")
     }
 
     /// Whether `cell`, if it has started, was trained with this grid's protocol as it is now

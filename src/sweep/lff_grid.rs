@@ -1,14 +1,11 @@
 //! LfF's table as a grid: conflict ratio × method × seed, every cell LfF's schedule
 //! ([`LffConfig::lff_protocol`]) in `OUT/ratio_<r>/<method>/seed_S/`, none depending on another.
 
-use crate::sweep::plan::{CellState, SweepGrid};
+use crate::sweep::plan::{CellState, SweepGrid, run_dir_progress, run_dir_state};
 use crate::train::config::CONFIG_FILE;
 use crate::train::lff_model::{LffMethod, checkpoint_steps};
 use crate::train::lff_run::{LffConfig, LffResult, lff_cell_dir};
-use crate::train::metrics_log::epoch_records;
 use crate::train::result::RESULT_FILE;
-use crate::train::run::CHECKPOINT_FILE;
-use crate::train::run_lock::live_holder;
 use anyhow::{Context, Result, ensure};
 use std::path::{Path, PathBuf};
 
@@ -84,17 +81,9 @@ impl SweepGrid for LffGrid {
     }
 
     fn state(&self, cell: &LffCell) -> CellState {
-        let dir = self.dir(cell);
-        if dir.join(RESULT_FILE).is_file() {
-            return CellState::Finished;
-        }
-        if let Some(holder) = live_holder(&dir) {
-            return CellState::Locked(holder);
-        }
-        match checkpoint_steps(&dir.join(CHECKPOINT_FILE)) {
-            Ok(steps) => CellState::Interrupted(steps / cell.config().steps_per_epoch()),
-            Err(_) => CellState::New,
-        }
+        run_dir_state(&self.dir(cell), |path| {
+            Ok(checkpoint_steps(path)? / cell.config().steps_per_epoch())
+        })
     }
 
     /// `lntl [global flags] train --benchmark lff --method M --conflict-ratio R --seed S
@@ -133,9 +122,7 @@ impl SweepGrid for LffGrid {
     }
 
     fn progress(&self, cell: &LffCell) -> (usize, Option<f64>) {
-        let records = epoch_records(&self.dir(cell).join("metrics.jsonl")).unwrap_or_default();
-        let accuracy = records.last().and_then(|r| r["unbiased_accuracy"].as_f64());
-        (records.len(), accuracy)
+        run_dir_progress(&self.dir(cell), "unbiased_accuracy")
     }
 
     fn check_settings(&self, cell: &LffCell) -> Result<()> {
@@ -223,6 +210,7 @@ mod tests {
     fn cell_states_follow_the_files() {
         use crate::engine::adam::AdamConfig;
         use crate::train::lff_model::{LffModels, MethodSettings};
+        use crate::train::run::CHECKPOINT_FILE;
         let out = tempfile::tempdir().unwrap();
         let grid = LffGrid {
             out: out.path().to_path_buf(),

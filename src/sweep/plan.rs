@@ -3,7 +3,10 @@
 //! LNTL's σ² grid ([`crate::sweep::grid::Grid`]) and LfF's ratio grid
 //! ([`crate::sweep::lff_grid::LffGrid`]) implement it.
 
-use crate::train::result::shell_quote;
+use crate::train::metrics_log::epoch_records;
+use crate::train::result::{RESULT_FILE, shell_quote};
+use crate::train::run::CHECKPOINT_FILE;
+use crate::train::run_lock::live_holder;
 use anyhow::Result;
 use std::path::{Path, PathBuf};
 
@@ -18,6 +21,29 @@ pub enum CellState {
     Interrupted(usize),
     /// Nothing has been trained.
     New,
+}
+
+/// Where the run directory `dir` stands: finished (a `result.json`), locked by a live process,
+/// interrupted after the epochs `epochs_done` reads from its checkpoint, or new (no readable
+/// checkpoint).
+pub fn run_dir_state(dir: &Path, epochs_done: impl FnOnce(&Path) -> Result<usize>) -> CellState {
+    if dir.join(RESULT_FILE).is_file() {
+        return CellState::Finished;
+    }
+    if let Some(holder) = live_holder(dir) {
+        return CellState::Locked(holder);
+    }
+    match epochs_done(&dir.join(CHECKPOINT_FILE)) {
+        Ok(epochs) => CellState::Interrupted(epochs),
+        Err(_) => CellState::New,
+    }
+}
+
+/// The epochs the run directory `dir` has logged, and the accuracy `key` after the last of them.
+pub fn run_dir_progress(dir: &Path, key: &str) -> (usize, Option<f64>) {
+    let records = epoch_records(&dir.join("metrics.jsonl")).unwrap_or_default();
+    let accuracy = records.last().and_then(|r| r[key].as_f64());
+    (records.len(), accuracy)
 }
 
 /// A grid of runs the sweep runner can bring to completion.
