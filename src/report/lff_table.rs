@@ -4,11 +4,11 @@
 //! no result listed as missing.
 
 use crate::lff_colored::generate::CONFLICT_RATIOS;
+use crate::report::grouping::{self, group_by};
 use crate::report::table::{mean_pm, mean_std};
 use crate::train::lff_run::LffResult;
 use anyhow::{Context, Result};
 use serde::Serialize;
-use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -111,11 +111,9 @@ pub fn build_lff_report(files: &[PathBuf]) -> Result<LffReport> {
             r.method.clone(),
         )
     };
-    let keys: BTreeSet<_> = cells.iter().map(key).collect();
-    let mut groups: Vec<LffGroup> = keys
+    let mut groups: Vec<LffGroup> = group_by(&cells, key)
         .into_iter()
-        .map(|k| {
-            let runs: Vec<&LffResult> = cells.iter().filter(|r| key(r) == k).collect();
+        .map(|(k, runs)| {
             let conflict_ratio = f64::from_bits(k.0);
             let field = |f: fn(&LffResult) -> f64| runs.iter().map(|r| f(r)).collect::<Vec<_>>();
             let (unbiased_mean, unbiased_std) =
@@ -152,31 +150,21 @@ pub fn build_lff_report(files: &[PathBuf]) -> Result<LffReport> {
 
 /// The ratio × method × seed combinations seen in `cells` that have no result.
 fn missing_cells(cells: &[LffResult]) -> Vec<LffMissingCell> {
-    let mut ratios: Vec<f64> = cells.iter().map(|c| c.conflict_ratio).collect();
-    ratios.sort_by(f64::total_cmp);
-    ratios.dedup();
-    let mut methods: Vec<&str> = cells.iter().map(|c| c.method.as_str()).collect();
-    methods.sort_by_key(|m| (method_rank(m), *m));
-    methods.dedup();
-    let seeds: BTreeSet<u64> = cells.iter().map(|c| c.seed).collect();
-    let mut missing = Vec::new();
-    for &conflict_ratio in &ratios {
-        for &method in &methods {
-            for &seed in &seeds {
-                let present = cells.iter().any(|c| {
-                    c.conflict_ratio == conflict_ratio && c.method == method && c.seed == seed
-                });
-                if !present {
-                    missing.push(LffMissingCell {
-                        conflict_ratio,
-                        method: method.into(),
-                        seed,
-                    });
-                }
-            }
-        }
-    }
-    missing
+    // Ratios are positive, so their bits sort as the numbers do.
+    grouping::missing_cells(cells, |c| {
+        (
+            c.conflict_ratio.to_bits(),
+            (method_rank(&c.method), c.method.clone()),
+            c.seed,
+        )
+    })
+    .into_iter()
+    .map(|(ratio, (_, method), seed)| LffMissingCell {
+        conflict_ratio: f64::from_bits(ratio),
+        method,
+        seed,
+    })
+    .collect()
 }
 
 /// The report as Markdown: the final unbiased accuracy per method (rows) and ratio (columns)

@@ -2,6 +2,7 @@
 //! plot with the paper's numbers, the baseline's and LNTL's confusion matrices side by side, and
 //! the runs' per-epoch curves.
 
+pub mod grouping;
 pub mod lff_figures;
 pub mod lff_table;
 pub mod paper;

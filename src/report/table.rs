@@ -2,6 +2,7 @@
 //! grouped by (protocol, method, σ²) into mean ± standard deviation over seeds, beside the
 //! paper's number, with the cells of the grid that have no result listed as missing.
 
+use crate::report::grouping::{self, group_by};
 use crate::report::lff_table::is_lff_result;
 use crate::report::paper::{paper_accuracy, paper_measures_plain_digits};
 use crate::train::result::{RESULT_FILE, RunResult, read_result};
@@ -160,11 +161,9 @@ pub fn build_report(dirs: &[PathBuf]) -> Result<Report> {
         .map(|f| read_result(f))
         .collect::<Result<_>>()?;
     let key = |r: &RunResult| (protocol_label(r), r.method.clone(), r.variance.to_bits());
-    let keys: BTreeSet<_> = cells.iter().map(key).collect();
-    let mut groups: Vec<Group> = keys
+    let mut groups: Vec<Group> = group_by(&cells, key)
         .into_iter()
-        .map(|k| {
-            let runs: Vec<&RunResult> = cells.iter().filter(|r| key(r) == k).collect();
+        .map(|(k, runs)| {
             let variance = f64::from_bits(k.2);
             let accuracies: Vec<f64> = runs.iter().map(|r| r.test_accuracy).collect();
             let (mean, std) = mean_std(&accuracies);
@@ -221,37 +220,26 @@ fn method_rank(method: &str) -> usize {
 
 /// Per protocol, the σ² × method × seed combinations seen in it that have no result.
 fn missing_cells(cells: &[RunResult]) -> Vec<MissingCell> {
-    let protocols: BTreeSet<Option<String>> = cells.iter().map(protocol_label).collect();
-    let mut missing = Vec::new();
-    for protocol in protocols {
-        let in_protocol: Vec<&RunResult> = cells
-            .iter()
-            .filter(|c| protocol_label(c) == protocol)
-            .collect();
-        let variances: BTreeSet<u64> = in_protocol.iter().map(|c| c.variance.to_bits()).collect();
-        let methods: BTreeSet<&str> = in_protocol.iter().map(|c| c.method.as_str()).collect();
-        let seeds: BTreeSet<u64> = in_protocol.iter().map(|c| c.seed).collect();
-        let mut variances: Vec<f64> = variances.into_iter().map(f64::from_bits).collect();
-        variances.sort_by(f64::total_cmp);
-        for &variance in &variances {
-            for &method in &methods {
-                for &seed in &seeds {
-                    let present = in_protocol
-                        .iter()
-                        .any(|c| c.variance == variance && c.method == method && c.seed == seed);
-                    if !present {
-                        missing.push(MissingCell {
-                            protocol: protocol.clone(),
-                            method: method.to_string(),
-                            variance,
-                            seed,
-                        });
-                    }
-                }
-            }
-        }
-    }
-    missing
+    group_by(cells, protocol_label)
+        .into_iter()
+        .flat_map(|(protocol, runs)| {
+            // σ² are positive, so their bits sort as the numbers do.
+            grouping::missing_cells(&runs, |c| {
+                (
+                    c.variance.to_bits(),
+                    (method_rank(&c.method), c.method.clone()),
+                    c.seed,
+                )
+            })
+            .into_iter()
+            .map(move |(variance, (_, method), seed)| MissingCell {
+                protocol: protocol.clone(),
+                method,
+                variance: f64::from_bits(variance),
+                seed,
+            })
+        })
+        .collect()
 }
 
 /// How many of `cells` finished on each CPU, e.g. `AMD EPYC (AVX-512) 3 runs`, `not recorded 1
