@@ -8,8 +8,11 @@ use lntl::lff_colored::generate::{LffColoredMnist, generate, generate_validation
 use lntl::lff_colored::layout::{read_lff_layout, write_lff_layout};
 use lntl::lff_colored::palette::MEAN_COLORS;
 
+#[path = "common/lntl_command.rs"]
+mod lntl_command;
 #[path = "common/real_mnist.rs"]
 mod real_mnist;
+use lntl_command::lntl_ok;
 use real_mnist::real_mnist;
 
 fn conflicting(labels: &[u8], colors: &[u8]) -> usize {
@@ -103,20 +106,16 @@ fn lffs_layout_round_trips_and_names_bad_files() {
 #[test]
 fn data_make_writes_lffs_layout() {
     let out = tempfile::tempdir().unwrap();
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_lntl"))
-        .args([
-            "data",
-            "make",
-            "--benchmark",
-            "lff",
-            "--conflict-ratio",
-            "0.005",
-            "--out",
-        ])
-        .arg(out.path())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    lntl_ok([
+        "data",
+        "make",
+        "--benchmark",
+        "lff",
+        "--conflict-ratio",
+        "0.005",
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
     let data = read_lff_layout(&out.path().join("ColoredMNIST-Skewed0.005-Severity4")).unwrap();
     let colors = data.train.color_classes.as_ref().unwrap();
     assert_eq!(conflicting(&data.train.labels, colors), 300);
@@ -131,25 +130,16 @@ fn data_make_writes_lffs_layout() {
 /// images around its palette color, and a sheet of ten rows.
 #[test]
 fn stats_and_preview_on_lff_data() {
-    let lntl = env!("CARGO_BIN_EXE_lntl");
-    let out = std::process::Command::new(lntl)
-        .args([
-            "data",
-            "stats",
-            "--benchmark",
-            "lff",
-            "--conflict-ratio",
-            "0.01",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stats: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = lntl_ok([
+        "data",
+        "stats",
+        "--benchmark",
+        "lff",
+        "--conflict-ratio",
+        "0.01",
+        "--json",
+    ]);
+    let stats: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(stats["train"]["conflicting"], 598);
     assert_eq!(stats["test"]["conflicting"], 9000);
     for (k, color) in stats["train"]["colors"]
@@ -170,24 +160,16 @@ fn stats_and_preview_on_lff_data() {
     }
     let dir = tempfile::tempdir().unwrap();
     let png = dir.path().join("preview.png");
-    let out = std::process::Command::new(lntl)
-        .args([
-            "data",
-            "preview",
-            "--benchmark",
-            "lff",
-            "--conflict-ratio",
-            "0.01",
-            "--out",
-        ])
-        .arg(&png)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    lntl_ok([
+        "data",
+        "preview",
+        "--benchmark",
+        "lff",
+        "--conflict-ratio",
+        "0.01",
+        "--out",
+        png.to_str().unwrap(),
+    ]);
     let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&png).unwrap()));
     let info = decoder.read_info().unwrap().info().clone();
     // Ten rows of 56-pixel digits under a 30-pixel header.

@@ -14,8 +14,11 @@ use lntl::train::run::CHECKPOINT_FILE;
 use serde_json::Value;
 use std::path::Path;
 
+#[path = "common/lntl_command.rs"]
+mod lntl_command;
 #[path = "common/real_mnist.rs"]
 mod real_mnist;
+use lntl_command::{lntl_ok, lntl_output};
 use real_mnist::real_mnist;
 
 fn first(digits: &Digits, n: usize) -> Digits {
@@ -161,25 +164,20 @@ fn lff_beats_vanilla_on_the_conflicting_digits() {
 fn validation_runs_say_what_they_measured_on() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lntl"))
-        .args([
-            "train",
-            "--benchmark",
-            "lff",
-            "--method",
-            "vanilla",
-            "--conflict-ratio",
-            "0.01",
-        ])
-        .args(["--validation", "--epochs", "1", "--run-dir"])
-        .arg(&run)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    lntl_ok([
+        "train",
+        "--benchmark",
+        "lff",
+        "--method",
+        "vanilla",
+        "--conflict-ratio",
+        "0.01",
+        "--validation",
+        "--epochs",
+        "1",
+        "--run-dir",
+        run.to_str().unwrap(),
+    ]);
     let read = |name: &str| -> Value {
         serde_json::from_str(&std::fs::read_to_string(run.join(name)).unwrap()).unwrap()
     };
@@ -195,37 +193,37 @@ fn validation_runs_say_what_they_measured_on() {
 fn a_resume_takes_the_stored_settings() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    let lntl = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_lntl"))
-            .args(["train", "--benchmark", "lff"])
-            .args(args)
-            .arg("--run-dir")
-            .arg(&run)
-            .output()
-            .unwrap()
+    let train = |args: &[&str]| -> Vec<String> {
+        [
+            "train",
+            "--benchmark",
+            "lff",
+            "--run-dir",
+            run.to_str().unwrap(),
+        ]
+        .iter()
+        .chain(args)
+        .map(|w| w.to_string())
+        .collect()
     };
-    let first = lntl(&[
+    lntl_ok(train(&[
         "--method",
         "vanilla",
         "--conflict-ratio",
         "0.01",
         "--epochs",
         "1",
-    ]);
-    assert!(
-        first.status.success(),
-        "{}",
-        String::from_utf8_lossy(&first.stderr)
-    );
-    let changed = lntl(&["--resume", "--conflict-ratio", "0.05", "--epochs", "2"]);
+    ]));
+    let changed = lntl_output(train(&[
+        "--resume",
+        "--conflict-ratio",
+        "0.05",
+        "--epochs",
+        "2",
+    ]));
     assert!(!changed.status.success());
     assert!(String::from_utf8_lossy(&changed.stderr).contains("other settings"));
-    let resumed = lntl(&["--resume", "--epochs", "2"]);
-    assert!(
-        resumed.status.success(),
-        "{}",
-        String::from_utf8_lossy(&resumed.stderr)
-    );
+    lntl_ok(train(&["--resume", "--epochs", "2"]));
     let result: Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("result.json")).unwrap()).unwrap();
     assert_eq!(

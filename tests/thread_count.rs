@@ -5,6 +5,9 @@
 //! (docs/ARCHITECTURE.md, "Determinism"); a split that follows the core count fails here.
 
 mod common;
+#[path = "common/lntl_command.rs"]
+mod lntl_command;
+use lntl_command::lntl_ok;
 
 use lntl::data::cache::cache_dir;
 use lntl::train::checkpoint::load_checkpoint;
@@ -13,9 +16,7 @@ use lntl::train::metrics_log::epoch_records;
 use lntl::train::run::{CHECKPOINT_FILE, train};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-const LNTL: &str = env!("CARGO_BIN_EXE_lntl");
 const THREADS: [usize; 4] = [1, 2, 3, 5];
 /// 600 training images: four batches of 128 and a last one of 88, so a short final batch is
 /// covered.
@@ -156,18 +157,17 @@ fn every_method_computes_the_same_bits_with_1_2_3_and_5_threads() {
     // `lntl test` on the LNTL checkpoint: accuracy, confusion and leakage probe.
     let run = dir(Method::Lntl, 1);
     let tested = |threads: usize| {
-        let out = Command::new(LNTL)
-            .args(["--threads", &threads.to_string(), "test", "--checkpoint"])
-            .arg(&run)
-            .args(["--leakage-images", "512", "--data"])
-            .arg(&dataset)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        lntl_ok([
+            "--threads",
+            &threads.to_string(),
+            "test",
+            "--checkpoint",
+            run.to_str().unwrap(),
+            "--leakage-images",
+            "512",
+            "--data",
+            dataset.to_str().unwrap(),
+        ]);
         let record: Value = serde_json::from_str(
             &std::fs::read_to_string(run.join("test/evaluation.json")).unwrap(),
         )
