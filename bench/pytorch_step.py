@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "tools"))
-from torch_reference import ConvNet, GradReverse, Head, neg_entropy  # noqa: E402
+from torch_reference import GRL_SCALE, ConvNet, GradReverse, Head, neg_entropy  # noqa: E402
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--batch", type=int, default=128)
@@ -77,7 +77,7 @@ def lntl_step():
     for o in [opt] + opt_heads:
         o.zero_grad()
     phi, _ = net(x)
-    rev = GradReverse.apply(phi)
+    rev = GradReverse.apply(phi, GRL_SCALE)
     sum(
         nn.functional.cross_entropy(h(rev), bias[:, i], ignore_index=255)
         for i, h in enumerate(heads)

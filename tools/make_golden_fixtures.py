@@ -24,7 +24,7 @@ import zlib
 import torch
 from safetensors.torch import save_file
 from torch import nn
-from torch_reference import ConvNet, GradReverse, Head, confusion, neg_entropy
+from torch_reference import GRL_SCALE, ConvNet, GradReverse, Head, confusion, neg_entropy
 
 torch.set_default_dtype(torch.float64)
 torch.manual_seed(0)
@@ -77,7 +77,7 @@ def adversarial_iteration(net, heads, all_opts, x, labels, bias, regularizer, re
     for o in all_opts:
         o.zero_grad()
     phi, _ = net(x)
-    features = GradReverse.apply(phi) if reverse else phi.detach()
+    features = GradReverse.apply(phi, GRL_SCALE) if reverse else phi.detach()
     loss2 = sum(
         nn.functional.cross_entropy(h(features), bias[:, i].long(), ignore_index=255)
         for i, h in enumerate(heads)

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 from torch import nn
+from torch_reference import MLP, GradReverse
 
 torch.manual_seed(0)
 torch.set_default_dtype(torch.float64)
@@ -36,20 +37,6 @@ Q, ALPHA = 0.7, 0.7
 # LNTL's λ and μ: stronger than the paper's 0.01 and 0.1 so that both terms move every weight by
 # more than the test's tolerance.
 LAMBDA, MU = 1.0, 0.5
-
-
-class MLP(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.feature = nn.Sequential(
-            nn.Linear(3 * 28 * 28, 100), nn.ReLU(),
-            nn.Linear(100, 100), nn.ReLU(),
-            nn.Linear(100, 100), nn.ReLU(),
-        )
-        self.classifier = nn.Linear(100, 10)
-
-    def forward(self, x):
-        return self.classifier(self.feature(x.view(x.size(0), -1) / 255))
 
 
 def make_model(offset):
@@ -143,16 +130,6 @@ for step, index in enumerate([torch.arange(0, 6), torch.arange(4, 10)], start=1)
 out["colors"] = colors.to(torch.uint8)
 
 
-class GradReverse(torch.autograd.Function):  # identity forward, −μ × the gradient backward
-    @staticmethod
-    def forward(ctx, x):
-        return x.view_as(x)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return -MU * grad
-
-
 lntl = make_model(0)
 head = nn.Linear(100, 10)
 with torch.no_grad():
@@ -173,7 +150,7 @@ for step, index in enumerate([torch.arange(0, 6), torch.arange(4, 10)], start=1)
     optimizer.step()
     optimizer.zero_grad()
     optimizer_head.zero_grad()
-    color_loss = F.cross_entropy(head(GradReverse.apply(lntl.feature(x))), colors[index])
+    color_loss = F.cross_entropy(head(GradReverse.apply(lntl.feature(x), MU)), colors[index])
     color_loss.backward()
     optimizer.step()
     optimizer_head.step()

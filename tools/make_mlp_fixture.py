@@ -16,24 +16,10 @@ import os
 import torch
 from safetensors.torch import save_file
 from torch import nn
+from torch_reference import MLP
 
 torch.manual_seed(0)
 torch.set_default_dtype(torch.float64)
-
-
-class MLP(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.feature = nn.Sequential(
-            nn.Linear(3 * 28 * 28, 100), nn.ReLU(),
-            nn.Linear(100, 100), nn.ReLU(),
-            nn.Linear(100, 100), nn.ReLU(),
-        )
-        self.classifier = nn.Linear(100, 10)
-
-    def forward(self, x):
-        return self.classifier(self.feature(x.view(x.size(0), -1) / 255))
-
 
 net = MLP()
 with torch.no_grad():

@@ -1,5 +1,6 @@
-"""PyTorch reference of the paper's networks (docs/SPEC.md §2), shared by the hand-run scripts
-`tools/make_golden_fixtures.py` and `bench/pytorch_step.py`."""
+"""PyTorch reference of the paper's networks (docs/SPEC.md §2) and of LfF's MLP (docs/LFF.md),
+shared by the hand-run scripts `tools/make_golden_fixtures.py`, `tools/make_mlp_fixture.py`,
+`tools/make_lff_steps_fixture.py` and `bench/pytorch_step.py`."""
 import torch
 from torch import nn
 
@@ -44,13 +45,32 @@ class Head(nn.Module):
 
 
 class GradReverse(torch.autograd.Function):
+    """Identity forward, `−scale ×` the gradient backward: `GradReverse.apply(x, scale)`."""
+
     @staticmethod
-    def forward(ctx, x):
+    def forward(ctx, x, scale):
+        ctx.scale = scale
         return x.view_as(x)
 
     @staticmethod
     def backward(ctx, g):
-        return -GRL_SCALE * g
+        return -ctx.scale * g, None
+
+
+class MLP(nn.Module):
+    """LfF's MLP: 2352 → 100 → 100 → 100 → 10 with ReLUs, the input divided by 255 once more."""
+
+    def __init__(self):
+        super().__init__()
+        self.feature = nn.Sequential(
+            nn.Linear(3 * 28 * 28, 100), nn.ReLU(),
+            nn.Linear(100, 100), nn.ReLU(),
+            nn.Linear(100, 100), nn.ReLU(),
+        )
+        self.classifier = nn.Linear(100, 10)
+
+    def forward(self, x):
+        return self.classifier(self.feature(x.view(x.size(0), -1) / 255))
 
 
 def neg_entropy(logits):
