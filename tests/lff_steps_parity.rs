@@ -147,7 +147,7 @@ fn two_lff_iterations_match_pytorch() {
         let (x, y) = batch(&file, range.clone());
         let indices: Vec<usize> = range.collect();
         let measured = lff.step(&x, &y, &indices);
-        let weights = relative_difficulty(&lff.biased_losses, &lff.debiased_losses, &indices);
+        let weights = relative_difficulty(&lff.averages.biased, &lff.averages.debiased, &indices);
         assert_close(
             &weights,
             &floats(&file, &name("weights")),
@@ -170,13 +170,13 @@ fn two_lff_iterations_match_pytorch() {
         );
     }
     assert_close(
-        lff.biased_losses.values(),
+        lff.averages.biased.values(),
         &floats(&file, "biased_averages"),
         1e-5,
         "f_B's loss averages",
     );
     assert_close(
-        lff.debiased_losses.values(),
+        lff.averages.debiased.values(),
         &floats(&file, "debiased_averages"),
         1e-5,
         "f_D's loss averages",

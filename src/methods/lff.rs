@@ -23,6 +23,64 @@ pub const GCE_Q: f32 = 0.7;
 /// The decay α of the per-sample loss averages (LfF's `EMA(…, alpha=0.7)`).
 pub const LOSS_AVERAGE_ALPHA: f32 = 0.7;
 
+/// The per-sample loss averages of both models over the training set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LffAverages {
+    /// Moving averages of f_B's per-sample cross-entropies.
+    pub biased: SampleLossAverages,
+    /// Moving averages of f_D's per-sample cross-entropies.
+    pub debiased: SampleLossAverages,
+}
+
+impl LffAverages {
+    /// Averages for a training set of classes `train_labels`, none visited yet.
+    pub fn new(train_labels: &[u8]) -> LffAverages {
+        LffAverages {
+            biased: SampleLossAverages::new(train_labels, LOSS_AVERAGE_ALPHA),
+            debiased: SampleLossAverages::new(train_labels, LOSS_AVERAGE_ALPHA),
+        }
+    }
+}
+
+/// LfF's losses on one batch of the training samples `indices` with digit labels `labels`,
+/// whatever the networks, from f_B's logits `logits_b` and f_D's `logits_d`: takes the batch's
+/// cross-entropies into the averages, then writes each model's d(loss)/d(logits) into
+/// `dlogits_b` and `dlogits_d` (zeroed by the caller). Returns the measurements, `correct`
+/// counting f_D's rows.
+pub fn lff_losses(
+    averages: &mut LffAverages,
+    (logits_b, logits_d): (&Tensor, &Tensor),
+    labels: &[u8],
+    indices: &[usize],
+    (dlogits_b, dlogits_d): (&mut Tensor, &mut Tensor),
+) -> LffStep {
+    averages.biased.update(
+        indices,
+        &per_sample_cross_entropy(&logits_b.data, labels, CLASSES),
+    );
+    averages.debiased.update(
+        indices,
+        &per_sample_cross_entropy(&logits_d.data, labels, CLASSES),
+    );
+    let weights = relative_difficulty(&averages.biased, &averages.debiased, indices);
+    let gce = gce_weights(&logits_b.data, labels, CLASSES, GCE_Q);
+    let biased_loss =
+        weighted_cross_entropy(&logits_b.data, labels, &gce, CLASSES, &mut dlogits_b.data);
+    let debiased_loss = weighted_cross_entropy(
+        &logits_d.data,
+        labels,
+        &weights,
+        CLASSES,
+        &mut dlogits_d.data,
+    );
+    LffStep {
+        biased_loss,
+        debiased_loss,
+        mean_weight: weights.iter().sum::<f32>() / weights.len() as f32,
+        correct: count_correct(logits_d, labels),
+    }
+}
+
 /// Both models, their optimizers and the per-sample loss averages over the training set.
 #[derive(Debug, Clone)]
 pub struct Lff {
@@ -34,10 +92,8 @@ pub struct Lff {
     pub biased_adam: Adam,
     /// f_D's optimizer.
     pub debiased_adam: Adam,
-    /// Moving averages of f_B's per-sample cross-entropies.
-    pub biased_losses: SampleLossAverages,
-    /// Moving averages of f_D's per-sample cross-entropies.
-    pub debiased_losses: SampleLossAverages,
+    /// Both models' per-sample loss averages.
+    pub averages: LffAverages,
 }
 
 /// What one LfF iteration measured, before its update.
@@ -64,8 +120,7 @@ impl Lff {
             debiased,
             biased_adam: Adam::new(adam),
             debiased_adam: Adam::new(adam),
-            biased_losses: SampleLossAverages::new(train_labels, LOSS_AVERAGE_ALPHA),
-            debiased_losses: SampleLossAverages::new(train_labels, LOSS_AVERAGE_ALPHA),
+            averages: LffAverages::new(train_labels),
         }
     }
 
@@ -76,37 +131,19 @@ impl Lff {
         zero_grads(self.debiased.params_mut());
         let logits_b = self.biased.forward(x).clone();
         let logits_d = self.debiased.forward(x).clone();
-        self.biased_losses.update(
-            indices,
-            &per_sample_cross_entropy(&logits_b.data, labels, CLASSES),
-        );
-        self.debiased_losses.update(
-            indices,
-            &per_sample_cross_entropy(&logits_d.data, labels, CLASSES),
-        );
-        let weights = relative_difficulty(&self.biased_losses, &self.debiased_losses, indices);
-        let gce = gce_weights(&logits_b.data, labels, CLASSES, GCE_Q);
-
         let mut dlogits_b = Tensor::zeros(logits_b.dims);
         let mut dlogits_d = Tensor::zeros(logits_d.dims);
-        let biased_loss =
-            weighted_cross_entropy(&logits_b.data, labels, &gce, CLASSES, &mut dlogits_b.data);
-        let debiased_loss = weighted_cross_entropy(
-            &logits_d.data,
+        let step = lff_losses(
+            &mut self.averages,
+            (&logits_b, &logits_d),
             labels,
-            &weights,
-            CLASSES,
-            &mut dlogits_d.data,
+            indices,
+            (&mut dlogits_b, &mut dlogits_d),
         );
         self.biased.backward(&dlogits_b);
         self.debiased.backward(&dlogits_d);
         self.biased_adam.step(self.biased.params_mut());
         self.debiased_adam.step(self.debiased.params_mut());
-        LffStep {
-            biased_loss,
-            debiased_loss,
-            mean_weight: weights.iter().sum::<f32>() / weights.len() as f32,
-            correct: count_correct(&logits_d, labels),
-        }
+        step
     }
 }

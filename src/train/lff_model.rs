@@ -8,7 +8,7 @@ use crate::engine::param::Param;
 use crate::engine::tensor::Tensor;
 use crate::methods::baseline::ClassifierStep;
 use crate::methods::group_dro::{GROUPS, GroupWeights, group_dro_step};
-use crate::methods::lff::{Lff, LffStep};
+use crate::methods::lff::{Lff, LffAverages, LffStep};
 use crate::methods::lntl::LntlConfig;
 use crate::methods::mlp_lntl::{MlpLntl, MlpLntlStep};
 use crate::methods::vanilla::vanilla_step;
@@ -33,6 +33,45 @@ fn steps_done(file: &TensorFile, path: &Path) -> Result<usize> {
     file.meta("steps_done")?
         .parse()
         .map_err(|_| anyhow::anyhow!("{}: steps_done is not a whole number", path.display()))
+}
+
+/// Stores LfF's per-sample loss averages in a checkpoint.
+pub(crate) fn put_averages(file: &mut TensorFile, averages: &LffAverages) {
+    for (name, averages) in [
+        ("biased_losses", &averages.biased),
+        ("debiased_losses", &averages.debiased),
+    ] {
+        let (values, seen) = averages.state();
+        file.put_f32(name, &[values.len()], values);
+        file.put_u8(
+            &format!("{name}#seen"),
+            &[seen.len()],
+            seen.iter().map(|&s| u8::from(s)).collect(),
+        );
+    }
+}
+
+/// Restores LfF's per-sample loss averages from the checkpoint `file` read from `path`.
+pub(crate) fn take_averages(
+    file: &mut TensorFile,
+    averages: &mut LffAverages,
+    path: &Path,
+) -> Result<()> {
+    for (name, averages) in [
+        ("biased_losses", &mut averages.biased),
+        ("debiased_losses", &mut averages.debiased),
+    ] {
+        let len = averages.state().0.len();
+        let values = file.take_f32(name, &[len])?;
+        let seen = file.take_u8(&format!("{name}#seen"), &[len])?;
+        ensure!(
+            seen.iter().all(|&s| s <= 1),
+            "{}: {name}#seen holds a value other than 0 and 1",
+            path.display()
+        );
+        averages.restore(values, seen.iter().map(|&s| s == 1).collect());
+    }
+    Ok(())
 }
 
 /// The settings that only some methods read.
@@ -228,18 +267,7 @@ impl LffModels {
             }
         }
         if let LffModels::Lff(lff) = self {
-            for (name, averages) in [
-                ("biased_losses", &lff.biased_losses),
-                ("debiased_losses", &lff.debiased_losses),
-            ] {
-                let (values, seen) = averages.state();
-                file.put_f32(name, &[values.len()], values);
-                file.put_u8(
-                    &format!("{name}#seen"),
-                    &[seen.len()],
-                    seen.iter().map(|&s| u8::from(s)).collect(),
-                );
-            }
+            put_averages(&mut file, &lff.averages);
         }
         if let LffModels::GroupDro { weights, .. } = self {
             file.put_f32(GROUP_WEIGHTS, &[GROUPS], &weights.q);
@@ -266,20 +294,7 @@ impl LffModels {
             adam.state = state;
         }
         if let LffModels::Lff(lff) = self {
-            for (name, averages) in [
-                ("biased_losses", &mut lff.biased_losses),
-                ("debiased_losses", &mut lff.debiased_losses),
-            ] {
-                let len = averages.state().0.len();
-                let values = file.take_f32(name, &[len])?;
-                let seen = file.take_u8(&format!("{name}#seen"), &[len])?;
-                ensure!(
-                    seen.iter().all(|&s| s <= 1),
-                    "{}: {name}#seen holds a value other than 0 and 1",
-                    path.display()
-                );
-                averages.restore(values, seen.iter().map(|&s| s == 1).collect());
-            }
+            take_averages(&mut file, &mut lff.averages, path)?;
         }
         if let LffModels::GroupDro { weights, .. } = self {
             weights.q = file.take_f32(GROUP_WEIGHTS, &[GROUPS])?;
