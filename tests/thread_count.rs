@@ -98,7 +98,7 @@ fn every_method_computes_the_same_bits_with_1_2_3_and_5_threads() {
             .join(format!("{}_{threads}_threads", method.name()))
     };
     for &threads in &THREADS {
-        for method in [Method::Baseline, Method::Gray] {
+        for method in [Method::Baseline, Method::Gray, Method::Lff] {
             train_with(threads, method, &dataset, None, &dir(method, threads));
         }
         // LNTL and BlindEye warm-start from the baseline trained with the same thread count,
@@ -119,6 +119,7 @@ fn every_method_computes_the_same_bits_with_1_2_3_and_5_threads() {
         Method::Gray,
         Method::Lntl,
         Method::Blindeye,
+        Method::Lff,
     ] {
         let reference = dir(method, 1);
         let tensors = load_checkpoint(&reference.join(CHECKPOINT_FILE))

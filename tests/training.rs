@@ -156,14 +156,22 @@ fn baseline_learns_is_biased_and_lntl_lowers_color_leakage() {
 }
 
 #[test]
+/// LNTL (f, g, the heads and their momentum) and LfF (two networks and the per-sample loss
+/// averages).
 fn resumed_run_equals_uninterrupted_run() {
+    for method in [Method::Lntl, Method::Lff] {
+        resumed_run_equals_uninterrupted(method);
+    }
+}
+
+fn resumed_run_equals_uninterrupted(method: Method) {
     let root = tempfile::tempdir().unwrap();
     let whole = root.path().join("whole");
     let split = root.path().join("split");
-    run(config(Method::Lntl, 2, 600), &whole);
-    run(config(Method::Lntl, 1, 600), &split);
+    run(config(method, 2, 600), &whole);
+    run(config(method, 1, 600), &split);
     train(
-        config(Method::Lntl, 2, 600),
+        config(method, 2, 600),
         &split,
         true,
         &cache_dir(None),
@@ -175,12 +183,14 @@ fn resumed_run_equals_uninterrupted_run() {
     let b = load_checkpoint(&split.join(CHECKPOINT_FILE)).unwrap();
     assert_eq!(a.epochs_done, 2);
     assert_eq!(
-        a.file.tensors, b.file.tensors,
-        "bit-identical weights, statistics and momentum"
+        a.file.tensors,
+        b.file.tensors,
+        "{}: bit-identical weights, statistics and momentum",
+        method.name()
     );
     // The same run again writes the same checkpoint, byte for byte.
     let again = root.path().join("again");
-    run(config(Method::Lntl, 2, 600), &again);
+    run(config(method, 2, 600), &again);
     assert_eq!(
         std::fs::read(whole.join(CHECKPOINT_FILE)).unwrap(),
         std::fs::read(again.join(CHECKPOINT_FILE)).unwrap(),
@@ -212,7 +222,7 @@ fn every_method_records_what_its_checkpoint_measures() {
     let test = load_dataset(&DATASET, &cache_dir(None), &quiet)
         .unwrap()
         .test;
-    for method in [Method::Gray, Method::Blindeye] {
+    for method in [Method::Gray, Method::Blindeye, Method::Lff] {
         let dir = root.path().join(method.name());
         let summary = run(config(method, 1, 300), &dir);
         // Also measured on the plain test digits, recorded in result.json.

@@ -142,7 +142,7 @@ pub enum MethodName {
     Blindeye,
     /// Cross-entropy only (LfF's benchmark).
     Vanilla,
-    /// Learning from Failure (LfF's benchmark).
+    /// Learning from Failure (on LNTL's benchmark with two of its conv nets).
     Lff,
     /// Online Group DRO over the (digit, color) groups (LfF's benchmark).
     #[value(name = "groupdro")]
@@ -170,7 +170,8 @@ impl MethodName {
             MethodName::Lntl => Some(Method::Lntl),
             MethodName::Gray => Some(Method::Gray),
             MethodName::Blindeye => Some(Method::Blindeye),
-            MethodName::Vanilla | MethodName::Lff | MethodName::GroupDro => None,
+            MethodName::Lff => Some(Method::Lff),
+            MethodName::Vanilla | MethodName::GroupDro => None,
         }
     }
 

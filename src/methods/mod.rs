@@ -6,6 +6,7 @@
 pub mod baseline;
 pub mod batch;
 pub mod blindeye;
+pub mod conv_lff;
 pub mod group_dro;
 pub mod head_losses;
 pub mod lff;

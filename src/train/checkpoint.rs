@@ -11,6 +11,7 @@ use crate::data::torch_file::{TorchFile, looks_like_torch_file};
 use crate::engine::param::Param;
 use crate::models::pytorch_import::import_authors_checkpoint;
 use crate::train::config::TrainConfig;
+use crate::train::lff_model::{put_averages, take_averages};
 use crate::train::model::Model;
 use crate::train::run::CHECKPOINT_FILE;
 use crate::util::tensor_file::TensorFile;
@@ -20,6 +21,8 @@ use std::path::{Path, PathBuf};
 const KIND: &str = "lntl-checkpoint";
 const VERSION: u32 = 1;
 const MOMENTUM_SUFFIX: &str = "#momentum";
+/// The prefix of LfF's biased network.
+const BIASED: &str = "biased";
 
 fn put_params(file: &mut TensorFile, prefix: &str, params: Vec<&mut Param>) {
     for p in params {
@@ -68,7 +71,8 @@ fn take_stats(
     Ok(())
 }
 
-/// f and g (and the heads, if `with_heads`) as a checkpoint's tensors.
+/// f and g (and the heads, if `with_heads`, and LfF's biased network and loss averages, if the
+/// model has them) as a checkpoint's tensors.
 fn model_tensors(model: &mut Model, with_heads: bool) -> TensorFile {
     let mut file = TensorFile::new(KIND, VERSION);
     put_params(&mut file, "net", model.net.params_mut());
@@ -76,6 +80,11 @@ fn model_tensors(model: &mut Model, with_heads: bool) -> TensorFile {
     if with_heads {
         put_params(&mut file, "heads", model.heads.params_mut());
         put_stats(&mut file, "heads", model.heads.running_stats_mut());
+    }
+    if let Some(lff) = &mut model.lff {
+        put_params(&mut file, BIASED, lff.biased.params_mut());
+        put_stats(&mut file, BIASED, lff.biased.running_stats_mut());
+        put_averages(&mut file, &lff.averages);
     }
     file
 }
@@ -293,5 +302,13 @@ pub fn restore(checkpoint: &mut Checkpoint, model: &mut Model, what: Restore) ->
         "{}: the checkpoint lacks the color heads its method needs",
         file.path.display()
     );
+    if what == Restore::Everything
+        && let Some(lff) = &mut model.lff
+    {
+        take_params(file, BIASED, lff.biased.params_mut(), momentum)?;
+        take_stats(file, BIASED, lff.biased.running_stats_mut())?;
+        let path = file.path.clone();
+        take_averages(file, &mut lff.averages, &path)?;
+    }
     Ok(())
 }

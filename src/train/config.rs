@@ -20,10 +20,13 @@ pub enum Method {
     Gray,
     /// BlindEye (Alvi et al., 2018).
     Blindeye,
+    /// Learning from Failure (Nam et al., 2020) with two of the paper's networks: reads no
+    /// color label (docs/LFF.md).
+    Lff,
 }
 
 impl Method {
-    /// Every method, in the order of the paper's table.
+    /// The methods of the paper's table, in its order.
     pub const ALL: [Method; 4] = [
         Method::Baseline,
         Method::Blindeye,
@@ -36,10 +39,11 @@ impl Method {
         matches!(self, Method::Lntl | Method::Blindeye)
     }
 
-    /// The authors' default learning rate: 0.01 for the baseline (and Gray), 0.001 for LNTL.
+    /// The authors' default learning rate: 0.01 for the baseline (and Gray, and LfF, whose
+    /// networks also start from scratch), 0.001 for LNTL.
     pub fn default_lr(self) -> f32 {
         match self {
-            Method::Baseline | Method::Gray => 0.01,
+            Method::Baseline | Method::Gray | Method::Lff => 0.01,
             Method::Lntl | Method::Blindeye => 0.001,
         }
     }
@@ -50,7 +54,9 @@ impl Method {
     pub fn default_loss_lambda(self) -> f32 {
         match self {
             Method::Blindeye => BLINDEYE_CONFUSION_WEIGHT,
-            Method::Baseline | Method::Gray | Method::Lntl => LntlConfig::PAPER.lambda,
+            Method::Baseline | Method::Gray | Method::Lntl | Method::Lff => {
+                LntlConfig::PAPER.lambda
+            }
         }
     }
 
@@ -61,6 +67,7 @@ impl Method {
             Method::Lntl => "lntl",
             Method::Gray => "gray",
             Method::Blindeye => "blindeye",
+            Method::Lff => "lff",
         }
     }
 }

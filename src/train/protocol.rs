@@ -85,10 +85,12 @@ impl Protocol {
         self.schedule(method).epochs
     }
 
-    /// The compute of a run of `method`, in baseline epochs.
+    /// The compute of a run of `method`, in baseline epochs (LfF trains two networks).
     pub fn cost(self, method: Method) -> f64 {
         let per_epoch = if method.uses_heads() {
             HEADS_EPOCH_COST
+        } else if method == Method::Lff {
+            2.0
         } else {
             1.0
         };

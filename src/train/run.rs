@@ -7,9 +7,11 @@ use crate::colored::dataset::{ColoredMnist, ColoredSplit};
 use crate::colored::generate::{VALIDATION_IMAGES, validation_split};
 use crate::colored::locate::{load_or_generate, read_dataset_file};
 use crate::methods::LearningRates;
-use crate::methods::baseline::baseline_step;
+use crate::methods::baseline::{ClassifierStep, baseline_step};
 use crate::methods::batch::{Batch, ImageMode};
 use crate::methods::blindeye::blindeye_step;
+use crate::methods::conv_lff::conv_lff_step;
+use crate::methods::lff::LffStep;
 use crate::methods::lntl::{AdversarialLosses, color_phase, lntl_step};
 use crate::train::checkpoint::{Restore, load_checkpoint, restore, save_checkpoint};
 use crate::train::config::{CONFIG_FILE, DatasetChoice, Method, TrainConfig};
@@ -84,11 +86,26 @@ struct EpochStats {
     images: usize,
     color_correct: usize,
     color_labelled: usize,
+    biased: f64,
+    mean_weight: f64,
     batches: usize,
 }
 
+/// What one iteration measured: the losses of LNTL's benchmark's methods (those a method does
+/// not have are zero), and LfF's own.
+#[derive(Debug, Default, Clone, Copy)]
+struct StepLosses {
+    losses: AdversarialLosses,
+    lff: Option<LffStep>,
+}
+
 impl EpochStats {
-    fn add(&mut self, step: &AdversarialLosses, images: usize) {
+    fn add(&mut self, step: &StepLosses, images: usize) {
+        if let Some(lff) = step.lff {
+            self.biased += f64::from(lff.biased_loss);
+            self.mean_weight += f64::from(lff.mean_weight);
+        }
+        let step = &step.losses;
         self.classification += f64::from(step.classifier.loss);
         self.regularizer += f64::from(step.regularizer);
         self.color += f64::from(step.color.loss);
@@ -104,17 +121,17 @@ impl EpochStats {
     }
 }
 
-/// One iteration of `config.method` on `batch`, with its losses (those a method does not have
-/// are zero).
+/// One iteration of `config.method` on `batch`, the training images `indices`.
 fn train_step(
     model: &mut Model,
     config: &TrainConfig,
-    batch: &Batch,
+    (batch, indices): (&Batch, &[usize]),
     lr: LearningRates,
     epoch: usize,
-) -> AdversarialLosses {
-    let (net, heads, sgd) = (&mut model.net, &mut model.heads, &config.sgd);
-    match config.method {
+) -> Result<StepLosses> {
+    let Model { net, heads, lff } = model;
+    let sgd = &config.sgd;
+    let losses = match config.method {
         Method::Baseline | Method::Gray => AdversarialLosses {
             classifier: baseline_step(net, batch, lr.features, sgd),
             ..AdversarialLosses::default()
@@ -127,7 +144,33 @@ fn train_step(
         }
         Method::Lntl => lntl_step(net, heads, batch, lr, sgd, &config.lntl),
         Method::Blindeye => blindeye_step(net, heads, batch, lr, sgd, config.lntl.lambda),
-    }
+        Method::Lff => {
+            let lff = lff
+                .as_mut()
+                .context("an LfF run's model lacks its biased network")?;
+            let step = conv_lff_step(
+                &mut lff.biased,
+                net,
+                &mut lff.averages,
+                batch,
+                indices,
+                lr.features,
+                sgd,
+            );
+            let classifier = ClassifierStep {
+                loss: step.debiased_loss,
+                correct: step.correct,
+            };
+            return Ok(StepLosses {
+                losses: AdversarialLosses {
+                    classifier,
+                    ..AdversarialLosses::default()
+                },
+                lff: Some(step),
+            });
+        }
+    };
+    Ok(StepLosses { losses, lff: None })
 }
 
 /// The outcome of a run.
@@ -162,7 +205,12 @@ pub fn train(
     log: &dyn Fn(&str),
 ) -> Result<RunSummary> {
     let checkpoint_path = run_dir.join(CHECKPOINT_FILE);
-    let mut model = Model::new(config.seed);
+    // The dataset is loaded before anything is written, so a bad dataset leaves no run behind;
+    // LfF's model is sized by its training labels.
+    let data = load_dataset(&config.dataset, cache, log)?;
+    let (train_split, eval_split) = run_splits(&config, &data)?;
+    let (train_split, eval_split) = (train_split.as_ref(), eval_split.as_ref());
+    let mut model = Model::for_run(config.method, config.seed, &train_split.labels);
     let mut epochs_done = 0;
     if resume {
         let mut checkpoint = load_checkpoint(&checkpoint_path).with_context(|| {
@@ -213,10 +261,6 @@ pub fn train(
             log(&format!("warm start from {}", init.display()));
         }
     }
-    // The dataset is loaded before anything is written, so a bad dataset leaves no run behind.
-    let data = load_dataset(&config.dataset, cache, log)?;
-    let (train_split, eval_split) = run_splits(&config, &data)?;
-    let (train_split, eval_split) = (train_split.as_ref(), eval_split.as_ref());
     write_bytes_atomic(
         &run_dir.join(CONFIG_FILE),
         serde_json::to_string_pretty(&config)?.as_bytes(),
@@ -361,11 +405,13 @@ fn remove_event_files(dir: &Path) -> Result<()> {
 /// Stops a run whose weights are no longer finite before they are saved, keeping the last good
 /// checkpoint (finite losses do not guarantee finite weights after the step that follows).
 fn ensure_finite_weights(model: &mut Model, epoch: usize, checkpoint_path: &Path) -> Result<()> {
-    let bad = model
-        .net
+    let Model { net, heads, lff } = model;
+    let biased = lff.as_mut().map(|lff| lff.biased.params_mut());
+    let bad = net
         .params_mut()
         .into_iter()
-        .chain(model.heads.params_mut())
+        .chain(heads.params_mut())
+        .chain(biased.into_iter().flatten())
         .find(|p| !p.value.iter().all(|v| v.is_finite()))
         .map(|p| p.name.to_string());
     match bad {
@@ -418,24 +464,32 @@ fn train_epoch(
             .into());
         }
         let batch = Batch::from_split(train_split, indices, mode);
-        let step = train_step(model, config, &batch, rates, epoch);
-        if ![step.classifier.loss, step.regularizer, step.color.loss]
-            .iter()
-            .all(|v| v.is_finite())
+        let outcome = train_step(model, config, (&batch, indices), rates, epoch)?;
+        let biased_loss = outcome.lff.map_or(0.0, |s| s.biased_loss);
+        let step = &outcome.losses;
+        if ![
+            step.classifier.loss,
+            step.regularizer,
+            step.color.loss,
+            biased_loss,
+        ]
+        .iter()
+        .all(|v| v.is_finite())
         {
             bail!(
-                "non-finite loss in epoch {} (classification {}, regularizer {}, color heads {}); training \
-                 stopped and {}",
+                "non-finite loss in epoch {} (classification {}, regularizer {}, color heads {}, \
+                 LfF's biased network {}); training stopped and {}",
                 epoch + 1,
                 step.classifier.loss,
                 step.regularizer,
                 step.color.loss,
+                biased_loss,
                 last_good(checkpoint_path)
             );
         }
         // Heads-only warm-up epochs classify nothing.
         let classified = if warmup { 0 } else { indices.len() };
-        stats.add(&step, classified);
+        stats.add(&outcome, classified);
         progress.step(|| {
             format!(
                 "loss {:.4} acc {:.3}",
@@ -480,6 +534,8 @@ fn measure_epoch(
         "color_leakage": leakage,
         "color_leakage_chance": leakage.map(|_| majority_bin_accuracy(eval_split)),
         "color_head_accuracy": color_accuracy,
+        "loss_biased": (config.method == Method::Lff).then(|| stats.mean(stats.biased)),
+        "mean_weight": (config.method == Method::Lff).then(|| stats.mean(stats.mean_weight)),
     })
 }
 
