@@ -16,6 +16,8 @@ use lntl::methods::LearningRates;
 use lntl::methods::baseline::baseline_step;
 use lntl::methods::batch::Batch;
 use lntl::methods::blindeye::blindeye_step;
+use lntl::methods::conv_lff::conv_lff_step;
+use lntl::methods::lff::LffAverages;
 use lntl::methods::lntl::{AdversarialLosses, LntlConfig, lntl_step};
 use lntl::models::color_heads::{ColorHeads, HEADS, HeadParams};
 use lntl::models::convnet::ConvNet;
@@ -467,4 +469,45 @@ fn blindeye_iteration_matches_pytorch() {
         0.01,
     );
     assert_iteration_matches(&g, "blindeye", &losses, 0.01, &mut net, &heads);
+}
+
+/// LfF on two conv nets (docs/LFF.md, "LfF on LNTL's benchmark"): both start from the fixture's
+/// network; two iterations on the batch as training samples 0 and 1, so that the loss
+/// averages' later visit and each network's momentum are held too.
+#[test]
+fn two_lff_iterations_on_the_conv_nets_match_pytorch() {
+    let g = Golden::load();
+    let (mut biased, _) = g.models();
+    let (mut debiased, _) = g.models();
+    let batch = g.batch();
+    let mut averages = LffAverages::new(&batch.labels);
+    let indices: Vec<usize> = (0..batch.labels.len()).collect();
+    let sgd = paper_sgd(LR);
+    let mut iterate = || {
+        conv_lff_step(
+            &mut biased,
+            &mut debiased,
+            &mut averages,
+            &batch,
+            &indices,
+            LR,
+            &sgd,
+        )
+    };
+    iterate();
+    let step = iterate();
+    assert_close(
+        "LfF biased loss",
+        &[step.biased_loss],
+        &g.f32("lff.biased_loss"),
+        TOL,
+    );
+    assert_close(
+        "LfF debiased loss",
+        &[step.debiased_loss],
+        &g.f32("lff.debiased_loss"),
+        TOL,
+    );
+    assert_updates_match(&g, "lff_biased.after", "net", net_state(&mut biased));
+    assert_updates_match(&g, "lff_debiased.after", "net", net_state(&mut debiased));
 }

@@ -10,7 +10,8 @@ the forward outputs (φ, class logits, the three heads' logits) in training mode
 running statistics, in evaluation mode; every parameter gradient of a baseline step, the
 parameters after one baseline SGD step, and the parameters and batch-norm running statistics
 after one complete LNTL iteration (docs/SPEC.md §3), after two (the momentum buffers carrying
-the first into the second), and after one BlindEye iteration.
+the first into the second), after one BlindEye iteration, and both networks after two LfF
+iterations on two conv nets (docs/LFF.md).
 
 The reference is computed in float64 (the exact answer up to f64 rounding) and stored as
 float32, so the Rust f32 engine is judged against the math, not against PyTorch's own float32
@@ -37,6 +38,7 @@ LR_LNTL = 0.1
 MOMENTUM = 0.9
 WEIGHT_DECAY = 5e-4
 LAMBDA = 0.01
+LFF_Q, LFF_ALPHA = 0.7, 0.7  # LfF's generalized cross-entropy q and loss-average decay
 
 
 def sgd(params, lr):
@@ -147,6 +149,41 @@ def main(path):
     state("lntl2.after.net", net, out)
     for c, h in zip("rgb", heads):
         state(f"lntl2.after.heads.{c}", h, out)
+
+    # Two LfF iterations (docs/LFF.md, "LfF on LNTL's benchmark") with the batch as training
+    # samples 0 and 1: f_B and f_D both start from the initial network, each with its own SGD at
+    # the baseline's rate; f_B learns from the generalized cross-entropy, f_D from the
+    # cross-entropy weighted by the relative difficulty of the per-sample loss averages.
+    biased, _ = fresh(init_net, init_heads)
+    debiased, _ = fresh(init_net, init_heads)
+    opt_b, opt_d = sgd(biased.parameters(), LR_BASELINE), sgd(debiased.parameters(), LR_BASELINE)
+    average_b, average_d, seen = torch.zeros(BATCH), torch.zeros(BATCH), torch.zeros(BATCH)
+    for _ in range(2):
+        _, logit_b = biased(x)
+        _, logit_d = debiased(x)
+        ce_b = nn.functional.cross_entropy(logit_b, labels, reduction="none")
+        ce_d = nn.functional.cross_entropy(logit_d, labels, reduction="none")
+        average_b = LFF_ALPHA * average_b + (1 - LFF_ALPHA * seen) * ce_b.detach()
+        average_d = LFF_ALPHA * average_d + (1 - LFF_ALPHA * seen) * ce_d.detach()
+        seen = torch.ones(BATCH)
+        normalized_b, normalized_d = average_b.clone(), average_d.clone()
+        for c in labels.unique():
+            in_class = labels == c
+            normalized_b[in_class] /= average_b[in_class].max()
+            normalized_d[in_class] /= average_d[in_class].max()
+        weight = normalized_b / (normalized_b + normalized_d + 1e-8)
+        p_y = torch.softmax(logit_b, 1).gather(1, labels.unsqueeze(1)).squeeze(1)
+        loss_b = (ce_b * p_y.detach() ** LFF_Q * LFF_Q).mean()
+        loss_d = (ce_d * weight).mean()
+        opt_b.zero_grad()
+        opt_d.zero_grad()
+        (loss_b + loss_d).backward()
+        opt_b.step()
+        opt_d.step()
+    out["lff.biased_loss"] = loss_b.detach().reshape(1)
+    out["lff.debiased_loss"] = loss_d.detach().reshape(1)
+    state("lff_biased.after.net", biased, out)
+    state("lff_debiased.after.net", debiased, out)
 
     # Evaluation mode: the batch norms normalize with running statistics far from the initial
     # 0 and 1 (and from the batch's own), so that a wrong formula for them shows.
