@@ -520,7 +520,7 @@ fn measure_epoch(
     // The heads' per-pixel accuracy on the training batches, for methods that train heads.
     let color_accuracy = (stats.color_labelled > 0)
         .then(|| stats.color_correct as f64 / stats.color_labelled as f64);
-    json!({
+    let mut record = json!({
         "epoch": epoch + 1,
         "lr": rates.features,
         "lr_heads": rates.heads,
@@ -534,9 +534,13 @@ fn measure_epoch(
         "color_leakage": leakage,
         "color_leakage_chance": leakage.map(|_| majority_bin_accuracy(eval_split)),
         "color_head_accuracy": color_accuracy,
-        "loss_biased": (config.method == Method::Lff).then(|| stats.mean(stats.biased)),
-        "mean_weight": (config.method == Method::Lff).then(|| stats.mean(stats.mean_weight)),
-    })
+    });
+    // LfF's own measures, in its runs only, so that the other methods' records keep their shape.
+    if config.method == Method::Lff {
+        record["loss_biased"] = json!(stats.mean(stats.biased));
+        record["mean_weight"] = json!(stats.mean(stats.mean_weight));
+    }
+    record
 }
 
 /// The features' color leakage, probed with the run's first training images and measured on
