@@ -58,7 +58,7 @@ pub struct MlpLntlStep {
 }
 
 /// The head's parameters in PyTorch's order.
-fn head_params(head: &mut Linear) -> Vec<&mut Param> {
+pub fn head_params(head: &mut Linear) -> Vec<&mut Param> {
     vec![&mut head.weight, &mut head.bias]
 }
 

@@ -10,7 +10,7 @@ use crate::methods::baseline::ClassifierStep;
 use crate::methods::group_dro::{GROUPS, GroupWeights, group_dro_step};
 use crate::methods::lff::{Lff, LffAverages, LffStep};
 use crate::methods::lntl::LntlConfig;
-use crate::methods::mlp_lntl::{MlpLntl, MlpLntlStep};
+use crate::methods::mlp_lntl::{MlpLntl, MlpLntlStep, head_params};
 use crate::methods::vanilla::vanilla_step;
 use crate::models::mlp::Mlp;
 use crate::util::tensor_file::TensorFile;
@@ -245,7 +245,7 @@ impl LffModels {
                 } = &mut **lntl;
                 vec![
                     ("net", net.params_mut(), net_adam),
-                    ("head", vec![&mut head.weight, &mut head.bias], head_adam),
+                    ("head", head_params(head), head_adam),
                 ]
             }
         }

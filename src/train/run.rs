@@ -131,19 +131,27 @@ fn train_step(
 ) -> Result<StepLosses> {
     let Model { net, heads, lff } = model;
     let sgd = &config.sgd;
-    let losses = match config.method {
-        Method::Baseline | Method::Gray => AdversarialLosses {
+    let adversarial = |losses| StepLosses { losses, lff: None };
+    Ok(match config.method {
+        Method::Baseline | Method::Gray => adversarial(AdversarialLosses {
             classifier: baseline_step(net, batch, lr.features, sgd),
             ..AdversarialLosses::default()
-        },
+        }),
         Method::Lntl | Method::Blindeye if epoch < config.heads_warmup_epochs => {
-            AdversarialLosses {
+            adversarial(AdversarialLosses {
                 color: color_phase(net, heads, batch, lr, sgd, None),
                 ..AdversarialLosses::default()
-            }
+            })
         }
-        Method::Lntl => lntl_step(net, heads, batch, lr, sgd, &config.lntl),
-        Method::Blindeye => blindeye_step(net, heads, batch, lr, sgd, config.lntl.lambda),
+        Method::Lntl => adversarial(lntl_step(net, heads, batch, lr, sgd, &config.lntl)),
+        Method::Blindeye => adversarial(blindeye_step(
+            net,
+            heads,
+            batch,
+            lr,
+            sgd,
+            config.lntl.lambda,
+        )),
         Method::Lff => {
             let lff = lff
                 .as_mut()
@@ -161,16 +169,15 @@ fn train_step(
                 loss: step.debiased_loss,
                 correct: step.correct,
             };
-            return Ok(StepLosses {
+            StepLosses {
                 losses: AdversarialLosses {
                     classifier,
                     ..AdversarialLosses::default()
                 },
                 lff: Some(step),
-            });
+            }
         }
-    };
-    Ok(StepLosses { losses, lff: None })
+    })
 }
 
 /// The outcome of a run.
