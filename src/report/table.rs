@@ -283,6 +283,45 @@ fn optional(value: Option<f64>) -> String {
     value.map_or("–".into(), |v| format!("{v:.4}"))
 }
 
+/// Every run of `protocol` with the commit, CPU and thread count it was trained with, so that
+/// a table quoting these cells can say where each comes from.
+fn runs_table(out: &mut String, report: &Report, protocol: &Option<String>) {
+    let mut cells: Vec<&RunResult> = report
+        .cells
+        .iter()
+        .filter(|c| protocol_label(c) == *protocol)
+        .collect();
+    cells.sort_by(|a, b| {
+        a.variance.total_cmp(&b.variance).then_with(|| {
+            (method_rank(&a.method), &a.method, a.seed).cmp(&(
+                method_rank(&b.method),
+                &b.method,
+                b.seed,
+            ))
+        })
+    });
+    let _ = writeln!(out, "Each run:\n");
+    let _ = writeln!(
+        out,
+        "| σ² | method | seed | accuracy | commit | CPU | threads |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+    for c in cells {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {:.4} | {} | {} | {} |",
+            crate::colored::dataset::variance_tag(c.variance),
+            c.method,
+            c.seed,
+            c.test_accuracy,
+            c.commit.get(..7).unwrap_or(&c.commit),
+            c.cpu.as_deref().unwrap_or("not recorded"),
+            c.threads
+        );
+    }
+    let _ = writeln!(out);
+}
+
 /// The report as Markdown: one table per protocol (a row per method and σ²), then the
 /// missing cells.
 pub fn markdown(report: &Report) -> String {
@@ -365,6 +404,7 @@ pub fn markdown(report: &Report) -> String {
             "Plain digits: accuracy on the plain MNIST test digits (the authors' \
              `test_gray`).{footnote}\n"
         );
+        runs_table(&mut out, report, &protocol);
     }
     if report.missing.is_empty() {
         let _ = writeln!(out, "No cell of the grid is missing.");
@@ -473,23 +513,66 @@ mod tests {
         assert!(text.contains("Runs: 1; training time 0 h 01 min"), "{text}");
     }
 
+    /// A `fast` LNTL result at σ² = 0.020, seed 0, trained at commit "0", on `cpu`.
+    fn result(cpu: Option<&str>) -> RunResult {
+        let mut r: RunResult = serde_json::from_value(serde_json::json!({
+            "variance": 0.02, "method": "lntl", "seed": 0, "protocol": "fast", "epochs": 1,
+            "test_accuracy": 0.8, "aligned_accuracy": null, "conflicting_accuracy": null,
+            "color_leakage": null, "seconds": 1.0, "threads": 1, "command": "lntl train",
+            "commit": "0", "data_seed": 0, "jitter": "reflect",
+            "curves": {"test_accuracy": [], "aligned_accuracy": [],
+                "conflicting_accuracy": [], "color_leakage": [],
+                "loss_classification": [], "train_accuracy": []}
+        }))
+        .unwrap();
+        r.cpu = cpu.map(str::to_string);
+        r
+    }
+
+    /// Each protocol lists its runs by σ², method (in the paper's order) and seed, each with its
+    /// commit cut to 7 digits, CPU and thread count; another protocol's runs are not listed.
+    #[test]
+    fn each_run_is_listed_with_its_commit_and_cpu() {
+        let cell = |method: &str, variance: f64, seed: u64, commit: &str, cpu: Option<&str>| {
+            let mut r = result(cpu);
+            r.method = method.into();
+            r.variance = variance;
+            r.seed = seed;
+            r.commit = commit.into();
+            r.test_accuracy = 0.5 + seed as f64 / 10.0;
+            r.threads = 2;
+            r
+        };
+        let mut paper = cell("baseline", 0.02, 0, "86f29b3c8a65", None);
+        paper.protocol = Some("paper".into());
+        let cells = vec![
+            cell("lntl", 0.025, 0, "f32b04107541", Some("Xeon (AVX-512)")),
+            cell("lntl", 0.02, 1, "0f273370706f", None),
+            cell("baseline", 0.02, 0, "86f29b3c8a65", Some("EPYC (AVX2)")),
+            paper,
+        ];
+        let mut text = String::new();
+        let report = Report {
+            cells,
+            files: vec![],
+            groups: vec![],
+            missing: vec![],
+        };
+        runs_table(&mut text, &report, &Some("fast".into()));
+        let rows: Vec<&str> = text.lines().filter(|l| l.starts_with("| 0.0")).collect();
+        assert_eq!(
+            rows,
+            [
+                "| 0.020 | baseline | 0 | 0.5000 | 86f29b3 | EPYC (AVX2) | 2 |",
+                "| 0.020 | lntl | 1 | 0.6000 | 0f27337 | not recorded | 2 |",
+                "| 0.025 | lntl | 0 | 0.5000 | f32b041 | Xeon (AVX-512) | 2 |",
+            ]
+        );
+    }
+
     /// The CPUs are tallied by name, those not recorded (older results) last.
     #[test]
     fn cpus_are_counted_by_name() {
-        let result = |cpu: Option<&str>| {
-            let mut r: RunResult = serde_json::from_value(serde_json::json!({
-                "variance": 0.02, "method": "lntl", "seed": 0, "protocol": "fast", "epochs": 1,
-                "test_accuracy": 0.8, "aligned_accuracy": null, "conflicting_accuracy": null,
-                "color_leakage": null, "seconds": 1.0, "threads": 1, "command": "lntl train",
-                "commit": "0", "data_seed": 0, "jitter": "reflect",
-                "curves": {"test_accuracy": [], "aligned_accuracy": [],
-                    "conflicting_accuracy": [], "color_leakage": [],
-                    "loss_classification": [], "train_accuracy": []}
-            }))
-            .unwrap();
-            r.cpu = cpu.map(str::to_string);
-            r
-        };
         let cells = [
             result(None),
             result(Some("Xeon (AVX2)")),
