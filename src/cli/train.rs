@@ -204,7 +204,7 @@ pub struct TrainArgs {
     /// LfF's benchmark: the color-noise severity, 1 to 5 [default: 4].
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=5))]
     pub severity: Option<u8>,
-    /// Group DRO: the step size η of the group weights [default: 0.01].
+    /// Group DRO: the step size η of the group weights [default: 0.0001].
     #[arg(long, value_parser = positive)]
     pub dro_step_size: Option<f32>,
     /// Dataset.
