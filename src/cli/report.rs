@@ -1,6 +1,7 @@
 //! `lntl report`.
 
 use super::log;
+use crate::report::headline::headline_table;
 use crate::report::lff_figures::write_lff_curves;
 use crate::report::lff_table::{build_lff_report, lff_markdown};
 use crate::report::table::{build_report, find_results, markdown};
@@ -19,6 +20,10 @@ pub struct ReportArgs {
     /// Print the report as JSON (every cell) instead of Markdown.
     #[arg(long)]
     pub json: bool,
+    /// Print only the headline table across σ² (protocol `paper` beside the paper, then
+    /// `fast`'s means; the README's) and write nothing.
+    #[arg(long, conflicts_with_all = ["json", "out"])]
+    pub headline: bool,
     /// Where to write report.md, report.json and the figures (LfF's benchmark:
     /// lff_report.md and lff_report.json) [default: the first directory].
     #[arg(long)]
@@ -38,6 +43,14 @@ pub fn run(args: &ReportArgs) -> Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    if args.headline {
+        ensure!(
+            !lntl_files.is_empty(),
+            "no finished run of LNTL's benchmark under the given directories"
+        );
+        print!("{}", headline_table(&build_report(&args.dirs)?));
+        return Ok(());
+    }
     let out = args.out.clone().unwrap_or_else(|| args.dirs[0].clone());
     // With --json and both benchmarks: one object with a member per benchmark.
     let mut json = serde_json::Map::new();

@@ -3,6 +3,7 @@
 //! the runs' per-epoch curves.
 
 pub mod grouping;
+pub mod headline;
 pub mod lff_figures;
 pub mod lff_table;
 pub mod paper;

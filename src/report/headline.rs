@@ -1,0 +1,140 @@
+//! The headline table across σ² (the README's): the authors' pipeline (protocol `paper`) beside
+//! the paper's numbers for every method at the paper's seven σ², then the three-seed means of
+//! the quarter-compute protocol `fast`. Each method is compared on what the paper measured it
+//! on (Gray on the plain test digits).
+
+use crate::colored::dataset::variance_tag;
+use crate::colored::palette::PAPER_VARIANCES;
+use crate::report::paper::paper_accuracy;
+use crate::report::table::{Group, Report};
+use std::fmt::Write as _;
+
+/// The methods in the paper's row order, with their names in the table.
+const METHODS: [(&str, &str); 4] = [
+    ("baseline", "baseline"),
+    ("blindeye", "BlindEye"),
+    ("gray", "Gray¹"),
+    ("lntl", "LNTL"),
+];
+
+/// The group of `protocol`, `method` and σ² = `variance` (evaluated on the test set), if any.
+fn group<'a>(report: &'a Report, protocol: &str, method: &str, variance: f64) -> Option<&'a Group> {
+    report.groups.iter().find(|g| {
+        g.protocol.as_deref() == Some(protocol)
+            && g.method == method
+            && (g.variance - variance).abs() < 1e-9
+    })
+}
+
+/// Our accuracy as the paper's number is compared with, marked with the number of seeds when
+/// it is a mean over several (`0.8409³`, `0.81 (12 seeds)`); "–" without a run.
+fn ours(group: Option<&Group>) -> String {
+    let Some(g) = group else {
+        return "–".into();
+    };
+    let seeds = g.seeds.len();
+    let mark = match seeds {
+        1 => String::new(),
+        2..=9 => "⁰¹²³⁴⁵⁶⁷⁸⁹".chars().nth(seeds).into_iter().collect(),
+        _ => format!(" ({seeds} seeds)"),
+    };
+    format!("{:.4}{mark}", g.compared_with_paper().0)
+}
+
+/// The table as Markdown: a row per σ², for each method `paper`'s accuracy / the paper's, then
+/// `fast`'s; with the notes that say what the marks mean.
+pub fn headline_table(report: &Report) -> String {
+    let mut out = String::new();
+    let names: Vec<&str> = METHODS.iter().map(|(_, name)| *name).collect();
+    let _ = writeln!(
+        out,
+        "| σ² | {} | `fast`: {} |",
+        names
+            .iter()
+            .map(|n| format!("{n}: ours / paper"))
+            .collect::<Vec<_>>()
+            .join(" | "),
+        names.join(" | ")
+    );
+    let _ = writeln!(out, "|---|{}", "---|".repeat(2 * METHODS.len()));
+    for &variance in &PAPER_VARIANCES {
+        let mut row = format!("| {} |", variance_tag(variance));
+        for (method, _) in METHODS {
+            let paper = paper_accuracy(method, variance).expect("the paper reports every cell");
+            let _ = write!(
+                row,
+                " {} / {paper:.4} |",
+                ours(group(report, "paper", method, variance))
+            );
+        }
+        for (method, _) in METHODS {
+            let _ = write!(row, " {} |", ours(group(report, "fast", method, variance)));
+        }
+        let _ = writeln!(out, "{row}");
+    }
+    let _ = writeln!(
+        out,
+        "\nOurs: one seed, or ², ³ the mean of two, three seeds; – not run yet. ¹ Gray on the \
+         plain MNIST test digits, the measure its row of the paper matches."
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(protocol: &str, method: &str, variance: f64, seeds: usize, mean: f64) -> Group {
+        Group {
+            protocol: Some(protocol.into()),
+            method: method.into(),
+            variance,
+            seeds: (0..seeds as u64).collect(),
+            mean,
+            std: 0.0,
+            paper: paper_accuracy(method, variance),
+            plain_digits_mean: (method == "gray").then_some(mean + 0.05),
+            plain_digits_std: (method == "gray").then_some(0.0),
+            conflicting_mean: None,
+            leakage_mean: None,
+            test_sh_mean: None,
+            seconds: 0.0,
+        }
+    }
+
+    /// Every σ² has a row with the paper's numbers; ours sit in their protocol's column, Gray's
+    /// on the plain digits, three-seed means marked, missing runs as –.
+    #[test]
+    fn cells_sit_under_their_protocol_and_method() {
+        let report = Report {
+            cells: vec![],
+            files: vec![],
+            groups: vec![
+                group("paper", "lntl", 0.02, 3, 0.8409),
+                group("paper", "gray", 0.02, 1, 0.7735),
+                group("fast", "baseline", 0.02, 3, 0.3954),
+                group("fast", "lntl", 0.05, 3, 0.9536),
+                group("fast", "blindeye", 0.025, 2, 0.7),
+                group("paper (validation)", "lntl", 0.02, 1, 0.5),
+            ],
+            missing: vec![],
+        };
+        let text = headline_table(&report);
+        let rows: Vec<&str> = text.lines().filter(|l| l.starts_with("| 0.0")).collect();
+        assert_eq!(rows.len(), 7);
+        assert_eq!(
+            rows[0],
+            "| 0.020 | – / 0.4055 | – / 0.6741 | 0.8235 / 0.8374 | 0.8409³ / 0.8185 \
+             | 0.3954³ | – | – | – |"
+        );
+        assert!(rows[1].ends_with("| – | 0.7000² | – | – |"), "{}", rows[1]);
+        assert_eq!(
+            rows[6],
+            "| 0.050 | – / 0.8450 | – / 0.9159 | – / 0.9596 | – / 0.9618 | – | – | – | 0.9536³ |"
+        );
+        assert!(
+            text.starts_with("| σ² | baseline: ours / paper |"),
+            "{text}"
+        );
+    }
+}
