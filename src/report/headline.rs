@@ -84,7 +84,7 @@ pub fn headline_table(report: &Report) -> String {
 mod tests {
     use super::*;
 
-    fn group(protocol: &str, method: &str, variance: f64, seeds: usize, mean: f64) -> Group {
+    fn made_group(protocol: &str, method: &str, variance: f64, seeds: usize, mean: f64) -> Group {
         Group {
             protocol: Some(protocol.into()),
             method: method.into(),
@@ -110,12 +110,12 @@ mod tests {
             cells: vec![],
             files: vec![],
             groups: vec![
-                group("paper", "lntl", 0.02, 3, 0.8409),
-                group("paper", "gray", 0.02, 1, 0.7735),
-                group("fast", "baseline", 0.02, 3, 0.3954),
-                group("fast", "lntl", 0.05, 3, 0.9536),
-                group("fast", "blindeye", 0.025, 2, 0.7),
-                group("paper (validation)", "lntl", 0.02, 1, 0.5),
+                made_group("paper", "lntl", 0.02, 3, 0.8409),
+                made_group("paper", "gray", 0.02, 1, 0.7735),
+                made_group("fast", "baseline", 0.02, 3, 0.3954),
+                made_group("fast", "lntl", 0.05, 3, 0.9536),
+                made_group("fast", "blindeye", 0.025, 2, 0.7),
+                made_group("paper (validation)", "lntl", 0.02, 1, 0.5),
             ],
             missing: vec![],
         };
