@@ -6,17 +6,22 @@
 mod lntl_command;
 
 use lntl::report::headline::headline_table;
-use lntl::report::table::build_report;
+use lntl::report::table::{Report, build_report};
 use lntl_command::{lntl_ok, lntl_output};
 use std::path::PathBuf;
 
-#[test]
-fn the_readme_shows_the_committed_results() {
-    let report = build_report(&[
+/// The report over the committed `paper` and `fast` runs.
+fn committed_report() -> Report {
+    build_report(&[
         PathBuf::from("results/paper"),
         PathBuf::from("results/fast"),
     ])
-    .expect("the committed results read back");
+    .expect("the committed results read back")
+}
+
+#[test]
+fn the_readme_shows_the_committed_results() {
+    let report = committed_report();
     let table = headline_table(&report);
     let readme = std::fs::read_to_string("README.md").expect("README.md");
     assert!(
@@ -30,11 +35,7 @@ fn the_readme_shows_the_committed_results() {
 /// with the flags that write or print the full report.
 #[test]
 fn the_headline_command_prints_the_table() {
-    let report = build_report(&[
-        PathBuf::from("results/paper"),
-        PathBuf::from("results/fast"),
-    ])
-    .expect("the committed results read back");
+    let report = committed_report();
     let printed = lntl_ok(["report", "results/paper", "results/fast", "--headline"]);
     assert_eq!(printed, headline_table(&report));
     for extra in [&["--json"][..], &["--out", "elsewhere"]] {
