@@ -7,7 +7,8 @@
 Two iterations of each method on LfF's benchmark, in float64, each model with Adam at 1e-3:
 vanilla (the mean cross-entropy, LfF's `train_vanilla.py`); Group DRO (written after
 `LossComputer.compute_robust_loss` and `compute_group_avg` in kohpangwei/group_DRO's loss.py,
-without the adjustment, step size 0.01, over 100 (digit, color) groups of random colors); and
+without the adjustment, step size 0.01, over 100 (digit, color) groups, the colors chosen so
+that each batch holds groups of two samples beside groups of one); and
 the LfF step (docs/LFF.md §3, written after LfF's `train.py`, `util.py`'s EMA and
 `module/loss.py`'s GeneralizedCELoss); and LNTL with an image-level color head on the MLP
 (docs/LFF.md: phase 1 the digit loss plus λ × the head's mean negative entropy, an Adam step on
@@ -109,7 +110,9 @@ for step, index in enumerate([torch.arange(0, 6), torch.arange(4, 10)], start=1)
     loss.backward()
     optimizer.step()
     out[f"vanilla.step{step}.loss"] = loss.detach().float().reshape(1)
-colors = torch.randint(0, 10, (10,))
+# Batch 1 (samples 0..5) holds groups 34 and 5 twice, batch 2 (4..9) group 15 twice: a group's
+# mean loss and its rows' weights must divide by counts above 1.
+colors = torch.tensor([4, 5, 2, 4, 5, 5, 4, 0, 5, 3])
 dro = make_model(0)
 optimizer = torch.optim.Adam(dro.parameters(), lr=1e-3)
 adv_probs = torch.ones(100) / 100
