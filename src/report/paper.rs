@@ -23,11 +23,21 @@ const TABLE: [(&str, [f64; 7]); 4] = [
     ),
 ];
 
+/// The paper's methods in its row order: baseline, BlindEye, Gray, LNTL.
+pub fn paper_methods() -> impl Iterator<Item = &'static str> {
+    TABLE.iter().map(|(name, _)| *name)
+}
+
+/// Whether two σ² are the same setting (they come from decimal text such as "0.020").
+pub fn same_variance(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-9
+}
+
 /// The paper's accuracy for `method` at σ² = `variance`, if it reports one.
 pub fn paper_accuracy(method: &str, variance: f64) -> Option<f64> {
     let column = PAPER_VARIANCES
         .iter()
-        .position(|&v| (v - variance).abs() < 1e-9)?;
+        .position(|&v| same_variance(v, variance))?;
     TABLE
         .iter()
         .find(|(name, _)| *name == method)

@@ -4,7 +4,7 @@
 
 use crate::report::grouping::{self, group_by};
 use crate::report::lff_table::is_lff_result;
-use crate::report::paper::{paper_accuracy, paper_measures_plain_digits};
+use crate::report::paper::{paper_accuracy, paper_measures_plain_digits, paper_methods};
 use crate::train::result::{RESULT_FILE, RunResult, read_result};
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -212,10 +212,9 @@ fn protocol_label(r: &RunResult) -> Option<String> {
 
 /// The paper's row order: baseline, BlindEye, Gray, LNTL, then anything else.
 fn method_rank(method: &str) -> usize {
-    ["baseline", "blindeye", "gray", "lntl"]
-        .iter()
-        .position(|m| *m == method)
-        .unwrap_or(4)
+    paper_methods()
+        .position(|m| m == method)
+        .unwrap_or(usize::MAX)
 }
 
 /// Per protocol, the σ² × method × seed combinations seen in it that have no result.
