@@ -188,7 +188,7 @@ fn lff_runs_aggregate_in_their_own_table() {
     );
     let md = lff_markdown(&report);
     assert!(
-        md.contains("| lff | 0.7200 ± 0.0283 (LfF: 0.740*) |"),
+        md.contains("| LfF | 0.7200 ± 0.0283² (paper: 0.740*) |"),
         "{md}"
     );
     assert!(md.contains("not verified"), "{md}");

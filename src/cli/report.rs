@@ -3,7 +3,7 @@
 use super::log;
 use crate::report::headline::headline_table;
 use crate::report::lff_figures::write_lff_curves;
-use crate::report::lff_table::{build_lff_report, lff_markdown};
+use crate::report::lff_table::{build_lff_report, lff_headline_table, lff_markdown};
 use crate::report::table::{build_report, find_results, markdown};
 use crate::report::write_report;
 use crate::util::atomic::write_bytes_atomic;
@@ -20,8 +20,9 @@ pub struct ReportArgs {
     /// Print the report as JSON (every cell) instead of Markdown.
     #[arg(long)]
     pub json: bool,
-    /// Print only the headline table across σ² (protocol `paper` beside the paper, then
-    /// `fast`'s means; the README's) and write nothing.
+    /// Print only the README's tables and write nothing: across σ² (protocol `paper` beside
+    /// the paper, then `fast`'s means) for runs on LNTL's benchmark, LfF's table for runs on
+    /// LfF's.
     #[arg(long, conflicts_with_all = ["json", "out"])]
     pub headline: bool,
     /// Where to write report.md, report.json and the figures (LfF's benchmark:
@@ -44,11 +45,14 @@ pub fn run(args: &ReportArgs) -> Result<()> {
             .join(", ")
     );
     if args.headline {
-        ensure!(
-            !lntl_files.is_empty(),
-            "no finished run of LNTL's benchmark under the given directories"
-        );
-        print!("{}", headline_table(&build_report(&args.dirs)?));
+        let mut tables = Vec::new();
+        if !lntl_files.is_empty() {
+            tables.push(headline_table(&build_report(&args.dirs)?));
+        }
+        if !lff_files.is_empty() {
+            tables.push(lff_headline_table(&build_lff_report(&lff_files)?));
+        }
+        print!("{}", tables.join("\n"));
         return Ok(());
     }
     let out = args.out.clone().unwrap_or_else(|| args.dirs[0].clone());

@@ -6,7 +6,7 @@
 use crate::colored::dataset::variance_tag;
 use crate::colored::palette::PAPER_VARIANCES;
 use crate::report::paper::{paper_accuracy, paper_methods, same_variance};
-use crate::report::table::{Group, Report};
+use crate::report::table::{Group, Report, seeds_mark};
 use std::fmt::Write as _;
 
 /// A method's column name (Gray's marked: it is compared on the plain digits).
@@ -34,13 +34,11 @@ fn ours(group: Option<&Group>) -> String {
     let Some(g) = group else {
         return "–".into();
     };
-    let seeds = g.seeds.len();
-    let mark = match seeds {
-        1 => String::new(),
-        2..=9 => "⁰¹²³⁴⁵⁶⁷⁸⁹".chars().nth(seeds).into_iter().collect(),
-        _ => format!(" ({seeds} seeds)"),
-    };
-    format!("{:.4}{mark}", g.compared_with_paper().0)
+    format!(
+        "{:.4}{}",
+        g.compared_with_paper().0,
+        seeds_mark(g.seeds.len())
+    )
 }
 
 /// The table as Markdown: a row per σ², for each method `paper`'s accuracy / the paper's, then

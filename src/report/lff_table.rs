@@ -5,7 +5,7 @@
 
 use crate::lff_colored::generate::CONFLICT_RATIOS;
 use crate::report::grouping::{self, group_by};
-use crate::report::table::{mean_pm, mean_std};
+use crate::report::table::{mean_pm, mean_std, seeds_mark};
 use crate::train::lff_run::LffResult;
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -84,6 +84,16 @@ pub fn is_lff_result(path: &Path) -> Result<bool> {
     let value: serde_json::Value = serde_json::from_str(&text)
         .with_context(|| format!("{}: not a JSON result", path.display()))?;
     Ok(value["benchmark"] == "lff")
+}
+
+/// A method's name in the table.
+fn display_name(method: &str) -> &str {
+    match method {
+        "groupdro" => "Group DRO",
+        "lff" => "LfF",
+        "lntl" => "LNTL",
+        other => other,
+    }
 }
 
 fn method_rank(method: &str) -> usize {
@@ -167,19 +177,16 @@ fn missing_cells(cells: &[LffResult]) -> Vec<LffMissingCell> {
     .collect()
 }
 
-/// The report as Markdown: the final unbiased accuracy per method (rows) and ratio (columns)
-/// beside LfF's numbers, then every group's details and the missing cells.
-pub fn lff_markdown(report: &LffReport) -> String {
+/// The headline table (the README's): the final unbiased accuracy per method (rows) and ratio
+/// (columns), mean ± standard deviation over seeds, beside LfF's numbers; with the notes that
+/// say what the marks mean.
+pub fn lff_headline_table(report: &LffReport) -> String {
     let mut out = String::new();
     let mut ratios: Vec<f64> = report.groups.iter().map(|g| g.conflict_ratio).collect();
     ratios.dedup();
     let mut methods: Vec<&str> = report.groups.iter().map(|g| g.method.as_str()).collect();
     methods.sort_by_key(|m| (method_rank(m), *m));
     methods.dedup();
-    let _ = writeln!(
-        out,
-        "### LfF's Colored-MNIST (severity 4): unbiased accuracy of the final model\n"
-    );
     let header: Vec<String> = ratios
         .iter()
         .map(|r| format!("{} % conflicting", r * 100.0))
@@ -199,18 +206,30 @@ pub fn lff_markdown(report: &LffReport) -> String {
                 };
                 let paper = g
                     .paper_unverified
-                    .map_or(String::new(), |p| format!(" (LfF: {p:.3}*)"));
+                    .map_or(String::new(), |p| format!(" (paper: {p:.3}*)"));
                 format!(
-                    "{}{paper}",
-                    mean_pm(g.unbiased_mean, g.unbiased_std, g.seeds.len())
+                    "{}{}{paper}",
+                    mean_pm(g.unbiased_mean, g.unbiased_std, g.seeds.len()),
+                    seeds_mark(g.seeds.len())
                 )
             })
             .collect();
-        let _ = writeln!(out, "| {method} | {} |", row.join(" | "));
+        let _ = writeln!(out, "| {} | {} |", display_name(method), row.join(" | "));
     }
     let _ = writeln!(
         out,
-        "\n\\* LfF's paper, as recalled in docs/LFF.md: not verified.\n"
+        "\nOurs: one seed, or the mean ± standard deviation of ², ³ seeds; – not run yet. \
+         \\* The paper: LfF's (Nam et al., 2020), as recalled in docs/LFF.md, not verified."
+    );
+    out
+}
+
+/// The report as Markdown: the headline table, then every group's details and the missing
+/// cells.
+pub fn lff_markdown(report: &LffReport) -> String {
+    let mut out = format!(
+        "### LfF's Colored-MNIST (severity 4): unbiased accuracy of the final model\n\n{}\n",
+        lff_headline_table(report)
     );
     let _ = writeln!(
         out,

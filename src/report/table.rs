@@ -269,6 +269,16 @@ fn cpu_counts<'a>(cells: impl Iterator<Item = &'a RunResult>) -> Vec<String> {
     phrases
 }
 
+/// The number of seeds behind a mean, as a superscript (`²`, `³`; nothing for one seed,
+/// ` (12 seeds)` past nine), so that a table of means says how many runs each one averages.
+pub(crate) fn seeds_mark(seeds: usize) -> String {
+    match seeds {
+        0 | 1 => String::new(),
+        2..=9 => "⁰¹²³⁴⁵⁶⁷⁸⁹".chars().nth(seeds).into_iter().collect(),
+        _ => format!(" ({seeds} seeds)"),
+    }
+}
+
 /// `0.8123 ± 0.0100`, or `0.8123` for a single seed.
 pub(crate) fn mean_pm(mean: f64, std: f64, n: usize) -> String {
     if n > 1 {
