@@ -16,7 +16,7 @@ use lntl::methods::LearningRates;
 use lntl::methods::baseline::baseline_step;
 use lntl::methods::batch::Batch;
 use lntl::methods::blindeye::blindeye_step;
-use lntl::methods::conv_lff::conv_lff_step;
+use lntl::methods::conv_lff::{ConvLffOptimizers, conv_lff_step};
 use lntl::methods::lff::LffAverages;
 use lntl::methods::lntl::{AdversarialLosses, LntlConfig, lntl_step};
 use lntl::models::color_heads::{ColorHeads, HEADS, HeadParams};
@@ -484,14 +484,16 @@ fn two_lff_iterations_on_the_conv_nets_match_pytorch() {
     let indices: Vec<usize> = (0..batch.labels.len()).collect();
     let sgd = paper_sgd(LR);
     let mut iterate = || {
+        let optimizers = ConvLffOptimizers::Sgd {
+            lr: LR,
+            config: &sgd,
+        };
         conv_lff_step(
             &mut biased,
             &mut debiased,
             &mut averages,
-            &batch,
-            &indices,
-            LR,
-            &sgd,
+            (&batch, &indices),
+            optimizers,
         )
     };
     iterate();

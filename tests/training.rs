@@ -9,7 +9,7 @@ use lntl::data::cache::cache_dir;
 use lntl::methods::batch::ImageMode;
 use lntl::methods::lntl::LntlConfig;
 use lntl::train::checkpoint::{load_checkpoint, load_trained};
-use lntl::train::config::{DatasetChoice, Method, TrainConfig};
+use lntl::train::config::{DatasetChoice, Method, Optimizer, TrainConfig};
 use lntl::train::evaluate::evaluate;
 use lntl::train::metrics_log::epoch_records;
 use lntl::train::run::{CHECKPOINT_FILE, RunSummary, load_dataset, train};
@@ -157,17 +157,25 @@ fn baseline_learns_is_biased_and_lntl_lowers_color_leakage() {
 
 #[test]
 /// LNTL (f, g, the heads and their momentum) and LfF (two networks and the per-sample loss
-/// averages).
+/// averages), with SGD and with Adam (its moments and step counts).
 fn resumed_run_equals_uninterrupted_run() {
-    for method in [Method::Lntl, Method::Lff] {
-        resumed_run_equals_uninterrupted(method);
+    for (method, optimizer) in [
+        (Method::Lntl, Optimizer::Sgd),
+        (Method::Lff, Optimizer::Sgd),
+        (Method::Lff, Optimizer::Adam),
+    ] {
+        resumed_run_equals_uninterrupted(method, optimizer);
     }
 }
 
-fn resumed_run_equals_uninterrupted(method: Method) {
+fn resumed_run_equals_uninterrupted(method: Method, optimizer: Optimizer) {
     let root = tempfile::tempdir().unwrap();
     let whole = root.path().join("whole");
     let split = root.path().join("split");
+    let config = |method, epochs, images| TrainConfig {
+        optimizer,
+        ..config(method, epochs, images)
+    };
     run(config(method, 2, 600), &whole);
     run(config(method, 1, 600), &split);
     train(
@@ -188,6 +196,8 @@ fn resumed_run_equals_uninterrupted(method: Method) {
         "{}: bit-identical weights, statistics and momentum",
         method.name()
     );
+    let adam_moments = a.file.tensors.keys().any(|k| k.ends_with("#adam_m"));
+    assert_eq!(adam_moments, optimizer == Optimizer::Adam);
     // The same run again writes the same checkpoint, byte for byte.
     let again = root.path().join("again");
     run(config(method, 2, 600), &again);

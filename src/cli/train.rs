@@ -6,9 +6,12 @@ use super::train_lff::run_train_lff;
 use crate::colored::dataset::{parse_variance, variance_tag};
 use crate::colored::jitter::JitterRule;
 use crate::colored::palette::outside_paper_range;
+use crate::engine::sgd::SgdConfig;
 use crate::methods::batch::ImageMode;
 use crate::train::checkpoint::{Trained, load_checkpoint, load_trained};
-use crate::train::config::{CONFIG_FILE, DatasetChoice, Method, TrainConfig, read_config};
+use crate::train::config::{
+    CONFIG_FILE, DatasetChoice, Method, Optimizer, TrainConfig, read_config,
+};
 use crate::train::confusion::write_confusion;
 use crate::train::evaluate::{Evaluation, evaluate, plain_digits_accuracy};
 use crate::train::lff_model::LffMethod;
@@ -21,7 +24,7 @@ use crate::util::atomic::write_bytes_atomic;
 use crate::util::digest::file_sha256;
 use crate::util::interrupt::Interrupted;
 use anyhow::{Context, Result, bail, ensure};
-use clap::Args;
+use clap::{Args, ValueEnum};
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
@@ -232,6 +235,10 @@ pub struct TrainArgs {
     /// SGD momentum [default: 0.9].
     #[arg(long, value_parser = unit_interval)]
     pub momentum: Option<f32>,
+    /// The optimizer of LfF's two networks [default: sgd]; adam as LfF's code trains them,
+    /// with its defaults: --lr 0.001, --weight-decay 0, no decay of the rate.
+    #[arg(long, value_enum)]
+    pub optimizer: Option<Optimizer>,
     /// SGD weight decay [default: 5e-4].
     #[arg(long, value_parser = non_negative)]
     pub weight_decay: Option<f32>,
@@ -359,6 +366,12 @@ impl TrainArgs {
                 "--lr-decay-period",
             ),
             text(self.momentum.map(|v| v.to_string()), "--momentum"),
+            text(
+                self.optimizer
+                    .and_then(|o| o.to_possible_value())
+                    .map(|v| v.get_name().to_string()),
+                "--optimizer",
+            ),
             text(self.weight_decay.map(|v| v.to_string()), "--weight-decay"),
             text(self.loss_lambda.map(|v| v.to_string()), "--loss-lambda"),
             text(self.grl_scale.map(|v| v.to_string()), "--grl-scale"),
@@ -398,6 +411,27 @@ impl TrainArgs {
 
     /// Applies the given flags to `config`.
     fn apply(&self, config: &mut TrainConfig) -> Result<()> {
+        if let Some(optimizer) = self.optimizer.filter(|&o| o != config.optimizer) {
+            ensure!(
+                config.method == Method::Lff,
+                "--optimizer chooses the optimizer of LfF's networks; --method {} trains with SGD",
+                config.method.name()
+            );
+            config.optimizer = optimizer;
+            if optimizer == Optimizer::Adam {
+                config.sgd = SgdConfig {
+                    lr: 0.001,
+                    momentum: 0.0,
+                    weight_decay: 0.0,
+                    decay_rate: 1.0,
+                    ..config.sgd
+                };
+            }
+        }
+        ensure!(
+            config.optimizer == Optimizer::Sgd || self.momentum.is_none(),
+            "--momentum is SGD's; Adam has none"
+        );
         if let Some(v) = self.epochs {
             config.epochs = v as usize;
         }

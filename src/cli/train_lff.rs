@@ -26,6 +26,7 @@ fn lntl_only_flags(args: &TrainArgs) -> Vec<&'static str> {
         (args.lr_decay_rate.is_some(), "--lr-decay-rate"),
         (args.lr_decay_period.is_some(), "--lr-decay-period"),
         (args.momentum.is_some(), "--momentum"),
+        (args.optimizer.is_some(), "--optimizer"),
         (args.weight_decay.is_some(), "--weight-decay"),
         (args.legacy_zero_grad, "--legacy-zero-grad"),
         (args.heads_warmup_epochs.is_some(), "--heads-warmup-epochs"),

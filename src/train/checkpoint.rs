@@ -1,5 +1,6 @@
-//! Checkpoints: safetensors files holding every parameter, its SGD momentum buffer, the batch
-//! norms' running statistics, the number of finished epochs and the run's configuration.
+//! Checkpoints: safetensors files holding every parameter, its SGD momentum buffer (and, for an
+//! LfF run with Adam, its Adam moments), the batch norms' running statistics, the number of
+//! finished epochs and the run's configuration.
 //! The shuffling RNG needs no state of its own: each epoch's order is derived from
 //! (seed, epoch), so resuming at an epoch boundary replays exactly what an uninterrupted run does.
 //!
@@ -11,7 +12,7 @@ use crate::data::torch_file::{TorchFile, looks_like_torch_file};
 use crate::engine::param::Param;
 use crate::models::pytorch_import::import_authors_checkpoint;
 use crate::train::config::TrainConfig;
-use crate::train::lff_model::{put_averages, take_averages};
+use crate::train::lff_model::{put_adam, put_averages, take_adam, take_averages};
 use crate::train::model::Model;
 use crate::train::run::CHECKPOINT_FILE;
 use crate::util::tensor_file::TensorFile;
@@ -85,6 +86,10 @@ fn model_tensors(model: &mut Model, with_heads: bool) -> TensorFile {
         put_params(&mut file, BIASED, lff.biased.params_mut());
         put_stats(&mut file, BIASED, lff.biased.running_stats_mut());
         put_averages(&mut file, &lff.averages);
+        if let Some(adam) = &lff.adam {
+            put_adam(&mut file, BIASED, &lff.biased.params_mut(), &adam.biased);
+            put_adam(&mut file, "net", &model.net.params_mut(), &adam.debiased);
+        }
     }
     file
 }
@@ -309,6 +314,10 @@ pub fn restore(checkpoint: &mut Checkpoint, model: &mut Model, what: Restore) ->
         take_stats(file, BIASED, lff.biased.running_stats_mut())?;
         let path = file.path.clone();
         take_averages(file, &mut lff.averages, &path)?;
+        if let Some(adam) = &mut lff.adam {
+            take_adam(file, BIASED, &lff.biased.params_mut(), &mut adam.biased)?;
+            take_adam(file, "net", &model.net.params_mut(), &mut adam.debiased)?;
+        }
     }
     Ok(())
 }

@@ -72,6 +72,18 @@ impl Method {
     }
 }
 
+/// The optimizer of a run's networks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Optimizer {
+    /// SGD with momentum and weight decay, as the paper trains every network.
+    #[default]
+    Sgd,
+    /// Adam, as LfF's code trains its networks (PyTorch's β and ε; the settings' rate, schedule
+    /// and L2 weight decay; no momentum): LfF on LNTL's benchmark only.
+    Adam,
+}
+
 /// BlindEye's confusion weight: the best of 0.01, 0.1, 1, 10 and 100 on validation digits
 /// under the fast schedule at σ² = 0.020 (`docs/REPRODUCTION.md`, BlindEye). LNTL's λ = 0.01
 /// leaves BlindEye's features almost as colored as the baseline's; at 100 the classifier
@@ -124,8 +136,12 @@ pub struct TrainConfig {
     pub epochs: usize,
     /// Batch size.
     pub batch_size: usize,
-    /// Optimizer and schedule.
+    /// The optimizer's rate, schedule, momentum (SGD only) and weight decay.
     pub sgd: SgdConfig,
+    /// The optimizer (SGD unless an LfF run chose Adam; runs recorded before it was a choice
+    /// used SGD).
+    #[serde(default)]
+    pub optimizer: Optimizer,
     /// λ and μ (LNTL); λ is also BlindEye's confusion weight.
     pub lntl: LntlConfig,
     /// Epochs at the start that train only the heads on frozen features (LNTL, BlindEye).
@@ -197,6 +213,7 @@ impl TrainConfig {
             epochs: 100,
             batch_size: 128,
             sgd: paper_sgd(method.default_lr()),
+            optimizer: Optimizer::Sgd,
             lntl: LntlConfig {
                 lambda: method.default_loss_lambda(),
                 ..LntlConfig::PAPER
@@ -233,7 +250,10 @@ impl TrainConfig {
         };
         a.iter()
             .filter(|(key, value)| b.get(*key) != Some(value))
-            .map(|(key, value)| format!("{key}: {value} against {}", b[key]))
+            .map(|(key, value)| match b.get(key) {
+                Some(given) => format!("{key}: {value} against {given}"),
+                None => format!("{key}: {value} against none"),
+            })
             .collect()
     }
 

@@ -74,6 +74,38 @@ pub(crate) fn take_averages(
     Ok(())
 }
 
+/// Stores `adam`'s step count and moments for each of `params` (the parameters it steps, in its
+/// order) as `{prefix}.{name}#adam_step`, `#adam_m` and `#adam_v`.
+pub(crate) fn put_adam(file: &mut TensorFile, prefix: &str, params: &[&mut Param], adam: &Adam) {
+    for (i, p) in params.iter().enumerate() {
+        let name = format!("{prefix}.{}", p.name);
+        let moments = adam.state.get(i).cloned().unwrap_or_default();
+        file.put_u64(&format!("{name}#adam_step"), &[moments.step]);
+        file.put_f32(&format!("{name}#adam_m"), &[moments.m.len()], &moments.m);
+        file.put_f32(&format!("{name}#adam_v"), &[moments.v.len()], &moments.v);
+    }
+}
+
+/// Restores what [`put_adam`] stored into `adam`.
+pub(crate) fn take_adam(
+    file: &mut TensorFile,
+    prefix: &str,
+    params: &[&mut Param],
+    adam: &mut Adam,
+) -> Result<()> {
+    let mut state = Vec::new();
+    for p in params {
+        let name = format!("{prefix}.{}", p.name);
+        let step = file.take_u64(&format!("{name}#adam_step"), 1)?[0];
+        let len = if step == 0 { 0 } else { p.value.len() };
+        let m = file.take_f32(&format!("{name}#adam_m"), &[len])?;
+        let v = file.take_f32(&format!("{name}#adam_v"), &[len])?;
+        state.push(AdamMoments { step, m, v });
+    }
+    adam.state = state;
+    Ok(())
+}
+
 /// The settings that only some methods read.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MethodSettings {
@@ -258,13 +290,9 @@ impl LffModels {
         file.metadata
             .insert("steps_done".into(), steps_done.to_string());
         for (prefix, params, adam) in self.parts() {
-            for (i, p) in params.into_iter().enumerate() {
-                let name = format!("{prefix}.{}", p.name);
-                file.put_f32(&name, &p.dims, &p.value);
-                let moments = adam.state.get(i).cloned().unwrap_or_default();
-                file.put_u64(&format!("{name}#adam_step"), &[moments.step]);
-                file.put_f32(&format!("{name}#adam_m"), &[moments.m.len()], &moments.m);
-                file.put_f32(&format!("{name}#adam_v"), &[moments.v.len()], &moments.v);
+            put_adam(&mut file, prefix, &params, adam);
+            for p in params {
+                file.put_f32(&format!("{prefix}.{}", p.name), &p.dims, &p.value);
             }
         }
         if let LffModels::Lff(lff) = self {
@@ -281,18 +309,11 @@ impl LffModels {
     pub fn load(&mut self, path: &Path) -> Result<usize> {
         let mut file = TensorFile::read(path, KIND, VERSION)?;
         let steps_done = steps_done(&file, path)?;
-        for (prefix, params, adam) in self.parts() {
-            let mut state = Vec::new();
-            for p in params {
-                let name = format!("{prefix}.{}", p.name);
-                p.value = file.take_f32(&name, &p.dims)?;
-                let step = file.take_u64(&format!("{name}#adam_step"), 1)?[0];
-                let len = if step == 0 { 0 } else { p.value.len() };
-                let m = file.take_f32(&format!("{name}#adam_m"), &[len])?;
-                let v = file.take_f32(&format!("{name}#adam_v"), &[len])?;
-                state.push(AdamMoments { step, m, v });
+        for (prefix, mut params, adam) in self.parts() {
+            for p in &mut params {
+                p.value = file.take_f32(&format!("{prefix}.{}", p.name), &p.dims)?;
             }
-            adam.state = state;
+            take_adam(&mut file, prefix, &params, adam)?;
         }
         if let LffModels::Lff(lff) = self {
             take_averages(&mut file, &mut lff.averages, path)?;

@@ -10,7 +10,7 @@ use crate::methods::LearningRates;
 use crate::methods::baseline::{ClassifierStep, baseline_step};
 use crate::methods::batch::{Batch, ImageMode};
 use crate::methods::blindeye::blindeye_step;
-use crate::methods::conv_lff::conv_lff_step;
+use crate::methods::conv_lff::{ConvLffOptimizers, conv_lff_step};
 use crate::methods::lff::LffStep;
 use crate::methods::lntl::{AdversarialLosses, color_phase, lntl_step};
 use crate::train::checkpoint::{Restore, load_checkpoint, restore, save_checkpoint};
@@ -156,14 +156,23 @@ fn train_step(
             let lff = lff
                 .as_mut()
                 .context("an LfF run's model lacks its biased network")?;
+            let optimizers = match &mut lff.adam {
+                None => ConvLffOptimizers::Sgd {
+                    lr: lr.features,
+                    config: sgd,
+                },
+                Some(adam) => ConvLffOptimizers::Adam {
+                    lr: lr.features,
+                    biased: &mut adam.biased,
+                    debiased: &mut adam.debiased,
+                },
+            };
             let step = conv_lff_step(
                 &mut lff.biased,
                 net,
                 &mut lff.averages,
-                batch,
-                indices,
-                lr.features,
-                sgd,
+                (batch, indices),
+                optimizers,
             );
             let classifier = ClassifierStep {
                 loss: step.debiased_loss,
@@ -217,7 +226,7 @@ pub fn train(
     let data = load_dataset(&config.dataset, cache, log)?;
     let (train_split, eval_split) = run_splits(&config, &data)?;
     let (train_split, eval_split) = (train_split.as_ref(), eval_split.as_ref());
-    let mut model = Model::for_run(config.method, config.seed, &train_split.labels);
+    let mut model = Model::for_run(&config, &train_split.labels);
     let mut epochs_done = 0;
     if resume {
         let mut checkpoint = load_checkpoint(&checkpoint_path).with_context(|| {
