@@ -6,11 +6,10 @@ use super::train_lff::run_train_lff;
 use crate::colored::dataset::{parse_variance, variance_tag};
 use crate::colored::jitter::JitterRule;
 use crate::colored::palette::outside_paper_range;
-use crate::engine::sgd::SgdConfig;
 use crate::methods::batch::ImageMode;
 use crate::train::checkpoint::{Trained, load_checkpoint, load_trained};
 use crate::train::config::{
-    CONFIG_FILE, DatasetChoice, Method, Optimizer, TrainConfig, read_config,
+    CONFIG_FILE, DatasetChoice, LFF_ADAM, Method, Optimizer, TrainConfig, read_config,
 };
 use crate::train::confusion::write_confusion;
 use crate::train::evaluate::{Evaluation, evaluate, plain_digits_accuracy};
@@ -419,13 +418,7 @@ impl TrainArgs {
             );
             config.optimizer = optimizer;
             if optimizer == Optimizer::Adam {
-                config.sgd = SgdConfig {
-                    lr: 0.001,
-                    momentum: 0.0,
-                    weight_decay: 0.0,
-                    decay_rate: 1.0,
-                    ..config.sgd
-                };
+                config.sgd = LFF_ADAM;
             }
         }
         ensure!(

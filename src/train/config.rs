@@ -84,6 +84,16 @@ pub enum Optimizer {
     Adam,
 }
 
+/// The rate and schedule of LfF's code (docs/LFF.md): Adam at 0.001, no weight decay and no
+/// decay of the rate (Adam has no momentum; the period is never reached at a rate of 1).
+pub const LFF_ADAM: SgdConfig = SgdConfig {
+    lr: 0.001,
+    momentum: 0.0,
+    weight_decay: 0.0,
+    decay_rate: 1.0,
+    decay_period: 40,
+};
+
 /// BlindEye's confusion weight: the best of 0.01, 0.1, 1, 10 and 100 on validation digits
 /// under the fast schedule at σ² = 0.020 (`docs/REPRODUCTION.md`, BlindEye). LNTL's λ = 0.01
 /// leaves BlindEye's features almost as colored as the baseline's; at 100 the classifier

@@ -5,7 +5,7 @@
 //! seed): in a sweep's layout `DIR/var_σ²/<method>/seed_S/`, that is `DIR/var_σ²/baseline/seed_S/`.
 
 use crate::train::checkpoint::{Checkpoint, load_checkpoint};
-use crate::train::config::{DatasetChoice, Method, TrainConfig};
+use crate::train::config::{DatasetChoice, LFF_ADAM, Method, Optimizer, TrainConfig};
 use anyhow::{Context, Result, ensure};
 use std::path::{Path, PathBuf};
 
@@ -20,7 +20,8 @@ pub enum Protocol {
     /// (`docs/PROTOCOLS.md`): baseline and Gray 40 epochs at lr 0.01 with the decay after 30;
     /// LNTL 20 epochs at lr 0.002 and BlindEye 20 epochs at lr 0.001, each with the decay
     /// after 15, from the baseline's final checkpoint with its momentum (every epoch at the
-    /// method's own rate).
+    /// method's own rate); LfF's two networks 40 epochs from scratch with Adam as LfF's code
+    /// trains them (`docs/LFF.md`).
     Fast,
     /// A seconds-long pipeline with the paper's structure, for trying the tools and for tests:
     /// 2 epochs per method on the first 2,000 training images, a 1,000-image leakage probe.
@@ -67,6 +68,11 @@ impl Protocol {
                 lr: if method == Method::Lntl { 0.002 } else { lr },
                 decay_period: 15,
             },
+            Protocol::Fast if self.optimizer(method) == Optimizer::Adam => Schedule {
+                epochs: 40,
+                lr: LFF_ADAM.lr,
+                decay_period: LFF_ADAM.decay_period,
+            },
             Protocol::Fast => Schedule {
                 epochs: 40,
                 lr,
@@ -77,6 +83,15 @@ impl Protocol {
                 lr,
                 decay_period: 40,
             },
+        }
+    }
+
+    /// The optimizer of `method`'s runs: Adam for LfF under `fast` (chosen on validation
+    /// digits against SGD, docs/LFF.md), SGD otherwise.
+    pub fn optimizer(self, method: Method) -> Optimizer {
+        match (self, method) {
+            (Protocol::Fast, Method::Lff) => Optimizer::Adam,
+            _ => Optimizer::Sgd,
         }
     }
 
@@ -122,6 +137,10 @@ impl Protocol {
         config.seed = seed;
         config.validation = validation;
         config.protocol = Some(self.name().to_string());
+        config.optimizer = self.optimizer(method);
+        if config.optimizer == Optimizer::Adam {
+            config.sgd = LFF_ADAM;
+        }
         let schedule = self.schedule(method);
         config.epochs = schedule.epochs;
         config.sgd.lr = schedule.lr;
@@ -322,5 +341,33 @@ mod tests {
             err.contains("\"lr\":0.001") && err.contains("\"lr\":0.002"),
             "{err}"
         );
+    }
+
+    /// `fast` trains LfF's networks as LfF's code does, with Adam at 0.001 for 40 epochs, no
+    /// weight decay, no decay of the rate; an LfF cell trained with SGD is refused.
+    #[test]
+    fn fast_trains_lff_with_adam() {
+        let dataset = DatasetChoice::File("d.npy".into());
+        let lff = Protocol::Fast.settings(Method::Lff, dataset.clone(), (0, false));
+        assert_eq!(lff.optimizer, Optimizer::Adam);
+        assert_eq!(
+            (lff.epochs, lff.sgd.lr, lff.sgd.weight_decay),
+            (40, 0.001, 0.0)
+        );
+        assert_eq!(lff.sgd.lr_at(39), 0.001);
+        let baseline = Protocol::Fast.settings(Method::Baseline, dataset, (0, false));
+        assert_eq!(baseline.optimizer, Optimizer::Sgd);
+        assert_eq!(Protocol::Smoke.optimizer(Method::Lff), Optimizer::Sgd);
+
+        let sgd = TrainConfig {
+            optimizer: Optimizer::Sgd,
+            ..lff
+        };
+        let path = Path::new("results/fast/var_0.020/lff/seed_0/config.json");
+        let err = format!(
+            "{:#}",
+            Protocol::Fast.check_settings(&sgd, path).unwrap_err()
+        );
+        assert!(err.contains("optimizer: \"sgd\" against \"adam\""), "{err}");
     }
 }
