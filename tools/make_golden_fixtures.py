@@ -3,22 +3,35 @@
 
 Run by hand (never by CI), after `pip install torch safetensors`:
 
-    python3 tools/make_golden_fixtures.py tests/fixtures/golden.safetensors
+    python3 tools/make_golden_fixtures.py tests/fixtures
 
 For a fixed small batch and fixed weights it records, in PyTorch's layouts (NCHW, OIHW):
 the forward outputs (φ, class logits, the three heads' logits) in training mode and, with set
 running statistics, in evaluation mode; every parameter gradient of a baseline step, the
 parameters after one baseline SGD step, and the parameters and batch-norm running statistics
 after one complete LNTL iteration (docs/SPEC.md §3), after two (the momentum buffers carrying
-the first into the second), after one BlindEye iteration, and both networks after two LfF
-iterations on two conv nets (docs/LFF.md).
+the first into the second), after one BlindEye iteration (all in `golden.safetensors`), and both
+networks after two LfF iterations on two conv nets (docs/LFF.md; in `golden_lff.safetensors`).
+
+The initial weights are not stored: they follow a formula the Rust test computes too. The t-th
+tensor of a module's `named_parameters()` holds 0.1·sin(0.37·k + t + offset) at flat index k
+(PyTorch's layout), rounded to float32, batch norms' weights included: near PyTorch's 1, the
+float32 spacing of a weight (1.2e-7) would be 1e-4 of its smallest update here, the tests'
+tolerance; the offset is OFFSET for f and g and OFFSET + 10,
++ 20, + 30 for the red, green and blue heads. Running statistics start at PyTorch's 0 and 1.
+OFFSET = 61 was chosen, out of 0…299, as the one that keeps every ReLU's input farthest from
+zero (at least 5.1e-6 of the largest input of that ReLU, in every stage): with OFFSET = 0 one
+input of BlindEye's green head sat 5e-6 from zero, the engine's float32 rounding put it on the
+other side, and that head's update differed from the reference by 1.8 %.
 
 The reference is computed in float64 (the exact answer up to f64 rounding) and stored as
 float32, so the Rust f32 engine is judged against the math, not against PyTorch's own float32
 rounding. The learning rates are larger than in training so that one step's update stands
-well above the float32 rounding of the parameters it changes. The file is a safetensors file with the metadata the Rust `TensorFile` reader checks
-(kind, version, CRC-32 of the tensor bytes in name order).
+well above the float32 rounding of the parameters it changes. Each file is a safetensors file
+with the metadata the Rust `TensorFile` reader checks (kind, version, CRC-32 of the tensor bytes
+in name order).
 """
+import os
 import sys
 import zlib
 
@@ -28,7 +41,7 @@ from torch import nn
 from torch_reference import GRL_SCALE, ConvNet, GradReverse, Head, confusion, neg_entropy
 
 torch.set_default_dtype(torch.float64)
-torch.manual_seed(0)
+torch.manual_seed(0)  # the batch and the bias labels
 torch.use_deterministic_algorithms(True)
 torch.set_num_threads(1)
 
@@ -39,6 +52,7 @@ MOMENTUM = 0.9
 WEIGHT_DECAY = 5e-4
 LAMBDA = 0.01
 LFF_Q, LFF_ALPHA = 0.7, 0.7  # LfF's generalized cross-entropy q and loss-average decay
+OFFSET = 61  # the initial weights' formula (docstring)
 
 
 def sgd(params, lr):
@@ -51,12 +65,21 @@ def state(prefix, module, out):
             out[f"{prefix}.{name}"] = t.detach().clone()
 
 
-def fresh(init_net, init_heads):
+def set_sines(module, offset):
+    """The initial weights' formula (this file's docstring)."""
+    with torch.no_grad():
+        for t, p in enumerate(module.parameters()):
+            k = torch.arange(p.numel(), dtype=torch.float64)
+            p.copy_((0.1 * torch.sin(0.37 * k + t + offset)).float().double().view_as(p))
+
+
+def fresh():
+    """f and g and the three heads at the initial weights."""
     net = ConvNet()
-    net.load_state_dict(init_net)
+    set_sines(net, OFFSET)
     heads = [Head() for _ in range(3)]
-    for h, s in zip(heads, init_heads):
-        h.load_state_dict(s)
+    for i, h in enumerate(heads):
+        set_sines(h, OFFSET + 10 * (i + 1))
     return net, heads
 
 
@@ -90,7 +113,20 @@ def adversarial_iteration(net, heads, all_opts, x, labels, bias, regularizer, re
     return loss1, loss2
 
 
-def main(path):
+def write(tensors, path):
+    """Writes float32 (and uint8) tensors with the metadata `TensorFile` checks."""
+    tensors = {
+        k: (v.float() if v.is_floating_point() else v).contiguous() for k, v in tensors.items()
+    }
+    crc = 0
+    for name in sorted(tensors):
+        crc = zlib.crc32(tensors[name].numpy().tobytes(), crc)
+    meta = {"kind": "lntl-golden", "version": "1", "crc32": f"{crc:08x}", "torch": torch.__version__}
+    save_file(tensors, path, metadata=meta)
+    print(f"wrote {path}: {len(tensors)} tensors, torch {torch.__version__}")
+
+
+def main(directory):
     out = {}
     x = torch.randn(BATCH, 3, 28, 28)
     labels = torch.tensor([3, 7][:BATCH])
@@ -100,16 +136,8 @@ def main(path):
     out["input.labels"] = labels.to(torch.uint8)
     out["input.bias"] = bias.to(torch.uint8)
 
-    net = ConvNet()
-    heads = [Head() for _ in range(3)]
-    init_net = {k: v.clone() for k, v in net.state_dict().items()}
-    init_heads = [{k: v.clone() for k, v in h.state_dict().items()} for h in heads]
-    state("init.net", net, out)
-    for c, h in zip("rgb", heads):
-        state(f"init.heads.{c}", h, out)
-
     # Forward outputs (training mode) and one baseline step.
-    net, heads = fresh(init_net, init_heads)
+    net, heads = fresh()
     opt = sgd(net.parameters(), LR_BASELINE)
     phi, logits = net(x)
     out["forward.phi"] = phi.detach().clone()
@@ -128,7 +156,7 @@ def main(path):
     # One LNTL iteration, as docs/SPEC.md §3 and the authors' trainer do it, and one BlindEye
     # iteration: heads learn the colors on detached φ; f, g learn the digit and confuse the heads.
     for stage, regularizer, reverse in [("lntl", neg_entropy, True), ("blindeye", confusion, False)]:
-        net, heads = fresh(init_net, init_heads)
+        net, heads = fresh()
         opts = optimizers(net, heads)
         loss1, loss2 = adversarial_iteration(net, heads, opts, x, labels, bias, regularizer, reverse)
         out[f"{stage}.loss1"] = loss1.detach().reshape(1)
@@ -140,7 +168,7 @@ def main(path):
     # A second LNTL iteration on the same optimizers, so that every momentum buffer (f, g and
     # the heads') carries the first iteration into the second: "lntl2.after" is the state
     # after both.
-    net, heads = fresh(init_net, init_heads)
+    net, heads = fresh()
     opts = optimizers(net, heads)
     for _ in range(2):
         loss1, loss2 = adversarial_iteration(net, heads, opts, x, labels, bias, neg_entropy, True)
@@ -154,8 +182,9 @@ def main(path):
     # samples 0 and 1: f_B and f_D both start from the initial network, each with its own SGD at
     # the baseline's rate; f_B learns from the generalized cross-entropy, f_D from the
     # cross-entropy weighted by the relative difficulty of the per-sample loss averages.
-    biased, _ = fresh(init_net, init_heads)
-    debiased, _ = fresh(init_net, init_heads)
+    lff = {k: v for k, v in out.items() if k.startswith("input.")}
+    biased, _ = fresh()
+    debiased, _ = fresh()
     opt_b, opt_d = sgd(biased.parameters(), LR_BASELINE), sgd(debiased.parameters(), LR_BASELINE)
     average_b, average_d, seen = torch.zeros(BATCH), torch.zeros(BATCH), torch.zeros(BATCH)
     for _ in range(2):
@@ -180,14 +209,14 @@ def main(path):
         (loss_b + loss_d).backward()
         opt_b.step()
         opt_d.step()
-    out["lff.biased_loss"] = loss_b.detach().reshape(1)
-    out["lff.debiased_loss"] = loss_d.detach().reshape(1)
-    state("lff_biased.after.net", biased, out)
-    state("lff_debiased.after.net", debiased, out)
+    lff["lff.biased_loss"] = loss_b.detach().reshape(1)
+    lff["lff.debiased_loss"] = loss_d.detach().reshape(1)
+    state("lff_biased.after.net", biased, lff)
+    state("lff_debiased.after.net", debiased, lff)
 
     # Evaluation mode: the batch norms normalize with running statistics far from the initial
     # 0 and 1 (and from the batch's own), so that a wrong formula for them shows.
-    net, heads = fresh(init_net, init_heads)
+    net, heads = fresh()
     stats = torch.Generator().manual_seed(1)
     for prefix, bn in [("eval.net.bn0", net.bn0)] + [
         (f"eval.heads.{c}.bn", h.bn) for c, h in zip("rgb", heads)
@@ -206,15 +235,8 @@ def main(path):
             h.eval()
             out[f"eval.heads.{c}"] = h(phi).clone()
 
-    tensors = {
-        k: (v.float() if v.is_floating_point() else v).contiguous() for k, v in out.items()
-    }
-    crc = 0
-    for name in sorted(tensors):
-        crc = zlib.crc32(tensors[name].numpy().tobytes(), crc)
-    meta = {"kind": "lntl-golden", "version": "1", "crc32": f"{crc:08x}", "torch": torch.__version__}
-    save_file(tensors, path, metadata=meta)
-    print(f"wrote {path}: {len(tensors)} tensors, torch {torch.__version__}")
+    write(out, os.path.join(directory, "golden.safetensors"))
+    write(lff, os.path.join(directory, "golden_lff.safetensors"))
 
 
 if __name__ == "__main__":
