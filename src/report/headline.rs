@@ -1,7 +1,7 @@
 //! The headline table across σ² (the README's): the authors' pipeline (protocol `paper`) beside
 //! the paper's numbers for every method at the paper's seven σ², then the three-seed means of
-//! the quarter-compute protocol `fast`. Each method is compared on what the paper measured it
-//! on (Gray on the plain test digits).
+//! the quarter-compute protocol `fast`, where LfF (which uses no color labels) joins them. Each
+//! method is compared on what the paper measured it on (Gray on the plain test digits).
 
 use crate::colored::dataset::variance_tag;
 use crate::colored::palette::PAPER_VARIANCES;
@@ -15,8 +15,14 @@ fn column_name(method: &str) -> &str {
         "blindeye" => "BlindEye",
         "gray" => "Gray¹",
         "lntl" => "LNTL",
+        "lff" => "LfF",
         other => other,
     }
+}
+
+/// The methods of the `fast` columns: the paper's, then LfF on the same conv nets.
+fn fast_methods() -> impl Iterator<Item = &'static str> {
+    paper_methods().chain(["lff"])
 }
 
 /// The group of `protocol`, `method` and σ² = `variance` (evaluated on the test set), if any.
@@ -45,18 +51,18 @@ fn ours(group: Option<&Group>) -> String {
 /// `fast`'s; with the notes that say what the marks mean.
 pub fn headline_table(report: &Report) -> String {
     let mut out = String::new();
-    let names: Vec<&str> = paper_methods().map(column_name).collect();
+    let paper_names: Vec<String> = paper_methods()
+        .map(|m| format!("{}: ours / paper", column_name(m)))
+        .collect();
+    let fast_names: Vec<&str> = fast_methods().map(column_name).collect();
     let _ = writeln!(
         out,
         "| σ² | {} | `fast`: {} |",
-        names
-            .iter()
-            .map(|n| format!("{n}: ours / paper"))
-            .collect::<Vec<_>>()
-            .join(" | "),
-        names.join(" | ")
+        paper_names.join(" | "),
+        fast_names.join(" | ")
     );
-    let _ = writeln!(out, "|---|{}", "---|".repeat(2 * names.len()));
+    let columns = paper_names.len() + fast_names.len();
+    let _ = writeln!(out, "|---|{}", "---|".repeat(columns));
     for &variance in &PAPER_VARIANCES {
         let mut row = format!("| {} |", variance_tag(variance));
         for method in paper_methods() {
@@ -67,7 +73,7 @@ pub fn headline_table(report: &Report) -> String {
                 ours(group(report, "paper", method, variance))
             );
         }
-        for method in paper_methods() {
+        for method in fast_methods() {
             let _ = write!(row, " {} |", ours(group(report, "fast", method, variance)));
         }
         let _ = writeln!(out, "{row}");
@@ -75,7 +81,8 @@ pub fn headline_table(report: &Report) -> String {
     let _ = writeln!(
         out,
         "\nOurs: one seed, or ², ³ the mean of two, three seeds; – not run yet. ¹ Gray on the \
-         plain MNIST test digits, the measure its row of the paper matches."
+         plain MNIST test digits, the measure its row of the paper matches. LfF (Nam et al., \
+         2020; docs/LFF.md) is trained on the same conv nets with no color label."
     );
     out
 }
@@ -115,6 +122,7 @@ mod tests {
                 made_group("fast", "baseline", 0.02, 3, 0.3954),
                 made_group("fast", "lntl", 0.05, 3, 0.9536),
                 made_group("fast", "blindeye", 0.025, 2, 0.7),
+                made_group("fast", "lff", 0.025, 3, 0.45),
                 made_group("paper (validation)", "lntl", 0.02, 1, 0.5),
             ],
             missing: vec![],
@@ -125,12 +133,16 @@ mod tests {
         assert_eq!(
             rows[0],
             "| 0.020 | – / 0.4055 | – / 0.6741 | 0.8235 / 0.8374 | 0.8409³ / 0.8185 \
-             | 0.3954³ | – | – | – |"
+             | 0.3954³ | – | – | – | – |"
         );
-        assert!(rows[1].ends_with("| – | 0.7000² | – | – |"), "{}", rows[1]);
+        assert!(
+            rows[1].ends_with("| – | 0.7000² | – | – | 0.4500³ |"),
+            "{}",
+            rows[1]
+        );
         assert_eq!(
             rows[6],
-            "| 0.050 | – / 0.8450 | – / 0.9159 | – / 0.9596 | – / 0.9618 | – | – | – | 0.9536³ |"
+            "| 0.050 | – / 0.8450 | – / 0.9159 | – / 0.9596 | – / 0.9618 | – | – | – | 0.9536³ | – |"
         );
         assert!(
             text.starts_with("| σ² | baseline: ours / paper |"),
