@@ -62,10 +62,9 @@ pub fn baseline_step(net: &mut ConvNet, batch: &Batch, lr: f32, sgd: &SgdConfig)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::colored::dataset::ColoredSplit;
     use crate::engine::sgd::SgdConfig;
-    use crate::methods::batch::ImageMode;
-    use rand::{RngExt, SeedableRng};
+    use crate::methods::batch::random_batch;
+    use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
 
     #[test]
@@ -83,15 +82,7 @@ mod tests {
     /// the same weights computes it: nothing of the first step's gradient is carried over.
     #[test]
     fn each_step_starts_from_a_zero_gradient() {
-        let mut rng = ChaCha8Rng::seed_from_u64(3);
-        let n = 8;
-        let split = ColoredSplit {
-            images: (0..n * 2352).map(|_| rng.random()).collect(),
-            labels: (0..n).map(|i| (i % CLASSES) as u8).collect(),
-            color_classes: None,
-        };
-        let indices: Vec<usize> = (0..n).collect();
-        let batch = Batch::from_split(&split, &indices, ImageMode::Color);
+        let batch = random_batch(3, 8);
         let sgd = SgdConfig {
             lr: 0.01,
             momentum: 0.9,

@@ -64,6 +64,21 @@ impl Batch {
     }
 }
 
+/// For other modules' tests: `n` colored images of uniform random bytes (from `seed`) labeled
+/// 0, 1, …, 9, 0, … in order, as one batch.
+#[cfg(test)]
+pub(crate) fn random_batch(seed: u64, n: usize) -> Batch {
+    use rand::{RngExt, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let split = ColoredSplit {
+        images: (0..n * COLOR_IMAGE_BYTES).map(|_| rng.random()).collect(),
+        labels: (0..n).map(|i| (i % 10) as u8).collect(),
+        color_classes: None,
+    };
+    let indices: Vec<usize> = (0..n).collect();
+    Batch::from_split(&split, &indices, ImageMode::Color)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

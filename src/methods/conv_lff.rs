@@ -84,10 +84,9 @@ pub fn conv_lff_step(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::colored::dataset::ColoredSplit;
     use crate::engine::adam::AdamConfig;
-    use crate::methods::batch::ImageMode;
-    use rand::{RngExt, SeedableRng};
+    use crate::methods::batch::random_batch;
+    use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
 
     /// Adam's first step moves every weight by its rate against the sign of its gradient
@@ -96,15 +95,9 @@ mod tests {
     /// each network must have taken its own Adam step at the given rate.
     #[test]
     fn adams_first_step_moves_each_network_by_its_rate() {
-        let mut rng = ChaCha8Rng::seed_from_u64(5);
         let n = 8;
-        let split = ColoredSplit {
-            images: (0..n * 2352).map(|_| rng.random()).collect(),
-            labels: (0..n).map(|i| (i % 10) as u8).collect(),
-            color_classes: None,
-        };
+        let batch = random_batch(5, n);
         let indices: Vec<usize> = (0..n).collect();
-        let batch = Batch::from_split(&split, &indices, ImageMode::Color);
         let nets = || {
             let mut rng = ChaCha8Rng::seed_from_u64(0);
             (ConvNet::new(&mut rng), ConvNet::new(&mut rng))
@@ -128,7 +121,7 @@ mod tests {
             lr: 1.0,
             config: &plain,
         };
-        let mut averages = LffAverages::new(&split.labels);
+        let mut averages = LffAverages::new(&batch.labels);
         conv_lff_step(
             &mut sgd_b,
             &mut sgd_d,
@@ -148,7 +141,7 @@ mod tests {
             biased: &mut biased,
             debiased: &mut debiased,
         };
-        let mut averages = LffAverages::new(&split.labels);
+        let mut averages = LffAverages::new(&batch.labels);
         conv_lff_step(
             &mut adam_b,
             &mut adam_d,
