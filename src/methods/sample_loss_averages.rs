@@ -119,4 +119,25 @@ mod tests {
         assert!((w[0] - 0.425 / 1.425).abs() < 1e-6);
         assert!((w[1] - 0.5).abs() < 1e-6 && (w[2] - 0.5).abs() < 1e-6);
     }
+
+    /// What a checkpoint stores puts back every average and which samples were visited: a
+    /// fresh instance restored from it equals the original, and a later update then treats
+    /// sample 0 as seen and sample 1 as new in both.
+    #[test]
+    fn state_restores_into_fresh_averages() {
+        let mut averages = SampleLossAverages::new(&[0, 1, 1], 0.7);
+        averages.update(&[0, 2], &[2.0, 0.5]);
+        let (values, seen) = averages.state();
+        assert_eq!(
+            (values, seen),
+            (&[2.0, 0.0, 0.5][..], &[true, false, true][..])
+        );
+        let mut restored = SampleLossAverages::new(&[0, 1, 1], 0.7);
+        restored.restore(values.to_vec(), seen.to_vec());
+        assert_eq!(restored, averages);
+        averages.update(&[0, 1], &[1.0, 3.0]);
+        restored.update(&[0, 1], &[1.0, 3.0]);
+        assert_eq!(restored, averages);
+        assert_eq!(restored.values()[1], 3.0, "sample 1's first visit");
+    }
 }
