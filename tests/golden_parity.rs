@@ -385,25 +385,38 @@ fn assert_iteration_matches(
     }
 }
 
+/// The fixtures' LNTL: the paper's λ and reversal scale, g not stepped in phase 2.
+const FIXTURE_LNTL: LntlConfig = LntlConfig {
+    lambda: 0.01,
+    grl_scale: 0.1,
+    legacy_zero_grad: false,
+};
+
+/// `iterations` LNTL iterations of `config` on the fixture's batch from the initial weights;
+/// the models after them and the last iteration's losses.
+fn lntl_iterations(
+    g: &Golden,
+    iterations: usize,
+    config: &LntlConfig,
+) -> (ConvNet, ColorHeads, AdversarialLosses) {
+    let (mut net, mut heads) = initial_models();
+    let batch = g.batch();
+    let mut step = || {
+        let lr = LearningRates::same(LR);
+        lntl_step(&mut net, &mut heads, &batch, lr, &paper_sgd(LR), config)
+    };
+    let mut losses = step();
+    for _ in 1..iterations {
+        losses = step();
+    }
+    (net, heads, losses)
+}
+
 #[test]
 fn lntl_iteration_matches_pytorch() {
     let g = Golden::main();
-    let (mut net, mut heads) = initial_models();
-    let batch = g.batch();
-    let config = LntlConfig {
-        lambda: 0.01,
-        grl_scale: 0.1,
-        legacy_zero_grad: false,
-    };
-    let losses = lntl_step(
-        &mut net,
-        &mut heads,
-        &batch,
-        LearningRates::same(LR),
-        &paper_sgd(LR),
-        &config,
-    );
-    assert_iteration_matches(&g, "lntl", &losses, config.lambda, &mut net, &heads);
+    let (mut net, heads, losses) = lntl_iterations(&g, 1, &FIXTURE_LNTL);
+    assert_iteration_matches(&g, "lntl", &losses, FIXTURE_LNTL.lambda, &mut net, &heads);
 }
 
 /// Two LNTL iterations on the same batch: the second starts from the first's momentum buffers
@@ -412,26 +425,8 @@ fn lntl_iteration_matches_pytorch() {
 #[test]
 fn two_lntl_iterations_match_pytorch() {
     let g = Golden::main();
-    let (mut net, mut heads) = initial_models();
-    let batch = g.batch();
-    let config = LntlConfig {
-        lambda: 0.01,
-        grl_scale: 0.1,
-        legacy_zero_grad: false,
-    };
-    let step = |net: &mut ConvNet, heads: &mut ColorHeads| {
-        lntl_step(
-            net,
-            heads,
-            &batch,
-            LearningRates::same(LR),
-            &paper_sgd(LR),
-            &config,
-        )
-    };
-    step(&mut net, &mut heads);
-    let losses = step(&mut net, &mut heads);
-    assert_iteration_matches(&g, "lntl2", &losses, config.lambda, &mut net, &heads);
+    let (mut net, heads, losses) = lntl_iterations(&g, 2, &FIXTURE_LNTL);
+    assert_iteration_matches(&g, "lntl2", &losses, FIXTURE_LNTL.lambda, &mut net, &heads);
 }
 
 /// The authors' PyTorch-0.4 semantics: g takes the phase-2 step with a zero gradient, so it
@@ -440,16 +435,12 @@ fn two_lntl_iterations_match_pytorch() {
 #[test]
 fn legacy_zero_grad_steps_g_by_momentum_and_decay_alone() {
     let g = Golden::main();
-    let batch = g.batch();
     let run = |legacy_zero_grad| {
-        let (mut net, mut heads) = initial_models();
         let config = LntlConfig {
-            lambda: 0.01,
-            grl_scale: 0.1,
             legacy_zero_grad,
+            ..FIXTURE_LNTL
         };
-        let lr = LearningRates::same(LR);
-        lntl_step(&mut net, &mut heads, &batch, lr, &paper_sgd(LR), &config);
+        let (net, heads, _) = lntl_iterations(&g, 1, &config);
         (net, heads)
     };
     let (mut modern, mut modern_heads) = run(false);
