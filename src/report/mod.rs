@@ -83,7 +83,7 @@ pub fn write_report(report: &Report, out: &Path) -> Result<Vec<PathBuf>> {
         let png = if report.groups.iter().all(|g| g.protocol == protocol) {
             out.join("accuracy_vs_variance.png")
         } else {
-            out.join(format!("accuracy_vs_variance_{name}.png"))
+            out.join(format!("accuracy_vs_variance_{}.png", file_name_part(name)))
         };
         write_accuracy_vs_variance(
             &png,
@@ -96,6 +96,16 @@ pub fn write_report(report: &Report, out: &Path) -> Result<Vec<PathBuf>> {
     written.extend(write_curve_comparisons(report, out)?);
     remove_stale_figures(out, &written)?;
     Ok(written)
+}
+
+/// `label` as part of a file name: its runs of ASCII letters and digits joined by `_`
+/// ("paper (validation)" → "paper_validation").
+fn file_name_part(label: &str) -> String {
+    label
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join("_")
 }
 
 /// The names of the figures a report writes start with one of these.
@@ -232,4 +242,19 @@ fn write_confusion_pairs(report: &Report, out: &Path) -> Result<Vec<PathBuf>> {
         written.push(png);
     }
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protocol_labels_become_plain_file_name_parts() {
+        assert_eq!(file_name_part("fast"), "fast");
+        assert_eq!(file_name_part("paper (validation)"), "paper_validation");
+        assert_eq!(
+            file_name_part("no protocol (validation)"),
+            "no_protocol_validation"
+        );
+    }
 }
