@@ -120,6 +120,17 @@ mod tests {
         assert!((w[1] - 0.5).abs() < 1e-6 && (w[2] - 0.5).abs() < 1e-6);
     }
 
+    /// The weight keeps LfF's ε: where both normalized averages are small it shows.
+    #[test]
+    fn weight_adds_epsilon_to_its_denominator() {
+        let mut biased = SampleLossAverages::new(&[0, 0], 0.7);
+        biased.update(&[0, 1], &[0.001, 1.0]);
+        let w = relative_difficulty(&biased, &biased.clone(), &[0])[0];
+        // ẽ_B = ẽ_D = 0.001: 0.001 / (0.002 + 1e-8) = 0.4999975…, 0.5000025… with −1e-8.
+        let want = 0.001 / (0.002 + 1e-8);
+        assert!((f64::from(w) - want).abs() < 1e-7, "{w} against {want}");
+    }
+
     /// What a checkpoint stores puts back every average and which samples were visited: a
     /// fresh instance restored from it equals the original, and a later update then treats
     /// sample 0 as seen and sample 1 as new in both.
