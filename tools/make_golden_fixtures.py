@@ -17,12 +17,13 @@ The initial weights are not stored: they follow a formula the Rust test computes
 tensor of a module's `named_parameters()` holds 0.1·sin(0.37·k + t + offset) at flat index k
 (PyTorch's layout), rounded to float32, batch norms' weights included: near PyTorch's 1, the
 float32 spacing of a weight (1.2e-7) would be 1e-4 of its smallest update here, the tests'
-tolerance; the offset is OFFSET for f and g and OFFSET + 10,
-+ 20, + 30 for the red, green and blue heads. Running statistics start at PyTorch's 0 and 1.
-OFFSET = 61 was chosen, out of 0…299, as the one that keeps every ReLU's input farthest from
-zero (at least 5.1e-6 of the largest input of that ReLU, in every stage): with OFFSET = 0 one
-input of BlindEye's green head sat 5e-6 from zero, the engine's float32 rounding put it on the
-other side, and that head's update differed from the reference by 1.8 %.
+tolerance. The offset is OFFSET for f and g and OFFSET + 10, + 20, + 30 for the red, green
+and blue heads; running statistics start at PyTorch's 0 and 1. OFFSET = 61 was chosen, out of
+0…299, as the one that keeps every ReLU's input farthest from zero (at least 5.1e-6 of the
+largest input of that ReLU, in every stage): in a first version of the formula (offset 0,
+batch-norm weights near 1) one input of BlindEye's green head sat 5e-6 from zero, the engine's
+float32 rounding put it on the other side, and that head's update differed from the reference
+by 1.8 %.
 
 The reference is computed in float64 (the exact answer up to f64 rounding) and stored as
 float32, so the Rust f32 engine is judged against the math, not against PyTorch's own float32
