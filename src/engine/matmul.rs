@@ -17,8 +17,9 @@
 //!   sums in portable code exactly as gemm's AVX-512 dot-product kernel does. Training's
 //!   products are never this thin; evaluation's last partial batch can be.
 //!
-//! Both mirror gemm 0.19's dispatch, which is why Cargo.toml pins that version exactly, and
-//! `tests/cpu_independence.rs` checks the bits under an emulated AVX2-only CPU.
+//! Both mirror gemm 0.19's dispatch, which is why Cargo.toml pins that version exactly.
+//! `tests/cpu_independence.rs` pins the bits of every method; docs/TESTING.md shows them checked
+//! under an emulated AVX2-only CPU.
 
 /// A read-only matrix view: element (i, j) is `data[offset + i·row_stride + j·col_stride]`.
 #[derive(Debug, Clone, Copy)]
@@ -98,6 +99,11 @@ pub fn matmul(
         return;
     }
     for (block, depth) in k_blocks(m, n, k).into_iter().enumerate() {
+        let read_c = accumulate || block > 0;
+        if depth.len() <= 2 {
+            add_shallow_block(m, n, depth, &a, &b, c, c_offset, ldc, read_c);
+            continue;
+        }
         let a_block = MatRef {
             offset: a.offset + depth.start * a.col_stride,
             ..a
@@ -106,11 +112,6 @@ pub fn matmul(
             offset: b.offset + depth.start * b.row_stride,
             ..b
         };
-        let read_c = accumulate || block > 0;
-        if depth.len() <= 2 {
-            add_shallow_block(m, n, depth, &a, &b, c, c_offset, ldc, read_c);
-            continue;
-        }
         // SAFETY: the three views were bounds-checked above for the extents gemm touches (each
         // block lies inside them), and `c` is borrowed mutably, so it does not alias `a` or `b`.
         unsafe {
@@ -375,6 +376,7 @@ mod tests {
                 );
             }
         }
+        #[cfg(target_arch = "x86_64")]
         if is_x86_feature_detected!("avx512f") {
             let mut theirs = vec![0.25; m * n];
             // SAFETY: the views hold m×k and k×n elements, `theirs` m×n.
