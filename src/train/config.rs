@@ -308,4 +308,32 @@ mod tests {
             LntlConfig::PAPER
         );
     }
+
+    /// A run recorded before the jitter rule was a choice has no `jitter`: it was clipped, not
+    /// reflected as new runs are by default.
+    #[test]
+    fn a_generated_dataset_recorded_without_its_jitter_rule_was_clipped() {
+        let read = |json: &str| serde_json::from_str::<DatasetChoice>(json).unwrap();
+        let old = read(r#"{"Generated": {"variance": 0.02, "seed": 0}}"#);
+        let new = read(r#"{"Generated": {"variance": 0.02, "seed": 0, "jitter": "reflect"}}"#);
+        let jitter = |choice: DatasetChoice| match choice {
+            DatasetChoice::Generated { jitter, .. } => jitter,
+            DatasetChoice::File(_) => panic!("a generated dataset"),
+        };
+        assert_eq!(jitter(old), JitterRule::Clip);
+        assert_eq!(jitter(new), JitterRule::Reflect);
+    }
+
+    /// σ² is known before reading only for generated datasets (the run directory's layout
+    /// follows it).
+    #[test]
+    fn variance_is_known_for_generated_datasets_only() {
+        let generated = DatasetChoice::Generated {
+            variance: 0.035,
+            seed: 1,
+            jitter: JitterRule::Reflect,
+        };
+        assert_eq!(generated.variance(), Some(0.035));
+        assert_eq!(DatasetChoice::File("d.npy".into()).variance(), None);
+    }
 }
