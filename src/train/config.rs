@@ -324,6 +324,15 @@ mod tests {
         assert_eq!(jitter(new), JitterRule::Reflect);
     }
 
+    /// `result.json` and the report name the digits a run was measured on.
+    #[test]
+    fn a_run_is_evaluated_on_validation_digits_only_with_validation() {
+        let mut config = TrainConfig::paper(Method::Baseline, DatasetChoice::File("d.npy".into()));
+        assert_eq!(config.evaluated_on(), "test");
+        config.validation = true;
+        assert_eq!(config.evaluated_on(), "validation");
+    }
+
     /// σ² is known before reading only for generated datasets (the run directory's layout
     /// follows it).
     #[test]
