@@ -55,6 +55,11 @@ impl<'a> MatRef<'a> {
         }
     }
 
+    /// Element (i, j).
+    fn at(&self, i: usize, j: usize) -> f32 {
+        self.data[self.offset + i * self.row_stride + j * self.col_stride]
+    }
+
     fn check(&self, rows: usize, cols: usize) {
         if rows > 0 && cols > 0 {
             let last = self.offset + (rows - 1) * self.row_stride + (cols - 1) * self.col_stride;
@@ -157,10 +162,9 @@ fn add_shallow_block(
 ) {
     for i in 0..m {
         for j in 0..n {
-            let sum = depth.clone().fold(0.0f32, |sum, p| {
-                let x = a.data[a.offset + i * a.row_stride + p * a.col_stride];
-                x.mul_add(b.data[b.offset + p * b.row_stride + j * b.col_stride], sum)
-            });
+            let sum = depth
+                .clone()
+                .fold(0.0f32, |sum, p| a.at(i, p).mul_add(b.at(p, j), sum));
             let out = &mut c[c_offset + i * ldc + j];
             *out = if read_c { *out + sum } else { sum };
         }
@@ -214,8 +218,6 @@ fn matmul_dot(
     ldc: usize,
     accumulate: bool,
 ) {
-    let a_at = |i: usize, p: usize| a.data[a.offset + i * a.row_stride + p * a.col_stride];
-    let b_at = |p: usize, j: usize| b.data[b.offset + p * b.row_stride + j * b.col_stride];
     for i in 0..m {
         for j in 0..n {
             let out = &mut c[c_offset + i * ldc + j];
@@ -227,7 +229,7 @@ fn matmul_dot(
                         // gemm loads the block's tail with zeros in the missing lanes.
                         let p = chunk + l;
                         let (x, y) = if p < end {
-                            (a_at(i, p), b_at(p, j))
+                            (a.at(i, p), b.at(p, j))
                         } else {
                             (0.0, 0.0)
                         };
@@ -256,12 +258,10 @@ mod tests {
     use super::*;
 
     fn naive(m: usize, n: usize, k: usize, a: MatRef, b: MatRef) -> Vec<f32> {
-        let at =
-            |v: &MatRef, i: usize, j: usize| v.data[v.offset + i * v.row_stride + j * v.col_stride];
         let mut c = vec![0.0; m * n];
         for i in 0..m {
             for j in 0..n {
-                c[i * n + j] = (0..k).map(|p| at(&a, i, p) * at(&b, p, j)).sum();
+                c[i * n + j] = (0..k).map(|p| a.at(i, p) * b.at(p, j)).sum();
             }
         }
         c
@@ -299,13 +299,11 @@ mod tests {
     /// Each output as gemm's kernels sum it: every block's products in order of k by fused
     /// multiply-adds, each block's sum then added to C.
     fn blocked_fma(m: usize, n: usize, k: usize, a: MatRef, b: MatRef, c0: f32) -> Vec<f32> {
-        let at =
-            |v: &MatRef, i: usize, j: usize| v.data[v.offset + i * v.row_stride + j * v.col_stride];
         let mut c = vec![c0; m * n];
         for i in 0..m {
             for j in 0..n {
                 for block in k_blocks(m, n, k) {
-                    let sum = block.fold(0.0f32, |s, p| at(&a, i, p).mul_add(at(&b, p, j), s));
+                    let sum = block.fold(0.0f32, |s, p| a.at(i, p).mul_add(b.at(p, j), s));
                     c[i * n + j] += sum;
                 }
             }
